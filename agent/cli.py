@@ -1,0 +1,60 @@
+"""`iomt-agent` command line: parses arguments, runs one command, maps errors to exit codes.
+
+Each subcommand lives in `agent/commands/<name>.py` with two functions:
+`register(parser)` adds its arguments, `run(args) -> int` does the work. Heavy imports
+belong inside `run`, so `iomt-agent --help` and every command start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from agent import __version__
+from agent.errors import AgentError
+
+# (command, module, one-line help), in the order `--help` lists them.
+COMMANDS = [
+    ("flows", "agent.commands.flows", "summarize a capture file and print its flows"),
+]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse prints the whole usage block; a technician needs the one line.
+        self.exit(EXIT_USAGE, f"iomt-agent: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="iomt-agent", description="Edge sensor for hospital networks.")
+    parser.add_argument("--version", action="version", version=f"iomt-agent {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name, module_name, help_text in COMMANDS:
+        module = importlib.import_module(module_name)
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.register(command_parser)
+        command_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args))
+    except AgentError as exc:
+        if args.debug:
+            raise
+        print(f"iomt-agent {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `iomt-agent flows x.pcap | head` is normal use, not a failure.
+        sys.stderr.close()
+        return EXIT_OK

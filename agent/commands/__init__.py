@@ -1,0 +1,1 @@
+"""One module per `iomt-agent` subcommand; each has `register(parser)` and `run(args)`."""
