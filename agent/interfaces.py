@@ -95,60 +95,53 @@ class PromiscuousMode:
 
 
 class LinkMonitor:
-    """Watches rtnetlink for link and address changes on the named interfaces."""
+    """Watches rtnetlink for link and address changes on the named interfaces.
+
+    A netlink message only says that something changed; the monitor then asks the
+    kernel for the current state of each watched interface and reports the
+    differences, so a lost or coalesced message cannot leave it with a stale view.
+    """
 
     def __init__(self, names: list[str]) -> None:
-        self._names = set(names)
-        self._last: dict[str, bool] = {}
-        self._name_by_index: dict[int, str] = {}
-        for name in names:
-            state = link_state(name)
-            self._last[name] = bool(state and state.admin_up and state.carrier)
-            if state is not None:
-                self._name_by_index[state.index] = name
+        self._names = list(names)
         self._socket = IPRoute()
         self._socket.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
+        self._up: dict[str, bool] = {}
+        self._addresses: dict[str, set[str]] = {}
+        for name in self._names:
+            self._up[name], self._addresses[name] = self._read(name)
 
     def is_up(self, name: str) -> bool:
-        return self._last.get(name, False)
+        return self._up.get(name, False)
 
     def poll(self, timeout_s: float = 0.0) -> list[LinkEvent]:
-        """Events since the last call; waits at most timeout_s for the first one."""
+        """Changes since the last call; waits at most timeout_s for the first one."""
+        if not select.select([self._socket], [], [], timeout_s)[0]:
+            return []
+        self._socket.get()  # drain the notification; the state is read afresh below
         events: list[LinkEvent] = []
-        wait = timeout_s
-        while select.select([self._socket], [], [], wait)[0]:
-            wait = 0.0
-            for msg in self._socket.get():
-                event = self._event_from_message(msg)
-                if event is not None:
-                    events.append(event)
+        for name in self._names:
+            up, addresses = self._read(name)
+            if up != self._up[name]:
+                state = link_state(name)
+                detail = state.summary if state else "interface removed"
+                events.append(LinkEvent(name, "up" if up else "down", detail))
+            for address in sorted(addresses - self._addresses[name]):
+                events.append(LinkEvent(name, "address", f"{address} added"))
+            for address in sorted(self._addresses[name] - addresses):
+                events.append(LinkEvent(name, "address", f"{address} removed"))
+            self._up[name], self._addresses[name] = up, addresses
         return events
 
-    def _event_from_message(self, msg: dict) -> LinkEvent | None:  # type: ignore[type-arg]
-        kind = msg["event"]
-        if kind in ("RTM_NEWLINK", "RTM_DELLINK"):
-            name = msg.get_attr("IFLA_IFNAME")  # type: ignore[attr-defined]
-            if name not in self._names:
-                return None
-            if kind == "RTM_DELLINK":
-                self._last[name] = False
-                return LinkEvent(name, "removed")
-            state = _state_from_message(msg)
-            self._name_by_index[state.index] = name
-            up = state.admin_up and state.carrier
-            if up == self._last.get(name):
-                return None
-            self._last[name] = up
-            return LinkEvent(name, "up" if up else "down", state.summary)
-        if kind in ("RTM_NEWADDR", "RTM_DELADDR"):
-            # IPv6 addresses carry no label: the interface index names the link.
-            address_name = self._name_by_index.get(msg["index"])
-            if address_name is None:
-                return None
-            change = "added" if kind == "RTM_NEWADDR" else "removed"
-            address = msg.get_attr("IFA_ADDRESS")  # type: ignore[attr-defined]
-            return LinkEvent(address_name, "address", f"{address} {change}")
-        return None
+    @staticmethod
+    def _read(name: str) -> tuple[bool, set[str]]:
+        with IPRoute() as ipr:
+            indexes = ipr.link_lookup(ifname=name)
+            if not indexes:
+                return False, set()
+            state = _state_from_message(ipr.get_links(indexes[0])[0])
+            addresses = {msg.get_attr("IFA_ADDRESS") for msg in ipr.get_addr(index=indexes[0])}
+        return state.admin_up and state.carrier, addresses
 
     def close(self) -> None:
         self._socket.close()
