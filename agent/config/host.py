@@ -1,0 +1,161 @@
+"""Checks against this machine: files named by the configuration, capture interfaces, and
+the spool directory. Read-only: nothing is created or changed."""
+
+from __future__ import annotations
+
+import difflib
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+from agent.config.problems import Problems
+from agent.config.values import Settings
+
+# Files that hold secrets: nobody but the owner may read them.
+PRIVATE_FILES = (
+    ("signing", "key"),
+    ("mqtt", "key_file"),
+    ("mqtt", "password_file"),
+    ("privacy", "hostname_hash_secret_file"),
+)
+PUBLIC_FILES = (("mqtt", "ca_file"), ("mqtt", "cert_file"))
+
+SERVICE_STATE_DIR = Path("/var/lib/iomt-agent")
+
+
+def file_problem(path: Path, private: bool) -> str | None:
+    """Why the agent could not (or must not) use this file, with the fix; None when fine."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return f"{path} does not exist; check the path or create the file"
+    except PermissionError:
+        return f"{path} cannot be reached (permission denied on a directory above it)"
+    except OSError as exc:
+        return f"{path} cannot be examined: {exc.strerror}"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{path} is not a regular file; name the file itself"
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        return f"{path} cannot be read ({exc.strerror}); make it readable by the agent's user"
+    mode = stat.S_IMODE(info.st_mode)
+    if private and mode & 0o077:
+        return f"{path} can be read by group or others (mode {mode:04o}); run chmod 600 {path}"
+    if private and info.st_size == 0:
+        return f"{path} is empty; it must hold the secret"
+    return None
+
+
+def check_files(settings: Settings, problems: Problems) -> None:
+    """Every configured file exists, is readable, and secrets are mode 0600 or stricter."""
+    for keys, private in ((PRIVATE_FILES, True), (PUBLIC_FILES, False)):
+        for section, name in keys:
+            setting = settings.get((section, name))
+            if setting is None or setting.value is None:
+                continue
+            problem = file_problem(setting.value, private)
+            if problem:
+                problems.error(setting.path, f"{section}.{name}", problem)
+
+
+def present_interfaces() -> list[str]:
+    """Names of the network interfaces in this process's network namespace."""
+    # Netlink, not /sys: /sys/class/net shows the namespace sysfs was mounted in.
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        return sorted(link.get_attr("IFLA_IFNAME") for link in ipr.get_links())
+
+
+def check_interfaces(settings: Settings, problems: Problems) -> None:
+    """Every capture interface exists on this host."""
+    setting = settings.get(("capture", "interfaces"))
+    if setting is None:
+        return
+    try:
+        present = present_interfaces()
+    except OSError as exc:
+        problems.error(
+            setting.path, "capture.interfaces", f"cannot list interfaces: {exc.strerror}"
+        )
+        return
+    for name in setting.value:
+        if name in present:
+            continue
+        close = difflib.get_close_matches(name, present, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        problems.error(
+            setting.path,
+            "capture.interfaces",
+            f"interface {name} does not exist on this host; {hint}"
+            f"interfaces here: {', '.join(present)}",
+        )
+
+
+def nearest_existing(path: Path) -> Path:
+    """`path` or its closest ancestor that exists."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def write_failure(directory: Path) -> str | None:
+    """Why a file cannot be created in `directory`, or None when it can.
+
+    Tries for real (an unnamed temporary file, gone when closed): permission bits do not
+    tell root about read-only mounts, and os.access says yes to root everywhere.
+    """
+    if not directory.is_dir():
+        return "not a directory"
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        return (exc.strerror or str(exc)).lower()
+    return None
+
+
+def check_spool(settings: Settings, problems: Problems, service_config: bool) -> None:
+    """The spool directory is writable (or creatable), and its disk can hold max_bytes.
+
+    `service_config` is True for the service's own configuration (/etc/iomt-agent), where
+    the systemd sandbox limits which directories the agent may write.
+    """
+    setting = settings.get(("spool", "dir"))
+    size_setting = settings.get(("spool", "max_bytes"))
+    if setting is None or size_setting is None:
+        return
+    origin, spool_dir, max_bytes = setting.path, setting.value, size_setting.value
+    existing = nearest_existing(spool_dir)
+    if existing == spool_dir and not spool_dir.is_dir():
+        problems.error(origin, "spool.dir", f"{spool_dir} exists but is not a directory")
+        return
+    failure = write_failure(existing)
+    if failure:
+        verb = "is not writable" if existing == spool_dir else "cannot be created"
+        problems.error(
+            origin,
+            "spool.dir",
+            f"{spool_dir} {verb}: {existing}: {failure}; choose a directory the agent may "
+            f"write (the service's own is {SERVICE_STATE_DIR}/spool)",
+        )
+        return
+    free = shutil.disk_usage(existing).free
+    if free < max_bytes:
+        problems.warning(
+            size_setting.path,
+            "spool.max_bytes",
+            f"{max_bytes} bytes allowed but only {free} free under {existing}; "
+            "the disk fills before the spool does: lower max_bytes",
+        )
+    if service_config and not spool_dir.is_relative_to(SERVICE_STATE_DIR):
+        problems.warning(
+            origin,
+            "spool.dir",
+            f"{spool_dir} is outside {SERVICE_STATE_DIR}: the systemd unit (ProtectSystem="
+            f"strict) lets the service write only there; add ReadWritePaths={spool_dir} "
+            "in a drop-in or move the spool",
+        )
