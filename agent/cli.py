@@ -17,6 +17,7 @@ from agent.errors import AgentError
 # (command, module, one-line help), in the order `--help` lists them.
 COMMANDS = [
     ("flows", "agent.commands.flows", "summarize a capture file and print its flows"),
+    ("check-config", "agent.commands.check_config", "validate the configuration, print a summary"),
 ]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
