@@ -1,0 +1,1 @@
+"""Delivery to the broker: transport (paho-mqtt), reconnect backoff, the spool drainer."""

@@ -1,0 +1,14 @@
+"""The spool: signed batches on disk until the broker acknowledges them (see spool.py)."""
+
+from agent.spool.record import Damage, SpoolRecord
+from agent.spool.spool import DropCount, RecoveryReport, Spool, SpoolSettings, SpoolStats
+
+__all__ = [
+    "Damage",
+    "DropCount",
+    "RecoveryReport",
+    "Spool",
+    "SpoolRecord",
+    "SpoolSettings",
+    "SpoolStats",
+]
