@@ -1,0 +1,149 @@
+/*
+ * fuzz_engine.c: libFuzzer harness for the whole engine (parse + flow table + ring).
+ *
+ * Build (tools/sanitize.sh does this):
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Inative \
+ *         native/fuzz/fuzz_engine.c native/parse.c native/flowtable.c -o fuzz_engine
+ * With -DFUZZ_PARSE_ONLY only parse.c is needed (each frame goes to parse_frame).
+ *
+ * Input format (native/fuzz/make_seeds.py writes seeds from real captures):
+ *   byte 0      link type: index into LINKTYPES (mod its size)
+ *   byte 1      engine shape: bits 0-1 pick max_flows, bits 2-3 the ring size, bit 4
+ *               drains the ring after every frame (else only when the engine asks)
+ *   then frames, each:
+ *     u16 caplen (big endian), u8 wire_extra (wire_len = caplen + wire_extra, or, when
+ *     wire_extra is 255, wire_len = caplen / 2: a lying record), u16 ts_step in 10 ms
+ *     units (packet time moves on by up to ~11 minutes, past every timeout below), then
+ *     caplen bytes (fewer if the input ends: the frame is cut there).
+ *
+ * Beyond the sanitizers' checks, the harness aborts when an engine invariant breaks:
+ * the per-frame counters must add up to packets_seen, no record may be lost, and after
+ * the flush no flow may remain.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+static const int LINKTYPES[] = {IOMT_DLT_EN10MB, IOMT_DLT_LINUX_SLL, IOMT_DLT_LINUX_SLL2,
+                                IOMT_DLT_RAW,    IOMT_LINKTYPE_RAW,  IOMT_DLT_IPV4,
+                                IOMT_DLT_IPV6,   IOMT_DLT_NULL};
+#define LINKTYPE_COUNT (sizeof LINKTYPES / sizeof LINKTYPES[0])
+
+/* Frame copies live on the heap at exactly their captured length, so ASan sees a read
+ * one byte past caplen. */
+static uint8_t *exact_copy(const uint8_t *data, uint32_t len)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        abort();
+    memcpy(copy, data, len);
+    return copy;
+}
+
+#ifdef FUZZ_PARSE_ONLY
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    int linktype = LINKTYPES[data[0] % LINKTYPE_COUNT];
+    uint8_t *frame = exact_copy(data + 1, (uint32_t)(size - 1));
+    struct packet pkt = {0};
+    enum parse_result r = parse_frame(linktype, frame, (uint32_t)(size - 1),
+                                      (uint32_t)(size - 1), &pkt);
+    if ((unsigned)r > PARSE_FRAGMENT_LATER || pkt.payload_caplen > pkt.payload_len)
+        abort();
+    free(frame);
+    return 0;
+}
+
+#else
+
+static void fail(const char *what)
+{
+    fprintf(stderr, "fuzz_engine: invariant broken: %s\n", what);
+    abort();
+}
+
+static void check_counters(const struct engine *engine)
+{
+    const struct engine_counters *c = engine_counters(engine);
+    if (c->packets_seen !=
+        c->packets_in_flows + c->non_ip + c->malformed + c->truncated + c->fragments_unmatched)
+        fail("packets_seen != in_flows + non_ip + malformed + truncated + unmatched");
+    if (engine_records_lost(engine) != 0)
+        fail("a record was lost to a full ring");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const uint32_t max_flows_choice[] = {1, 4, 64, 4096};
+    static const uint32_t ring_choice[] = {16, 17, 64, 1024}; /* engine minimum: 16 */
+    if (size < 2)
+        return 0;
+    int linktype = LINKTYPES[data[0] % LINKTYPE_COUNT];
+    uint8_t shape = data[1];
+    int drain_every_frame = shape & 0x10;
+
+    /* Short timeouts so that inputs of a few frames reach every end reason. */
+    struct engine_settings settings = {
+        .max_flows = max_flows_choice[shape & 3],
+        .ring_records = ring_choice[(shape >> 2) & 3],
+        .tcp_idle_us = 30000000,
+        .tcp_syn_idle_us = 5000000,
+        .udp_idle_us = 10000000,
+        .icmp_idle_us = 10000000,
+        .other_idle_us = 10000000,
+        .tcp_linger_us = 1000000,
+        .active_us = 60000000,
+    };
+    if (engine_settings_check(&settings) != NULL)
+        fail("the harness's settings were refused");
+    struct engine *engine = engine_new(&settings);
+    if (!engine)
+        return 0;
+
+    uint64_t ts_us = 1700000000ULL * 1000000ULL;
+    size_t pos = 2;
+    while (pos + 5 <= size) {
+        uint32_t caplen = ((uint32_t)data[pos] << 8) | data[pos + 1];
+        uint8_t wire_extra = data[pos + 2];
+        uint32_t ts_step = ((uint32_t)data[pos + 3] << 8) | data[pos + 4];
+        pos += 5;
+        if (caplen > size - pos)
+            caplen = (uint32_t)(size - pos);
+        uint32_t wire_len = wire_extra == 255 ? caplen / 2 : caplen + wire_extra;
+        ts_us += (uint64_t)ts_step * 10000;
+
+        /* The engine may have deferred work when the ring filled: drain until ready. */
+        while (!engine_resume(engine))
+            engine_ring_discard(engine);
+        uint8_t *frame = exact_copy(data + pos, caplen);
+        engine_handle_frame(engine, linktype, frame, caplen, wire_len, ts_us);
+        free(frame);
+        pos += caplen;
+        if (drain_every_frame)
+            engine_ring_discard(engine);
+        check_counters(engine);
+    }
+
+    while (!engine_resume(engine))
+        engine_ring_discard(engine);
+    int rounds = 0;
+    while (engine_flush(engine) > 0) {
+        if (engine_ring_count(engine) == 0 || ++rounds > 1000000)
+            fail("engine_flush makes no progress although the ring was drained");
+        engine_ring_discard(engine);
+    }
+    engine_ring_discard(engine);
+    check_counters(engine);
+    if (engine_flows_active(engine) != 0)
+        fail("flows left after the flush");
+    engine_free(engine);
+    return 0;
+}
+
+#endif
