@@ -123,4 +123,101 @@ uint32_t engine_flush(struct engine *engine);
 
 const struct engine_counters *engine_counters(const struct engine *engine);
 
+/* ---- added by flowtable.c / capture.c (the engine's owner): records, resumption ---- */
+
+/* One finished flow record as it waits in the output ring. Index 0 of the per-direction
+ * arrays is the originator, 1 the responder. */
+struct flow_record {
+    uint64_t serial;         /* flow serial, the same for every record of a flow */
+    uint64_t ts_us;          /* first packet of the record */
+    uint64_t duration_us;    /* last packet - first packet of the record */
+    uint64_t pkts[2], ip_bytes[2], payload_bytes[2];
+    uint8_t addr[2][16];     /* family 4: the first 4 bytes */
+    uint16_t port[2];
+    uint16_t vlan[2];        /* outer, inner: valid per vlan_count */
+    uint8_t vlan_count, family, proto, end_reason; /* end_reason: enum end_reason */
+    uint8_t tcp_flags[2];
+    char conn_state[8];      /* NUL-terminated Zeek conn_state */
+    char history[17];        /* NUL-terminated Zeek history, at most 16 letters */
+};
+
+/* Largest active timeout: record times are kept as 32-bit microsecond offsets. */
+#define ENGINE_MAX_ACTIVE_US 3600000000ULL
+/* Fragment memory: first fragments remembered, the oldest overwritten. */
+#define ENGINE_FRAG_ENTRIES 4096
+/* Largest frame the engine keeps when it must defer one (the largest snap length). */
+#define ENGINE_MAX_FRAME 262144
+/* Most records that processing one packet can emit once expiry is done (an active
+ * report of the hit flow, or the eviction that makes room for a new one). */
+#define ENGINE_RECORDS_PER_PACKET 1
+
+/* NULL when the settings are usable, else what is wrong with them. */
+const char *engine_settings_check(const struct engine_settings *settings);
+
+/* Finish work a full ring interrupted (expiry, then a deferred frame). Returns 1 when the
+ * engine is ready for the next frame, 0 while the ring is too full (drain it, retry). */
+int engine_resume(struct engine *engine);
+
+/* Move the clock forward without a packet (idle live capture) and expire by it. */
+void engine_advance_clock(struct engine *engine, uint64_t now_us);
+
+/* The i-th oldest waiting record (i < engine_ring_count), and dropping the n oldest. */
+const struct flow_record *engine_ring_peek(const struct engine *engine, uint32_t i);
+void engine_ring_consume(struct engine *engine, uint32_t n);
+
+uint32_t engine_flows_active(const struct engine *engine);
+uint32_t engine_max_flows(const struct engine *engine);
+/* Bytes of one flow slot, and of the whole flow table (slots + hash buckets). */
+size_t engine_slot_bytes(void);
+size_t engine_table_bytes(const struct engine *engine);
+/* Records lost because a caller fed a frame while the ring was full (must stay 0). */
+uint64_t engine_records_lost(const struct engine *engine);
+
+/* Add pcap_stats drop deltas of a live source. */
+void engine_add_drops(struct engine *engine, uint64_t kernel_drops, uint64_t interface_drops);
+
+/* ---- capture sources (capture.c): up to CAPTURE_MAX_SOURCES feed one engine ---- */
+#define CAPTURE_MAX_SOURCES 8
+#define CAPTURE_DEFAULT_SNAPLEN 262144
+#define CAPTURE_DEFAULT_BUFFER_BYTES (32 * 1024 * 1024)
+
+enum capture_status {
+    CAPTURE_OK = 0,        /* open_*: the source is added */
+    CAPTURE_EOF,           /* run: every file source is at its end (and no live source) */
+    CAPTURE_TIMEOUT,       /* run: the time given is up */
+    CAPTURE_RING_FULL,     /* run: drain the records, then run again */
+    CAPTURE_STOPPED,       /* run: capture_stop() was called */
+    CAPTURE_ERR_OPEN,      /* open_*: not a capture, no such interface, no permission ... */
+    CAPTURE_ERR_LINKTYPE,  /* open_*: a link type the parser does not decode */
+    CAPTURE_ERR_FILTER,    /* open_live: the BPF filter does not compile or apply */
+    CAPTURE_ERR_LIMIT,     /* open_*: already CAPTURE_MAX_SOURCES sources */
+    CAPTURE_ERR_READ,      /* run: a source failed while reading */
+    CAPTURE_ERR_TRUNCATED  /* run: a capture file ends in the middle of a packet */
+};
+
+struct capture;
+struct capture_live_options {
+    int snaplen;          /* bytes kept per packet */
+    int promiscuous;
+    int buffer_bytes;     /* kernel capture buffer */
+    int timeout_ms;       /* packet buffer timeout (immediate mode makes it moot) */
+    const char *bpf_filter; /* NULL or "" for none */
+};
+
+/* NULL on allocation failure. The capture does not own the engine. */
+struct capture *capture_new(struct engine *engine);
+void capture_free(struct capture *capture);
+/* Error text (pcap's message, naming the call and the source) goes into err. */
+enum capture_status capture_open_file(struct capture *capture, const char *path, char *err,
+                                      size_t err_len);
+enum capture_status capture_open_live(struct capture *capture, const char *interface,
+                                      const struct capture_live_options *options, char *err,
+                                      size_t err_len);
+/* Capture until a status other than CAPTURE_OK; blocks at most about timeout_ms. */
+enum capture_status capture_run(struct capture *capture, int timeout_ms, char *err,
+                                size_t err_len);
+/* Async-signal-safe and thread-safe: the running capture_run returns CAPTURE_STOPPED. */
+void capture_stop(struct capture *capture);
+int capture_source_count(const struct capture *capture);
+
 #endif /* IOMT_ENGINE_H */

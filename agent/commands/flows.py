@@ -1,0 +1,106 @@
+"""`iomt-agent flows CAPTURE [--json]`: summarize a capture file locally, one line per flow.
+
+No key, broker or configuration is needed. `--json` prints the contract's JSON object
+per flow (Zeek conn.log names, docs/architecture.md); without it, a compact table for
+a technician. A one-line counter summary goes to stderr at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from agent.engine import EngineCounters
+    from agent.flowrecord import FlowRecord
+
+RecordWriter = Callable[["FlowRecord"], None]
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Add the command's arguments."""
+    parser.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file")
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per flow (Zeek conn.log names)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print every flow of the capture; 0 on success. Raises UsageError for input that is
+    not a readable capture, CaptureError for a truncated file (after printing its flows)."""
+    from agent.engine import Engine
+    from agent.errors import CaptureError
+
+    out = sys.stdout
+    with Engine() as engine:
+        engine.open_file(args.capture)
+        write = _json_writer(out) if args.json else _table_writer(out)
+        failure: CaptureError | None = None
+        while not engine.exhausted:
+            try:
+                records = engine.poll()
+            except CaptureError as exc:
+                failure = exc
+                records = []
+            for record in records:
+                write(record)
+            if failure:
+                break
+        for record in engine.flush():
+            write(record)
+        out.flush()
+        print(_summary(engine.counters()), file=sys.stderr)
+    if failure:
+        raise failure
+    return 0
+
+
+def _json_writer(out: TextIO) -> RecordWriter:
+    boot_id = os.urandom(16)  # uids are random per run, as the sensor's are per boot
+    dumps = json.dumps
+
+    def write(record: FlowRecord) -> None:
+        out.write(dumps(record.to_json(boot_id), separators=(",", ":")) + "\n")
+
+    return write
+
+
+def _table_writer(out: TextIO) -> RecordWriter:
+    from agent.flowrecord import PROTO_NAMES, format_addr
+
+    out.write(
+        f"{'start (UTC)':<23} {'proto':<5} {'originator':>41} -> {'responder':<41} "
+        f"{'state':<6} {'pkts o/r':>13} {'bytes o/r':>21} end\n"
+    )
+
+    def endpoint(addr: bytes, port: int) -> str:
+        text = format_addr(addr)
+        return f"[{text}]:{port}" if len(addr) == 16 else f"{text}:{port}"
+
+    def write(r: FlowRecord) -> None:
+        seconds, micros = divmod(r.ts_us, 1_000_000)
+        start = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds)) + f".{micros // 1000:03d}"
+        vlan = f" vlan {r.vlan}" if r.vlan is not None else ""
+        out.write(
+            f"{start:<23} {PROTO_NAMES.get(r.proto, str(r.proto)):<5} "
+            f"{endpoint(r.orig_addr, r.orig_port):>41} -> "
+            f"{endpoint(r.resp_addr, r.resp_port):<41} {r.conn_state:<6} "
+            f"{f'{r.orig_pkts}/{r.resp_pkts}':>13} "
+            f"{f'{r.orig_ip_bytes}/{r.resp_ip_bytes}':>21} {r.end_reason}{vlan}\n"
+        )
+
+    return write
+
+
+def _summary(c: EngineCounters) -> str:
+    return (
+        f"packets seen {c.packets_seen}, in flows {c.packets_in_flows}, non-IP {c.non_ip}, "
+        f"malformed {c.malformed}, truncated {c.truncated}, "
+        f"unmatched fragments {c.fragments_unmatched}, "
+        f"drops {c.kernel_drops + c.interface_drops}; flows {c.flows_created}"
+    )

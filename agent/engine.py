@@ -1,0 +1,295 @@
+"""The flow engine, wrapped: the one module that touches the C extension `agent._engine`.
+
+The engine captures (files or live interfaces) in C with the GIL released and hands
+finished flows back in batches; this module turns them into `FlowRecord`s and maps the
+extension's errors to `agent.errors`.
+
+Set the environment variable IOMT_ENGINE_SO to the path of another build of the
+extension (e.g. an AddressSanitizer build, see tools/sanitize.sh) to load that one
+instead of the installed `agent._engine`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from types import ModuleType
+from typing import Any, cast
+
+from agent.errors import CaptureError, UsageError
+from agent.flowrecord import END_REASONS, FlowRecord
+
+_US_PER_S = 1_000_000
+MAX_ACTIVE_TIMEOUT_S = 3600  # the engine keeps times inside a record as 32-bit microseconds
+MAX_FLOWS_LIMIT = 1 << 24
+DEFAULT_BUFFER_BYTES = 32 * 1024 * 1024
+DEFAULT_SNAPLEN = 262144  # libpcap's maximum: no frame is cut short
+FILE_POLL_MS = 250  # how long one poll() may read a file before Python gets control back
+
+
+def _load_extension() -> ModuleType:
+    path = os.environ.get("IOMT_ENGINE_SO")
+    if not path:
+        from agent import _engine  # type: ignore[attr-defined]
+
+        return _engine
+    spec = importlib.util.spec_from_file_location("agent._engine", path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"IOMT_ENGINE_SO={path}: not a loadable extension module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["agent._engine"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_engine = _load_extension()
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Flow table size and timeouts (docs/flow-semantics.md gives their meaning)."""
+
+    max_flows: int = 65536
+    tcp_idle_timeout_s: float = 300
+    tcp_syn_idle_timeout_s: float = 30
+    udp_idle_timeout_s: float = 60
+    icmp_idle_timeout_s: float = 60
+    other_idle_timeout_s: float = 60
+    tcp_linger_s: float = 5
+    active_timeout_s: float = 300
+    batch_records: int = 4096
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise UsageError naming the first setting out of range."""
+        if not isinstance(self.max_flows, int) or not 1 <= self.max_flows <= MAX_FLOWS_LIMIT:
+            raise UsageError(f"max_flows must be an integer from 1 to {MAX_FLOWS_LIMIT}")
+        if not isinstance(self.batch_records, int) or not 16 <= self.batch_records <= 1 << 20:
+            raise UsageError("batch_records must be an integer from 16 to 1048576")
+        for name in (
+            "tcp_idle_timeout_s",
+            "tcp_syn_idle_timeout_s",
+            "udp_idle_timeout_s",
+            "icmp_idle_timeout_s",
+            "other_idle_timeout_s",
+            "tcp_linger_s",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0.000001 <= value <= 86400 * 365:
+                raise UsageError(f"{name} must be a number of seconds above 0 (got {value!r})")
+        active = self.active_timeout_s
+        if not isinstance(active, int | float) or not 1 <= active <= MAX_ACTIVE_TIMEOUT_S:
+            raise UsageError(
+                f"active_timeout_s must be from 1 to {MAX_ACTIVE_TIMEOUT_S} seconds "
+                f"(got {active!r})"
+            )
+
+    def native_kwargs(self) -> dict[str, int]:
+        """The extension's constructor arguments (microseconds)."""
+
+        def us(seconds: float) -> int:
+            return round(seconds * _US_PER_S)
+
+        return {
+            "max_flows": self.max_flows,
+            "ring_records": self.batch_records,
+            "tcp_idle_us": us(self.tcp_idle_timeout_s),
+            "tcp_syn_idle_us": us(self.tcp_syn_idle_timeout_s),
+            "udp_idle_us": us(self.udp_idle_timeout_s),
+            "icmp_idle_us": us(self.icmp_idle_timeout_s),
+            "other_idle_us": us(self.other_idle_timeout_s),
+            "tcp_linger_us": us(self.tcp_linger_s),
+            "active_us": us(self.active_timeout_s),
+        }
+
+
+@dataclass(frozen=True)
+class EngineCounters:
+    """Engine counters (native/engine.h struct engine_counters), all cumulative."""
+
+    packets_seen: int
+    bytes_seen: int
+    packets_in_flows: int
+    non_ip: int
+    malformed: int
+    truncated: int
+    fragments_unmatched: int
+    flows_created: int
+    flows_ended_idle: int
+    flows_ended_active: int
+    flows_ended_end: int
+    flows_ended_forced: int
+    flows_ended_resources: int
+    kernel_drops: int
+    interface_drops: int
+    flows_active: int
+    max_flows: int
+    records_lost: int  # records a misused ring would have lost; always 0 here
+
+
+_COUNTER_NAMES = tuple(f.name for f in fields(EngineCounters))
+
+
+# FlowRecord called positionally with a whole native tuple: typed loosely on purpose.
+_make_record = cast(Callable[..., FlowRecord], FlowRecord)
+
+
+def _to_record(raw: tuple[Any, ...]) -> FlowRecord:
+    # Field order is FlowRecord's; only the end reason crosses as its number.
+    return _make_record(*raw[:20], END_REASONS[raw[20]], raw[21])
+
+
+class Engine:
+    """One flow table fed by up to 8 capture sources.
+
+    Use: open_file()/open_live(), then poll() repeatedly for finished flows, flush() at
+    the end, close(). Not thread-safe, except stop(), which any thread or a signal
+    handler may call while another thread is in poll().
+    """
+
+    def __init__(self, settings: EngineSettings | None = None) -> None:
+        self.settings = settings or EngineSettings()
+        self._native = _engine.Engine(**self.settings.native_kwargs())
+        self._files: list[str] = []
+        self._live: list[str] = []
+        self._exhausted = False
+
+    # -- sources
+
+    def open_file(self, path: str | os.PathLike[str]) -> None:
+        """Add a pcap or pcapng file. Raises UsageError when it is missing, not a
+        regular file, not a capture, empty, or of an unsupported link type."""
+        name = os.fspath(path)
+        if not os.path.exists(name):
+            raise UsageError(f"{name}: no such file")
+        if os.path.isdir(name):
+            raise UsageError(f"{name}: is a directory, not a capture file")
+        if os.path.getsize(name) == 0:
+            raise UsageError(f"{name}: empty file, not a capture")
+        try:
+            self._native.open_file(name)
+        except _engine.OpenError as exc:
+            raise UsageError(str(exc)) from None
+        self._files.append(name)
+        self._exhausted = False
+
+    def open_live(
+        self,
+        interface: str,
+        *,
+        snaplen: int = DEFAULT_SNAPLEN,
+        promiscuous: bool = True,
+        buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+        timeout_ms: int = 100,
+        bpf_filter: str | None = None,
+    ) -> None:
+        """Capture on a live interface (immediate mode, non-blocking).
+
+        Raises UsageError for an unsupported link type or a bad BPF filter, CaptureError
+        when the interface cannot be opened (missing, down, no permission)."""
+        if not 64 <= snaplen <= DEFAULT_SNAPLEN:
+            raise UsageError(f"snaplen must be from 64 to {DEFAULT_SNAPLEN} bytes")
+        if buffer_bytes < 65536:
+            raise UsageError("buffer_bytes must be at least 65536")
+        try:
+            self._native.open_live(
+                interface, snaplen, promiscuous, buffer_bytes, timeout_ms, bpf_filter
+            )
+        except (_engine.LinkTypeError, _engine.FilterError) as exc:
+            raise UsageError(str(exc)) from None
+        except _engine.OpenError as exc:
+            raise CaptureError(str(exc)) from None
+        self._live.append(interface)
+
+    # -- running
+
+    @property
+    def exhausted(self) -> bool:
+        """True once every file source is read to its end (and no live source exists)."""
+        return self._exhausted
+
+    def poll(self, timeout_ms: int = FILE_POLL_MS) -> list[FlowRecord]:
+        """Capture for at most about timeout_ms and return the flows finished meanwhile.
+
+        Raises CaptureError when a source fails or a file is truncated; the records
+        finished before the failure are in the next poll() or flush()."""
+        status = self._run(timeout_ms)
+        if status == _engine.RUN_EOF:
+            self._exhausted = True
+        return self.take()
+
+    def _run(self, timeout_ms: int) -> int:
+        try:
+            return int(self._native.run(timeout_ms))
+        except _engine.TruncatedError as exc:
+            self._exhausted = not self._live
+            read = self.counters().packets_seen
+            files = ", ".join(self._files)
+            raise CaptureError(
+                f"{files}: capture file is truncated ({exc}); "
+                f"{read} packets were read before it ended"
+            ) from None
+        except _engine.ReadError as exc:
+            raise CaptureError(f"capture failed: {exc}") from None
+
+    def take(self) -> list[FlowRecord]:
+        """Finished flows waiting in the engine, oldest first, without capturing."""
+        return [_to_record(raw) for raw in self._native.take()]
+
+    def flush(self) -> list[FlowRecord]:
+        """End every remaining flow (end reason `forced`) and return all waiting records."""
+        records = self.take()
+        while self._native.flush():
+            records.extend(self.take())
+        records.extend(self.take())
+        return records
+
+    def counters(self) -> EngineCounters:
+        """A snapshot of the engine's counters."""
+        raw = self._native.counters()
+        return EngineCounters(*(raw[name] for name in _COUNTER_NAMES))
+
+    @property
+    def bytes_per_slot(self) -> float:
+        """Flow table memory per flow slot (slot plus its share of hash buckets)."""
+        return float(self._native.bytes_per_slot)
+
+    def stop(self) -> None:
+        """Make a poll() running in another thread return soon. Signal-safe."""
+        self._native.stop()
+
+    def close(self) -> None:
+        """Close every source and free the tables; the engine is unusable afterwards."""
+        self._native.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def summarize_file(
+    path: str | os.PathLike[str], settings: EngineSettings | None = None
+) -> Iterator[FlowRecord]:
+    """Every flow of a capture file, in the order they end, the forced rest last.
+
+    Raises UsageError when the file cannot be read as a capture (before yielding), and
+    CaptureError for a truncated file after yielding every flow read up to the cut."""
+    with Engine(settings) as engine:
+        engine.open_file(path)
+        failure: CaptureError | None = None
+        while not engine.exhausted:
+            try:
+                yield from engine.poll()
+            except CaptureError as exc:
+                failure = exc
+                break
+        yield from engine.flush()
+        if failure is not None:
+            raise failure

@@ -1,0 +1,328 @@
+/*
+ * capture.c: libpcap sources (capture files and live interfaces) and the capture loop
+ * that feeds their frames to the engine. Called with the GIL released; never touches
+ * Python.
+ *
+ * Files are read one after another, each to its end. Live sources are non-blocking and
+ * polled together, so two SPAN ports feed one flow table. While no live packet arrives,
+ * the engine's clock follows the wall clock, so idle flows still expire.
+ *
+ * Snap length default: 262144 bytes, libpcap's own maximum, so no frame is cut short;
+ * the parser needs far less, but extractors of first payloads (DICOM, HL7) may not.
+ */
+#include <errno.h>
+#include <pcap/pcap.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine.h"
+
+#define FILE_BATCH_PACKETS 8192 /* per pcap_dispatch on a file: stop/timeout checks between */
+#define IDLE_POLL_MS 100        /* longest wait for live packets before the clock moves */
+
+struct source {
+    struct capture *capture;
+    pcap_t *pcap;
+    int linktype;
+    int is_live;
+    int at_eof;
+    int fd;                 /* live: the selectable descriptor for poll() */
+    unsigned last_drop;     /* live: pcap_stats figures already added to the counters */
+    unsigned last_ifdrop;
+};
+
+struct capture {
+    struct engine *engine;
+    struct source sources[CAPTURE_MAX_SOURCES];
+    int count;
+    atomic_int stop_requested;
+};
+
+struct capture *capture_new(struct engine *engine)
+{
+    struct capture *c = calloc(1, sizeof *c);
+    if (c)
+        c->engine = engine;
+    return c;
+}
+
+void capture_free(struct capture *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->count; i++)
+        pcap_close(c->sources[i].pcap);
+    free(c);
+}
+
+int capture_source_count(const struct capture *c) { return c->count; }
+
+static int linktype_supported(int linktype)
+{
+    switch (linktype) {
+    case IOMT_DLT_NULL:
+    case IOMT_DLT_EN10MB:
+    case IOMT_DLT_RAW:
+    case IOMT_LINKTYPE_RAW:
+    case IOMT_DLT_LINUX_SLL:
+    case IOMT_DLT_IPV4:
+    case IOMT_DLT_IPV6:
+    case IOMT_DLT_LINUX_SLL2:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Keep an opened handle as a source, or explain why its link type is refused. */
+static enum capture_status add_source(struct capture *c, pcap_t *pcap, int is_live,
+                                      const char *name, char *err, size_t err_len)
+{
+    int linktype = pcap_datalink(pcap);
+    if (!linktype_supported(linktype)) {
+        const char *link_name = pcap_datalink_val_to_name(linktype);
+        snprintf(err, err_len,
+                 "%s: link type %d (%s) is not supported; supported: Ethernet, Linux cooked "
+                 "(SLL, SLL2), raw IP, BSD loopback",
+                 name, linktype, link_name ? link_name : "unknown");
+        pcap_close(pcap);
+        return CAPTURE_ERR_LINKTYPE;
+    }
+    struct source *s = &c->sources[c->count++];
+    memset(s, 0, sizeof *s);
+    s->capture = c;
+    s->pcap = pcap;
+    s->linktype = linktype;
+    s->is_live = is_live;
+    s->fd = is_live ? pcap_get_selectable_fd(pcap) : -1;
+    return CAPTURE_OK;
+}
+
+enum capture_status capture_open_file(struct capture *c, const char *path, char *err,
+                                      size_t err_len)
+{
+    if (c->count == CAPTURE_MAX_SOURCES) {
+        snprintf(err, err_len, "%s: at most %d capture sources per engine", path,
+                 CAPTURE_MAX_SOURCES);
+        return CAPTURE_ERR_LIMIT;
+    }
+    char errbuf[PCAP_ERRBUF_SIZE] = "";
+    pcap_t *pcap = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO,
+                                                           errbuf);
+    if (!pcap) {
+        snprintf(err, err_len, "%s: not a readable pcap or pcapng capture (%s)", path, errbuf);
+        return CAPTURE_ERR_OPEN;
+    }
+    return add_source(c, pcap, 0, path, err, err_len);
+}
+
+static enum capture_status live_fail(pcap_t *pcap, const char *interface, const char *call,
+                                     int status, char *err, size_t err_len)
+{
+    /* pcap_geterr holds the specific text when libpcap set one (often names the cause). */
+    const char *detail = pcap_geterr(pcap)[0] ? pcap_geterr(pcap) : "no detail";
+    snprintf(err, err_len, "%s: %s failed: %s (%s)", interface, call, detail,
+             pcap_statustostr(status));
+    pcap_close(pcap);
+    return CAPTURE_ERR_OPEN;
+}
+
+enum capture_status capture_open_live(struct capture *c, const char *interface,
+                                      const struct capture_live_options *o, char *err,
+                                      size_t err_len)
+{
+    if (c->count == CAPTURE_MAX_SOURCES) {
+        snprintf(err, err_len, "%s: at most %d capture sources per engine", interface,
+                 CAPTURE_MAX_SOURCES);
+        return CAPTURE_ERR_LIMIT;
+    }
+    char errbuf[PCAP_ERRBUF_SIZE] = "";
+    pcap_t *pcap = pcap_create(interface, errbuf);
+    if (!pcap) {
+        snprintf(err, err_len, "%s: pcap_create failed: %s", interface, errbuf);
+        return CAPTURE_ERR_OPEN;
+    }
+    int status;
+    if ((status = pcap_set_snaplen(pcap, o->snaplen)) != 0)
+        return live_fail(pcap, interface, "pcap_set_snaplen", status, err, err_len);
+    if ((status = pcap_set_promisc(pcap, o->promiscuous)) != 0)
+        return live_fail(pcap, interface, "pcap_set_promisc", status, err, err_len);
+    if ((status = pcap_set_immediate_mode(pcap, 1)) != 0)
+        return live_fail(pcap, interface, "pcap_set_immediate_mode", status, err, err_len);
+    if ((status = pcap_set_buffer_size(pcap, o->buffer_bytes)) != 0)
+        return live_fail(pcap, interface, "pcap_set_buffer_size", status, err, err_len);
+    if ((status = pcap_set_timeout(pcap, o->timeout_ms)) != 0)
+        return live_fail(pcap, interface, "pcap_set_timeout", status, err, err_len);
+    pcap_set_tstamp_precision(pcap, PCAP_TSTAMP_PRECISION_MICRO);
+    status = pcap_activate(pcap);
+    if (status < 0)
+        return live_fail(pcap, interface, "pcap_activate", status, err, err_len);
+    if (status > 0) /* a warning: capture works, the caller may report it */
+        snprintf(err, err_len, "%s: pcap_activate warning: %s (%s)", interface,
+                 pcap_geterr(pcap), pcap_statustostr(status));
+    if (o->bpf_filter && o->bpf_filter[0]) {
+        struct bpf_program program;
+        if (pcap_compile(pcap, &program, o->bpf_filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+            snprintf(err, err_len, "%s: bad capture filter \"%s\": %s", interface, o->bpf_filter,
+                     pcap_geterr(pcap));
+            pcap_close(pcap);
+            return CAPTURE_ERR_FILTER;
+        }
+        status = pcap_setfilter(pcap, &program);
+        pcap_freecode(&program);
+        if (status != 0) {
+            snprintf(err, err_len, "%s: capture filter \"%s\" cannot be applied: %s", interface,
+                     o->bpf_filter, pcap_geterr(pcap));
+            pcap_close(pcap);
+            return CAPTURE_ERR_FILTER;
+        }
+    }
+    if (pcap_setnonblock(pcap, 1, errbuf) != 0) {
+        snprintf(err, err_len, "%s: pcap_setnonblock failed: %s", interface, errbuf);
+        pcap_close(pcap);
+        return CAPTURE_ERR_OPEN;
+    }
+    return add_source(c, pcap, 1, interface, err, err_len);
+}
+
+/* ---------------------------------------------------------------- the loop */
+
+static void on_frame(u_char *user, const struct pcap_pkthdr *header, const u_char *bytes)
+{
+    struct source *s = (struct source *)user;
+    struct engine *e = s->capture->engine;
+    uint64_t ts_us = header->ts.tv_sec < 0 ? 0
+                                           : (uint64_t)header->ts.tv_sec * 1000000u +
+                                                 (uint64_t)header->ts.tv_usec;
+    engine_handle_frame(e, s->linktype, bytes, header->caplen, header->len, ts_us);
+    /* Return to the caller before the next frame could find the ring too full. */
+    if (engine_ring_room(e) < ENGINE_RECORDS_PER_PACKET)
+        pcap_breakloop(s->pcap);
+}
+
+static uint64_t now_us(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Kernel and interface drops since the last call, added to the engine's counters. The
+ * pcap_stat fields are 32-bit and wrap; unsigned subtraction handles one wrap. */
+static void collect_drops(struct capture *c)
+{
+    for (int i = 0; i < c->count; i++) {
+        struct source *s = &c->sources[i];
+        struct pcap_stat stats;
+        if (!s->is_live || pcap_stats(s->pcap, &stats) != 0)
+            continue;
+        engine_add_drops(c->engine, (unsigned)(stats.ps_drop - s->last_drop),
+                         (unsigned)(stats.ps_ifdrop - s->last_ifdrop));
+        s->last_drop = stats.ps_drop;
+        s->last_ifdrop = stats.ps_ifdrop;
+    }
+}
+
+static enum capture_status read_error(struct source *s, char *err, size_t err_len)
+{
+    const char *msg = pcap_geterr(s->pcap);
+    s->at_eof = 1;
+    snprintf(err, err_len, "%s", msg);
+    return strstr(msg, "truncated") ? CAPTURE_ERR_TRUNCATED : CAPTURE_ERR_READ;
+}
+
+/* One round over the live sources: 1 when any delivered a frame, 0 when none did,
+ * -1 on an error (err filled). */
+static int dispatch_live(struct capture *c, enum capture_status *status, char *err,
+                         size_t err_len)
+{
+    int got = 0;
+    for (int i = 0; i < c->count; i++) {
+        struct source *s = &c->sources[i];
+        if (!s->is_live)
+            continue;
+        int n = pcap_dispatch(s->pcap, -1, on_frame, (u_char *)s);
+        if (n == PCAP_ERROR) {
+            *status = read_error(s, err, err_len);
+            return -1;
+        }
+        if (n > 0)
+            got = 1;
+        if (engine_ring_room(c->engine) < ENGINE_RECORDS_PER_PACKET)
+            break;
+    }
+    return got;
+}
+
+static void wait_live(struct capture *c, int wait_ms)
+{
+    struct pollfd fds[CAPTURE_MAX_SOURCES];
+    int n = 0;
+    for (int i = 0; i < c->count; i++) {
+        if (c->sources[i].is_live && c->sources[i].fd >= 0) {
+            fds[n].fd = c->sources[i].fd;
+            fds[n].events = POLLIN;
+            fds[n].revents = 0;
+            n++;
+        }
+    }
+    if (poll(fds, (nfds_t)n, wait_ms) == 0) /* quiet: time passes for the flows too */
+        engine_advance_clock(c->engine, now_us(CLOCK_REALTIME));
+}
+
+enum capture_status capture_run(struct capture *c, int timeout_ms, char *err, size_t err_len)
+{
+    struct engine *e = c->engine;
+    uint64_t deadline = now_us(CLOCK_MONOTONIC) + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000u;
+    int live_count = 0;
+    for (int i = 0; i < c->count; i++)
+        live_count += c->sources[i].is_live;
+    enum capture_status status = CAPTURE_OK;
+    while (status == CAPTURE_OK) {
+        if (atomic_exchange(&c->stop_requested, 0)) {
+            status = CAPTURE_STOPPED;
+            break;
+        }
+        if (!engine_resume(e) || engine_ring_room(e) < ENGINE_RECORDS_PER_PACKET) {
+            status = CAPTURE_RING_FULL;
+            break;
+        }
+        struct source *file = NULL;
+        for (int i = 0; i < c->count && !file; i++)
+            if (!c->sources[i].is_live && !c->sources[i].at_eof)
+                file = &c->sources[i];
+        if (file) {
+            int n = pcap_dispatch(file->pcap, FILE_BATCH_PACKETS, on_frame, (u_char *)file);
+            if (n == 0)
+                file->at_eof = 1;
+            else if (n == PCAP_ERROR)
+                status = read_error(file, err, err_len);
+        } else if (live_count == 0) {
+            status = CAPTURE_EOF;
+            break;
+        } else {
+            int got = dispatch_live(c, &status, err, err_len);
+            if (got == 0) {
+                uint64_t now = now_us(CLOCK_MONOTONIC);
+                uint64_t left_ms = now < deadline ? (deadline - now + 999) / 1000 : 0;
+                wait_live(c, (int)(left_ms < IDLE_POLL_MS ? left_ms : IDLE_POLL_MS));
+            }
+        }
+        if (status == CAPTURE_OK && now_us(CLOCK_MONOTONIC) >= deadline)
+            status = CAPTURE_TIMEOUT;
+    }
+    if (live_count)
+        collect_drops(c);
+    return status;
+}
+
+void capture_stop(struct capture *c)
+{
+    atomic_store(&c->stop_requested, 1);
+    for (int i = 0; i < c->count; i++)
+        pcap_breakloop(c->sources[i].pcap);
+}

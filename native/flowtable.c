@@ -1,0 +1,878 @@
+/*
+ * flowtable.c: the bidirectional flow table, TCP state, expiry and the output ring,
+ * as docs/flow-semantics.md specifies them.
+ *
+ * Memory is fixed in engine_new(): the slots, the hash buckets, the fragment memory,
+ * the output ring and one deferred-frame buffer. Nothing is allocated afterwards.
+ *
+ * Expiry is ordered: each timeout class keeps its flows in one list ordered by last
+ * packet time (a touched flow moves to the tail), so a scan stops at the first flow
+ * still alive, and the stalest flow of the table is the oldest of the list heads.
+ *
+ * The output ring never overflows. The rule:
+ *   1. Before a frame is processed, expiry runs by the clock the frame brought. If the
+ *      ring fills up during it, expiry stops and the frame is copied aside (deferred).
+ *   2. Processing one frame emits at most ENGINE_RECORDS_PER_PACKET records; a frame is
+ *      deferred too when the ring has less room than that.
+ *   3. engine_resume() first finishes the expiry, then the deferred frame; the capture
+ *      loop calls it before it reads the next frame and returns to Python while it
+ *      reports 0. So records and counters never depend on the ring or batch size.
+ * The capture loop also stops when the room falls below ENGINE_RECORDS_PER_PACKET, so
+ * deferring is the rare case (long expiry bursts), not the common one.
+ *
+ * Timestamps whose order goes backwards (merged sources, odd files) never move a
+ * flow's record start or last-packet time backwards: such a packet counts at the
+ * record's start offset 0 at the earliest.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "engine.h"
+
+#define NIL UINT32_MAX
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+
+enum tcp_endpoint {
+    TCP_INACTIVE,
+    TCP_SYN_SENT,
+    TCP_SYN_ACK_SENT,
+    TCP_PARTIAL,
+    TCP_ESTABLISHED,
+    TCP_CLOSED,
+    TCP_RESET
+};
+
+/* Timeout classes: one expiry list each. */
+enum expiry_list {
+    LIST_TCP,         /* tcp_idle_us */
+    LIST_TCP_SYN,     /* a SYN_SENT endpoint and a silent peer: tcp_syn_idle_us */
+    LIST_TCP_CLOSING, /* both CLOSED or either RESET: tcp_linger_us, ends with END_END */
+    LIST_UDP,
+    LIST_ICMP,
+    LIST_OTHER,
+    LIST_COUNT,
+    LIST_FREE = 0xff /* the slot holds no flow */
+};
+
+/* The canonical key: the smaller (address, port) pair at index 0. Built with memset so
+ * the padding byte is always zero and keys compare with memcmp. */
+struct flow_key {
+    uint8_t addr[2][16];
+    uint16_t port[2];
+    uint16_t vlan[2]; /* valid per vlan_count; zero otherwise */
+    uint8_t proto;
+    uint8_t family;
+    uint8_t vlan_count;
+    uint8_t zero; /* explicit padding, always 0 */
+};
+
+struct flow_slot {
+    /* identity */
+    struct flow_key key;
+
+    /* per-direction state and statistics, indexed by canonical direction (0: key A) */
+    uint8_t tcp_state[2];       /* enum tcp_endpoint, cumulative over the flow's life */
+    uint8_t tcp_flags[2];       /* OR of the TCP flags in this record */
+    uint64_t pkts[2];           /* this record */
+    uint64_t ip_bytes[2];
+    uint64_t payload_bytes[2];
+    uint64_t start_us;          /* first packet of this record */
+    uint32_t last_off_us[2];    /* last packet, as offset from start_us (< active_us) */
+
+    /* housekeeping */
+    uint64_t serial;            /* unique per engine; every record of the flow carries it */
+    uint64_t history;           /* 4-bit letter codes, the first letter in the low nibble */
+    uint32_t lru_prev, lru_next; /* expiry list links (free list: lru_next only) */
+    uint32_t hash_next;         /* bucket chain */
+    uint16_t history_seen;      /* one bit per (letter, role): each is recorded once */
+    uint8_t list;               /* enum expiry_list, or LIST_FREE */
+    uint8_t bits;               /* FLOW_ORIG_DIR_1, FLOW_SENT_0, FLOW_SENT_1 */
+};
+
+#define FLOW_ORIG_DIR_1 0x01 /* the originator is key index 1 */
+#define FLOW_SENT_0 0x02     /* key index 0 ever sent a packet */
+#define FLOW_SENT_1 0x04
+
+/* History letters: code 0 is "no letter"; 1 is '^'; then 7 letters per role. */
+static const char HISTORY_LETTERS[16] = " ^SHQDFRAshqdfra";
+enum history_letter { H_SYN, H_SYNACK, H_SYNFIN, H_DATA, H_FIN, H_RST, H_ACK };
+
+/* A first fragment seen: later fragments with the same key count to its flow. */
+struct frag_entry {
+    uint8_t src[16], dst[16];
+    uint32_t frag_id;
+    uint32_t slot;
+    uint64_t serial; /* the flow still in `slot` must have this serial */
+    uint16_t chain_next;
+    uint8_t proto;
+    uint8_t dir;
+    uint8_t used;
+};
+#define FRAG_BUCKETS 4096 /* power of two */
+#define FRAG_NIL 0xffff
+
+struct engine {
+    struct engine_settings settings;
+    uint64_t timeout_us[LIST_COUNT];
+    uint64_t hash_seed[2];
+    uint64_t clock_us; /* largest packet time seen, or wall time when live and idle */
+    uint64_t next_serial;
+
+    struct flow_slot *slots;
+    uint32_t *buckets;
+    uint32_t bucket_mask;
+    uint32_t free_head;
+    uint32_t flows_active;
+    uint32_t list_head[LIST_COUNT], list_tail[LIST_COUNT];
+
+    struct frag_entry *frags;
+    uint16_t *frag_buckets;
+    uint32_t frag_next_victim;
+
+    struct flow_record *ring;
+    uint32_t ring_head, ring_count;
+    uint64_t records_lost;
+
+    int has_deferred;
+    int deferred_linktype;
+    uint32_t deferred_caplen, deferred_wire_len;
+    uint64_t deferred_ts_us;
+    uint8_t *deferred_frame;
+
+    struct engine_counters counters;
+};
+
+/* ---------------------------------------------------------------- settings */
+
+const char *engine_settings_check(const struct engine_settings *s)
+{
+    if (s->max_flows < 1 || s->max_flows > (1u << 24))
+        return "max_flows must be between 1 and 16777216";
+    if (s->ring_records < 16 || s->ring_records > (1u << 20))
+        return "ring_records must be between 16 and 1048576";
+    if (!s->tcp_idle_us || !s->tcp_syn_idle_us || !s->udp_idle_us || !s->icmp_idle_us ||
+        !s->other_idle_us || !s->tcp_linger_us)
+        return "idle timeouts and the TCP linger must be positive";
+    if (s->active_us < 1000000 || s->active_us > ENGINE_MAX_ACTIVE_US)
+        return "active timeout must be between 1 s and 3600 s";
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- hashing */
+
+static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+static inline uint64_t load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* A keyed multiply-rotate mix of the whole key; the final avalanche spreads every bit
+ * into the bucket index. The seed is random per engine, so chain lengths cannot be
+ * steered by someone who only controls the traffic. */
+static uint64_t key_hash(const uint64_t seed[2], const struct flow_key *key)
+{
+    const uint8_t *p = (const uint8_t *)key;
+    uint64_t h = seed[0];
+    for (size_t off = 0; off + 8 <= sizeof *key; off += 8)
+        h = rotl64(h ^ (load64(p + off) * 0x87c37b91114253d5ULL), 31) * 0x4cf5ad432745937fULL;
+    uint32_t tail;
+    memcpy(&tail, p + (sizeof *key & ~(size_t)7), sizeof tail);
+    h ^= tail ^ seed[1];
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+_Static_assert(sizeof(struct flow_key) == 44, "flow_key must have no hidden padding");
+_Static_assert(sizeof(struct flow_key) % 8 == 4, "key_hash reads one 4-byte tail");
+
+static uint32_t frag_hash(const struct engine *e, const uint8_t *src, const uint8_t *dst,
+                          uint8_t proto, uint32_t frag_id)
+{
+    uint64_t h = e->hash_seed[1] ^ ((uint64_t)frag_id << 8) ^ proto;
+    for (int i = 0; i < 16; i += 8) {
+        h = rotl64(h ^ (load64(src + i) * 0x87c37b91114253d5ULL), 31) * 0x4cf5ad432745937fULL;
+        h = rotl64(h ^ (load64(dst + i) * 0x87c37b91114253d5ULL), 31) * 0x4cf5ad432745937fULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return (uint32_t)h & (FRAG_BUCKETS - 1);
+}
+
+static void seed_init(uint64_t seed[2])
+{
+    if (getrandom(seed, 2 * sizeof seed[0], GRND_NONBLOCK) == (ssize_t)(2 * sizeof seed[0]))
+        return;
+    /* No entropy yet (early boot): still differ per engine and per start. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    seed[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)seed;
+    seed[1] = rotl64(seed[0], 29) ^ (uint64_t)ts.tv_sec;
+}
+
+/* ---------------------------------------------------------------- life cycle */
+
+struct engine *engine_new(const struct engine_settings *settings)
+{
+    if (engine_settings_check(settings))
+        return NULL;
+    struct engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->settings = *settings;
+    uint32_t buckets = 1;
+    while (buckets < settings->max_flows)
+        buckets <<= 1;
+    e->bucket_mask = buckets - 1;
+    e->slots = calloc(settings->max_flows, sizeof *e->slots);
+    e->buckets = malloc((size_t)buckets * sizeof *e->buckets);
+    e->frags = calloc(ENGINE_FRAG_ENTRIES, sizeof *e->frags);
+    e->frag_buckets = malloc(FRAG_BUCKETS * sizeof *e->frag_buckets);
+    e->ring = calloc(settings->ring_records, sizeof *e->ring);
+    e->deferred_frame = malloc(ENGINE_MAX_FRAME);
+    if (!e->slots || !e->buckets || !e->frags || !e->frag_buckets || !e->ring ||
+        !e->deferred_frame) {
+        engine_free(e);
+        return NULL;
+    }
+    memset(e->buckets, 0xff, (size_t)buckets * sizeof *e->buckets);
+    memset(e->frag_buckets, 0xff, FRAG_BUCKETS * sizeof *e->frag_buckets);
+    for (uint32_t i = 0; i < settings->max_flows; i++) {
+        e->slots[i].list = LIST_FREE;
+        e->slots[i].lru_next = i + 1 < settings->max_flows ? i + 1 : NIL;
+    }
+    e->free_head = 0;
+    for (int l = 0; l < LIST_COUNT; l++)
+        e->list_head[l] = e->list_tail[l] = NIL;
+    e->timeout_us[LIST_TCP] = settings->tcp_idle_us;
+    e->timeout_us[LIST_TCP_SYN] = settings->tcp_syn_idle_us;
+    e->timeout_us[LIST_TCP_CLOSING] = settings->tcp_linger_us;
+    e->timeout_us[LIST_UDP] = settings->udp_idle_us;
+    e->timeout_us[LIST_ICMP] = settings->icmp_idle_us;
+    e->timeout_us[LIST_OTHER] = settings->other_idle_us;
+    seed_init(e->hash_seed);
+    return e;
+}
+
+void engine_free(struct engine *e)
+{
+    if (!e)
+        return;
+    free(e->slots);
+    free(e->buckets);
+    free(e->frags);
+    free(e->frag_buckets);
+    free(e->ring);
+    free(e->deferred_frame);
+    free(e);
+}
+
+/* ---------------------------------------------------------------- lists */
+
+static void list_unlink(struct engine *e, uint32_t idx)
+{
+    struct flow_slot *s = &e->slots[idx];
+    if (s->lru_prev != NIL)
+        e->slots[s->lru_prev].lru_next = s->lru_next;
+    else
+        e->list_head[s->list] = s->lru_next;
+    if (s->lru_next != NIL)
+        e->slots[s->lru_next].lru_prev = s->lru_prev;
+    else
+        e->list_tail[s->list] = s->lru_prev;
+}
+
+static void list_append(struct engine *e, uint32_t idx, uint8_t list)
+{
+    struct flow_slot *s = &e->slots[idx];
+    s->list = list;
+    s->lru_next = NIL;
+    s->lru_prev = e->list_tail[list];
+    if (s->lru_prev != NIL)
+        e->slots[s->lru_prev].lru_next = idx;
+    else
+        e->list_head[list] = idx;
+    e->list_tail[list] = idx;
+}
+
+static inline uint64_t flow_last_us(const struct flow_slot *s)
+{
+    uint32_t off = s->last_off_us[0] > s->last_off_us[1] ? s->last_off_us[0] : s->last_off_us[1];
+    return s->start_us + off;
+}
+
+static uint8_t flow_list_for(const struct flow_slot *s)
+{
+    switch (s->key.proto) {
+    case 6: {
+        uint8_t a = s->tcp_state[0], b = s->tcp_state[1];
+        if (a == TCP_RESET || b == TCP_RESET || (a == TCP_CLOSED && b == TCP_CLOSED))
+            return LIST_TCP_CLOSING;
+        if ((a == TCP_SYN_SENT && b == TCP_INACTIVE) || (b == TCP_SYN_SENT && a == TCP_INACTIVE))
+            return LIST_TCP_SYN;
+        return LIST_TCP;
+    }
+    case 17:
+        return LIST_UDP;
+    case 1:
+    case 58:
+        return LIST_ICMP;
+    default:
+        return LIST_OTHER;
+    }
+}
+
+/* ---------------------------------------------------------------- history, conn_state */
+
+static inline int history_role_bit(int letter, int responder) { return letter + 7 * responder; }
+
+static void history_add_code(struct flow_slot *s, unsigned code)
+{
+    /* At most 15 distinct letters exist ('^' and 7 per role), so 16 nibbles never fill. */
+    unsigned used = s->history ? (unsigned)(64 - __builtin_clzll(s->history) + 3) / 4 : 0;
+    if (used < 16)
+        s->history |= (uint64_t)code << (4 * used);
+}
+
+static void history_add(struct flow_slot *s, int responder, int letter)
+{
+    uint16_t bit = (uint16_t)(1u << history_role_bit(letter, responder));
+    if (s->history_seen & bit)
+        return;
+    s->history_seen |= bit;
+    history_add_code(s, (unsigned)(2 + letter + 7 * responder));
+}
+
+static int history_has(const struct flow_slot *s, int responder, int letter)
+{
+    return (s->history_seen >> history_role_bit(letter, responder)) & 1;
+}
+
+static void history_text(uint64_t history, char *out)
+{
+    int n = 0;
+    for (; history && n < 16; history >>= 4)
+        out[n++] = HISTORY_LETTERS[history & 0xf];
+    out[n] = '\0';
+}
+
+/* Zeek's RSTOS0 pattern ^\^?S[^HAFGIQ]*R over the history text. */
+static int history_matches_rstos0(const char *h)
+{
+    if (*h == '^')
+        h++;
+    if (*h++ != 'S')
+        return 0;
+    for (; *h; h++) {
+        if (*h == 'R')
+            return 1;
+        if (strchr("HAFGIQ", *h))
+            return 0;
+    }
+    return 0;
+}
+
+static const char *tcp_conn_state(const struct flow_slot *s, int orig, const char *history)
+{
+    uint8_t os = s->tcp_state[orig], rs = s->tcp_state[!orig];
+    int os_quiet = os == TCP_INACTIVE || os == TCP_PARTIAL;
+    int rs_quiet = rs == TCP_INACTIVE || rs == TCP_PARTIAL;
+    if (rs == TCP_RESET) {
+        /* "payload counters" are over the flow's life, like conn_state itself: the data
+         * letters say whether either side ever sent payload. */
+        int no_payload = !history_has(s, 0, H_DATA) && !history_has(s, 1, H_DATA);
+        if (os == TCP_SYN_SENT || os == TCP_SYN_ACK_SENT || (os == TCP_RESET && no_payload))
+            return "REJ";
+        return os_quiet ? "RSTRH" : "RSTR";
+    }
+    if (os == TCP_RESET) {
+        if (rs_quiet)
+            return history_matches_rstos0(history) ? "RSTOS0" : "OTH";
+        return "RSTO";
+    }
+    if (os == TCP_CLOSED && rs == TCP_CLOSED)
+        return "SF";
+    if (os == TCP_CLOSED)
+        return rs_quiet ? "SH" : "S2";
+    if (rs == TCP_CLOSED)
+        return os_quiet ? "SHR" : "S3";
+    if (os == TCP_SYN_SENT && rs == TCP_INACTIVE)
+        return "S0";
+    if (os == TCP_ESTABLISHED && rs == TCP_ESTABLISHED)
+        return "S1";
+    return "OTH";
+}
+
+static void tcp_endpoint_update(uint8_t state[2], int dir, uint8_t flags, uint32_t payload_len)
+{
+    uint8_t *self = &state[dir], *peer = &state[!dir];
+    if (*self == TCP_RESET || *self == TCP_CLOSED) /* final for this endpoint */
+        return;
+    if (flags & TCP_RST) {
+        *self = TCP_RESET;
+    } else if (flags & TCP_FIN) {
+        *self = TCP_CLOSED;
+    } else if (flags & TCP_SYN) {
+        if (*self == TCP_INACTIVE)
+            *self = (flags & TCP_ACK) ? TCP_SYN_ACK_SENT : TCP_SYN_SENT;
+    } else if ((flags & TCP_ACK) || payload_len > 0) {
+        if (*self == TCP_SYN_SENT || *self == TCP_SYN_ACK_SENT) {
+            *self = TCP_ESTABLISHED;
+            if (*peer == TCP_SYN_SENT || *peer == TCP_SYN_ACK_SENT)
+                *peer = TCP_ESTABLISHED;
+        } else if (*self == TCP_INACTIVE) {
+            *self = TCP_PARTIAL;
+        }
+    }
+}
+
+static void tcp_history_update(struct flow_slot *s, int responder, uint8_t flags,
+                               uint32_t payload_len)
+{
+    int syn = flags & TCP_SYN, ack = flags & TCP_ACK, fin = flags & TCP_FIN,
+        rst = flags & TCP_RST;
+    if (syn && !ack)
+        history_add(s, responder, H_SYN);
+    if (syn && ack)
+        history_add(s, responder, H_SYNACK);
+    if (syn && (fin || rst))
+        history_add(s, responder, H_SYNFIN);
+    if (payload_len > 0)
+        history_add(s, responder, H_DATA);
+    if (fin)
+        history_add(s, responder, H_FIN);
+    if (rst)
+        history_add(s, responder, H_RST);
+    if (ack && !syn && !fin && !rst && payload_len == 0)
+        history_add(s, responder, H_ACK);
+}
+
+/* ---------------------------------------------------------------- output ring */
+
+static struct flow_record *ring_push(struct engine *e)
+{
+    if (e->ring_count == e->settings.ring_records) {
+        e->records_lost++; /* only when a caller ignores engine_resume(); see the top */
+        return NULL;
+    }
+    uint32_t pos = e->ring_head + e->ring_count;
+    if (pos >= e->settings.ring_records)
+        pos -= e->settings.ring_records;
+    e->ring_count++;
+    return &e->ring[pos];
+}
+
+uint32_t engine_ring_count(const struct engine *e) { return e->ring_count; }
+
+uint32_t engine_ring_room(const struct engine *e)
+{
+    return e->settings.ring_records - e->ring_count;
+}
+
+const struct flow_record *engine_ring_peek(const struct engine *e, uint32_t i)
+{
+    uint32_t pos = e->ring_head + i;
+    if (pos >= e->settings.ring_records)
+        pos -= e->settings.ring_records;
+    return &e->ring[pos];
+}
+
+void engine_ring_consume(struct engine *e, uint32_t n)
+{
+    if (n > e->ring_count)
+        n = e->ring_count;
+    e->ring_head = (uint32_t)(((uint64_t)e->ring_head + n) % e->settings.ring_records);
+    e->ring_count -= n;
+}
+
+void engine_ring_discard(struct engine *e) { engine_ring_consume(e, e->ring_count); }
+
+/* ---------------------------------------------------------------- emitting and ending */
+
+static void emit_record(struct engine *e, const struct flow_slot *s, enum end_reason reason)
+{
+    e->counters.flows_ended[reason]++;
+    struct flow_record *r = ring_push(e);
+    if (!r)
+        return;
+    int orig = s->bits & FLOW_ORIG_DIR_1 ? 1 : 0;
+    int dirs[2] = {orig, !orig};
+    r->serial = s->serial;
+    r->ts_us = s->start_us;
+    r->duration_us = flow_last_us(s) - s->start_us;
+    for (int i = 0; i < 2; i++) {
+        int d = dirs[i];
+        r->pkts[i] = s->pkts[d];
+        r->ip_bytes[i] = s->ip_bytes[d];
+        r->payload_bytes[i] = s->payload_bytes[d];
+        memcpy(r->addr[i], s->key.addr[d], 16);
+        r->port[i] = s->key.port[d];
+        r->tcp_flags[i] = s->tcp_flags[d];
+        r->vlan[i] = s->key.vlan[i];
+    }
+    r->vlan_count = s->key.vlan_count;
+    r->family = s->key.family;
+    r->proto = s->key.proto;
+    r->end_reason = (uint8_t)reason;
+    history_text(s->history, r->history);
+    const char *state;
+    if (s->key.proto == 6)
+        state = tcp_conn_state(s, orig, r->history);
+    else if (s->key.proto == 17)
+        state = (s->bits & (FLOW_SENT_0 | FLOW_SENT_1)) == (FLOW_SENT_0 | FLOW_SENT_1) ? "SF"
+                                                                                      : "S0";
+    else
+        state = "OTH";
+    strcpy(r->conn_state, state);
+}
+
+static void hash_unlink(struct engine *e, uint32_t idx)
+{
+    struct flow_slot *s = &e->slots[idx];
+    uint32_t *link = &e->buckets[key_hash(e->hash_seed, &s->key) & e->bucket_mask];
+    while (*link != idx)
+        link = &e->slots[*link].hash_next;
+    *link = s->hash_next;
+}
+
+/* Emit the flow's last record and give its slot back. */
+static void flow_end(struct engine *e, uint32_t idx, enum end_reason reason)
+{
+    struct flow_slot *s = &e->slots[idx];
+    emit_record(e, s, reason);
+    list_unlink(e, idx);
+    hash_unlink(e, idx);
+    s->list = LIST_FREE;
+    s->serial = 0;
+    s->lru_next = e->free_head;
+    e->free_head = idx;
+    e->flows_active--;
+}
+
+/* End every flow idle past its timeout; 0 when a full ring interrupted the scan. */
+static int expire(struct engine *e)
+{
+    for (int l = 0; l < LIST_COUNT; l++) {
+        enum end_reason reason = l == LIST_TCP_CLOSING ? END_END : END_IDLE;
+        while (e->list_head[l] != NIL) {
+            uint32_t idx = e->list_head[l];
+            if (e->clock_us <= flow_last_us(&e->slots[idx]) + e->timeout_us[l])
+                break;
+            if (engine_ring_room(e) == 0)
+                return 0;
+            flow_end(e, idx, reason);
+        }
+    }
+    return 1;
+}
+
+/* The flow with the oldest last packet: the oldest of the list heads. */
+static void evict_stalest(struct engine *e)
+{
+    uint32_t victim = NIL;
+    uint64_t oldest = UINT64_MAX;
+    for (int l = 0; l < LIST_COUNT; l++) {
+        uint32_t idx = e->list_head[l];
+        if (idx != NIL && flow_last_us(&e->slots[idx]) < oldest) {
+            oldest = flow_last_us(&e->slots[idx]);
+            victim = idx;
+        }
+    }
+    flow_end(e, victim, END_RESOURCES);
+}
+
+/* ---------------------------------------------------------------- lookup */
+
+static int key_from_packet(const struct packet *p, struct flow_key *k)
+{
+    memset(k, 0, sizeof *k);
+    int c = memcmp(p->src, p->dst, 16);
+    int dir = c > 0 || (c == 0 && p->sport > p->dport);
+    memcpy(k->addr[dir], p->src, 16);
+    memcpy(k->addr[!dir], p->dst, 16);
+    k->port[dir] = p->sport;
+    k->port[!dir] = p->dport;
+    k->vlan_count = p->vlan_count > 2 ? 2 : p->vlan_count;
+    for (int i = 0; i < k->vlan_count; i++)
+        k->vlan[i] = p->vlan[i];
+    k->proto = p->proto;
+    k->family = p->family;
+    return dir;
+}
+
+static uint32_t flow_find(const struct engine *e, const struct flow_key *k, uint32_t bucket)
+{
+    uint32_t idx = e->buckets[bucket];
+    while (idx != NIL && memcmp(&e->slots[idx].key, k, sizeof *k) != 0)
+        idx = e->slots[idx].hash_next;
+    return idx;
+}
+
+static uint32_t flow_create(struct engine *e, const struct flow_key *k, uint32_t bucket,
+                            const struct packet *p, int dir)
+{
+    if (e->free_head == NIL)
+        evict_stalest(e);
+    uint32_t idx = e->free_head;
+    struct flow_slot *s = &e->slots[idx];
+    e->free_head = s->lru_next;
+    memset(s, 0, sizeof *s);
+    s->key = *k;
+    s->start_us = p->ts_us;
+    s->serial = ++e->next_serial;
+    int orig = dir;
+    /* A SYN+ACK seen first: its receiver is the one who sent the SYN. */
+    if (p->proto == 6 && (p->tcp_flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) {
+        orig = !dir;
+        history_add_code(s, 1); /* '^' */
+    }
+    s->bits = orig ? FLOW_ORIG_DIR_1 : 0;
+    s->hash_next = e->buckets[bucket];
+    e->buckets[bucket] = idx;
+    s->list = LIST_FREE;
+    e->flows_active++;
+    e->counters.flows_created++;
+    return idx;
+}
+
+/* ---------------------------------------------------------------- accounting */
+
+/* The periodic report: emit what the record holds, start the next one with this packet. */
+static void active_check(struct engine *e, struct flow_slot *s, uint64_t ts_us)
+{
+    if (ts_us < s->start_us + e->settings.active_us)
+        return;
+    emit_record(e, s, END_ACTIVE);
+    memset(s->pkts, 0, sizeof s->pkts);
+    memset(s->ip_bytes, 0, sizeof s->ip_bytes);
+    memset(s->payload_bytes, 0, sizeof s->payload_bytes);
+    memset(s->tcp_flags, 0, sizeof s->tcp_flags);
+    memset(s->last_off_us, 0, sizeof s->last_off_us);
+    s->start_us = ts_us;
+}
+
+static void count_packet(struct engine *e, uint32_t idx, const struct packet *p, int dir)
+{
+    struct flow_slot *s = &e->slots[idx];
+    s->pkts[dir]++;
+    s->ip_bytes[dir] += p->ip_len;
+    s->payload_bytes[dir] += p->payload_len;
+    uint32_t off = p->ts_us > s->start_us ? (uint32_t)(p->ts_us - s->start_us) : 0;
+    if (off > s->last_off_us[dir])
+        s->last_off_us[dir] = off;
+    s->bits |= dir ? FLOW_SENT_1 : FLOW_SENT_0;
+    e->counters.packets_in_flows++;
+}
+
+static void touch(struct engine *e, uint32_t idx)
+{
+    struct flow_slot *s = &e->slots[idx];
+    if (s->list != LIST_FREE)
+        list_unlink(e, idx);
+    list_append(e, idx, flow_list_for(s));
+}
+
+static void frag_remember(struct engine *e, const struct packet *p, uint32_t idx, int dir)
+{
+    uint32_t bucket = frag_hash(e, p->src, p->dst, p->proto, p->frag_id);
+    for (uint16_t i = e->frag_buckets[bucket]; i != FRAG_NIL; i = e->frags[i].chain_next) {
+        struct frag_entry *f = &e->frags[i];
+        if (f->frag_id == p->frag_id && f->proto == p->proto && !memcmp(f->src, p->src, 16) &&
+            !memcmp(f->dst, p->dst, 16)) {
+            f->slot = idx;
+            f->serial = e->slots[idx].serial;
+            f->dir = (uint8_t)dir;
+            return;
+        }
+    }
+    uint16_t victim = (uint16_t)e->frag_next_victim;
+    e->frag_next_victim = (e->frag_next_victim + 1) % ENGINE_FRAG_ENTRIES;
+    struct frag_entry *f = &e->frags[victim];
+    if (f->used) { /* overwrite the oldest: unlink it from its chain first */
+        uint16_t *link = &e->frag_buckets[frag_hash(e, f->src, f->dst, f->proto, f->frag_id)];
+        while (*link != victim)
+            link = &e->frags[*link].chain_next;
+        *link = f->chain_next;
+    }
+    memcpy(f->src, p->src, 16);
+    memcpy(f->dst, p->dst, 16);
+    f->frag_id = p->frag_id;
+    f->proto = p->proto;
+    f->slot = idx;
+    f->serial = e->slots[idx].serial;
+    f->dir = (uint8_t)dir;
+    f->used = 1;
+    f->chain_next = e->frag_buckets[bucket];
+    e->frag_buckets[bucket] = victim;
+}
+
+static void account_later_fragment(struct engine *e, const struct packet *p)
+{
+    uint32_t bucket = frag_hash(e, p->src, p->dst, p->proto, p->frag_id);
+    for (uint16_t i = e->frag_buckets[bucket]; i != FRAG_NIL; i = e->frags[i].chain_next) {
+        const struct frag_entry *f = &e->frags[i];
+        if (f->frag_id == p->frag_id && f->proto == p->proto && !memcmp(f->src, p->src, 16) &&
+            !memcmp(f->dst, p->dst, 16)) {
+            struct flow_slot *s = &e->slots[f->slot];
+            if (s->list == LIST_FREE || s->serial != f->serial)
+                break; /* its flow has ended meanwhile */
+            active_check(e, s, p->ts_us);
+            count_packet(e, f->slot, p, f->dir);
+            touch(e, f->slot);
+            return;
+        }
+    }
+    e->counters.fragments_unmatched++;
+}
+
+static void account_packet(struct engine *e, const struct packet *p)
+{
+    struct flow_key key;
+    int dir = key_from_packet(p, &key);
+    uint32_t bucket = (uint32_t)key_hash(e->hash_seed, &key) & e->bucket_mask;
+    uint32_t idx = flow_find(e, &key, bucket);
+    if (idx == NIL)
+        idx = flow_create(e, &key, bucket, p, dir);
+    else
+        active_check(e, &e->slots[idx], p->ts_us);
+    struct flow_slot *s = &e->slots[idx];
+    count_packet(e, idx, p, dir);
+    int responder = dir != (s->bits & FLOW_ORIG_DIR_1 ? 1 : 0);
+    if (p->proto == 6) {
+        s->tcp_flags[dir] |= p->tcp_flags;
+        tcp_endpoint_update(s->tcp_state, dir, p->tcp_flags, p->payload_len);
+        tcp_history_update(s, responder, p->tcp_flags, p->payload_len);
+    } else if (p->payload_len > 0) {
+        history_add(s, responder, H_DATA);
+    }
+    touch(e, idx);
+    if (p->is_fragment)
+        frag_remember(e, p, idx, dir);
+}
+
+static void process_frame(struct engine *e, int linktype, const uint8_t *frame, uint32_t caplen,
+                          uint32_t wire_len, uint64_t ts_us)
+{
+    struct packet pkt;
+    pkt.ts_us = ts_us;
+    enum parse_result res = parse_frame(linktype, frame, caplen, wire_len, &pkt);
+    e->counters.packets_seen++;
+    e->counters.bytes_seen += wire_len;
+    switch (res) {
+    case PARSE_OK:
+        account_packet(e, &pkt);
+        break;
+    case PARSE_FRAGMENT_LATER:
+        account_later_fragment(e, &pkt);
+        break;
+    case PARSE_NON_IP:
+        e->counters.non_ip++;
+        break;
+    case PARSE_MALFORMED:
+        e->counters.malformed++;
+        break;
+    case PARSE_TRUNCATED:
+        e->counters.truncated++;
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+int engine_resume(struct engine *e)
+{
+    if (!expire(e))
+        return 0;
+    if (e->has_deferred) {
+        if (engine_ring_room(e) < ENGINE_RECORDS_PER_PACKET)
+            return 0;
+        e->has_deferred = 0;
+        process_frame(e, e->deferred_linktype, e->deferred_frame, e->deferred_caplen,
+                      e->deferred_wire_len, e->deferred_ts_us);
+    }
+    return 1;
+}
+
+void engine_handle_frame(struct engine *e, int linktype, const uint8_t *frame, uint32_t caplen,
+                         uint32_t wire_len, uint64_t ts_us)
+{
+    if (e->has_deferred) {
+        /* Caller ignored engine_resume(): finish the old frame, losing (and counting)
+         * records that do not fit, rather than losing packets. */
+        while (!engine_resume(e)) {
+            e->records_lost += e->ring_count;
+            engine_ring_discard(e);
+        }
+    }
+    if (ts_us > e->clock_us)
+        e->clock_us = ts_us;
+    if (expire(e) && engine_ring_room(e) >= ENGINE_RECORDS_PER_PACKET) {
+        process_frame(e, linktype, frame, caplen, wire_len, ts_us);
+        return;
+    }
+    e->has_deferred = 1;
+    e->deferred_linktype = linktype;
+    e->deferred_caplen = caplen < ENGINE_MAX_FRAME ? caplen : ENGINE_MAX_FRAME;
+    e->deferred_wire_len = wire_len;
+    e->deferred_ts_us = ts_us;
+    if (frame && e->deferred_caplen)
+        memcpy(e->deferred_frame, frame, e->deferred_caplen);
+}
+
+void engine_advance_clock(struct engine *e, uint64_t now_us)
+{
+    if (e->has_deferred)
+        return; /* the deferred frame must be processed by the clock it brought */
+    if (now_us > e->clock_us)
+        e->clock_us = now_us;
+    expire(e);
+}
+
+uint32_t engine_flush(struct engine *e)
+{
+    if (!engine_resume(e))
+        return e->flows_active + 1;
+    for (int l = 0; l < LIST_COUNT; l++) {
+        while (e->list_head[l] != NIL) {
+            if (engine_ring_room(e) == 0)
+                return e->flows_active;
+            flow_end(e, e->list_head[l], END_FORCED);
+        }
+    }
+    return 0;
+}
+
+const struct engine_counters *engine_counters(const struct engine *e) { return &e->counters; }
+
+uint32_t engine_flows_active(const struct engine *e) { return e->flows_active; }
+
+uint32_t engine_max_flows(const struct engine *e) { return e->settings.max_flows; }
+
+size_t engine_slot_bytes(void) { return sizeof(struct flow_slot); }
+
+size_t engine_table_bytes(const struct engine *e)
+{
+    return (size_t)e->settings.max_flows * sizeof(struct flow_slot) +
+           ((size_t)e->bucket_mask + 1) * sizeof(uint32_t);
+}
+
+uint64_t engine_records_lost(const struct engine *e) { return e->records_lost; }
+
+void engine_add_drops(struct engine *e, uint64_t kernel_drops, uint64_t interface_drops)
+{
+    e->counters.kernel_drops += kernel_drops;
+    e->counters.interface_drops += interface_drops;
+}
