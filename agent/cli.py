@@ -18,6 +18,9 @@ from agent.errors import AgentError
 COMMANDS = [
     ("flows", "agent.commands.flows", "summarize a capture file and print its flows"),
     ("check-config", "agent.commands.check_config", "validate the configuration, print a summary"),
+    ("keygen", "agent.commands.keygen", "write a new Ed25519 signing key pair, print its kid"),
+    ("verify", "agent.commands.verify", "verify and decode saved messages, print JSON lines"),
+    ("consume", "agent.commands.consume", "subscribe, verify, dedupe, decode, print JSON lines"),
 ]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2

@@ -1,0 +1,95 @@
+"""`iomt-agent consume --url URL --trust DIR ...`: subscribe, verify, dedupe, decode.
+
+Prints one JSON line per record as messages arrive; a one-line summary goes to stderr
+when it stops (after --exit-after-idle seconds without a message, or Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url", required=True, help="broker, mqtt://host[:port] or mqtts://host[:port]"
+    )
+    parser.add_argument(
+        "--trust",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="directory of trusted public keys (*.pub)",
+    )
+    parser.add_argument(
+        "--topic-filter", default="iomt/#", metavar="F", help="MQTT topic filter (default iomt/#)"
+    )
+    parser.add_argument(
+        "--share",
+        metavar="GROUP",
+        help="join shared subscription $share/GROUP/F (gap reports are off: "
+        "each member sees part of the stream)",
+    )
+    parser.add_argument(
+        "--exit-after-idle", type=float, metavar="S", help="exit after S seconds without a message"
+    )
+    parser.add_argument("--ca", metavar="FILE", help="CA certificate for mqtts://")
+    parser.add_argument("--cert", metavar="FILE", help="client certificate for mqtts://")
+    parser.add_argument("--key", metavar="FILE", help="client certificate's key for mqtts://")
+    parser.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse larger messages (default 1 MiB)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent.consumer import Consumer
+    from agent.consumer.mqtt import parse_url, run_subscription, subscription_filter
+    from agent.cose import DEFAULT_MAX_MESSAGE_BYTES
+    from agent.errors import UsageError
+    from agent.keys import TrustStore
+
+    address = parse_url(args.url)
+    if args.exit_after_idle is not None and args.exit_after_idle <= 0:
+        raise UsageError("--exit-after-idle must be a positive number of seconds")
+    max_bytes = args.max_message_bytes or DEFAULT_MAX_MESSAGE_BYTES
+    if max_bytes <= 0:
+        raise UsageError("--max-message-bytes must be positive")
+    for option, value in (("--ca", args.ca), ("--cert", args.cert), ("--key", args.key)):
+        if value is not None and not Path(value).is_file():
+            raise UsageError(f"{option} file {value} does not exist")
+    consumer = Consumer(
+        TrustStore.from_dir(args.trust),
+        max_message_bytes=max_bytes,
+        report_gaps=args.share is None,
+    )
+
+    def print_records(payload: bytes, topic: str) -> None:
+        for record in consumer.handle(payload, topic):
+            sys.stdout.write(json.dumps(record) + "\n")
+        sys.stdout.flush()
+
+    try:
+        run_subscription(
+            address,
+            subscription_filter(args.topic_filter, args.share),
+            print_records,
+            args.exit_after_idle,
+            ca_file=args.ca,
+            cert_file=args.cert,
+            key_file=args.key,
+        )
+    finally:
+        stats = consumer.stats
+        print(
+            f"iomt-agent consume: {stats.messages} messages, {stats.records} records, "
+            f"{stats.rejected} rejected, {stats.duplicates} duplicates dropped, "
+            f"{stats.gaps} gaps ({stats.missing_messages} messages missing)",
+            file=sys.stderr,
+        )
+    return 0

@@ -1,0 +1,163 @@
+"""The consumer's pipeline for one message: verify, decode, check the topic, dedupe.
+
+    consumer = Consumer(TrustStore.from_dir(Path("trust")))
+    for record in consumer.handle(message_bytes, topic):
+        print(json.dumps(record))
+
+Nothing that fails a check is passed on: it becomes one {"type": "rejected"} record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agent.consumer.records import message_records
+from agent.consumer.tracker import SequenceTracker
+from agent.cose import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    signature_valid_for,
+    unverified_payload,
+    verify_sign1,
+)
+from agent.keys import TrustStore
+from agent.wire import Message, Rejected, decode_payload, parse_topic
+from agent.wire.rejection import BAD_SIGNATURE, TOPIC_MISMATCH
+from agent.wire.topic import topic_for
+
+
+@dataclass
+class ConsumerStats:
+    messages: int = 0
+    records: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    gaps: int = 0
+    missing_messages: int = 0
+
+
+class Consumer:
+    """Verifies and decodes messages from any number of sensors.
+
+    `max_message_bytes` bounds what is even parsed; `report_gaps=False` for a member
+    of a shared subscription (it sees only part of each sensor's sequence).
+    """
+
+    def __init__(
+        self,
+        trust: TrustStore,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        report_gaps: bool = True,
+    ) -> None:
+        self._trust = trust
+        self._max_bytes = max_message_bytes
+        self._tracker = SequenceTracker(report_gaps=report_gaps)
+        self.stats = ConsumerStats()
+
+    def handle(self, data: bytes, topic: str, source: str | None = None) -> list[dict[str, Any]]:
+        """All records for one message as received on `topic` (source: e.g. a file
+        name, added to rejections). Never raises for bad input."""
+        self.stats.messages += 1
+        try:
+            message = self._authentic(data, topic)
+        except Rejected as rejection:
+            self.stats.rejected += 1
+            record: dict[str, Any] = {
+                "type": "rejected",
+                "reason": rejection.reason,
+                "detail": rejection.detail,
+                "topic": topic,
+                "bytes": len(data),
+            }
+            if source is not None:
+                record["source"] = source
+            return [record]
+        duplicate, out = self._sequence_records(message, topic)
+        if duplicate:
+            return []
+        records = message_records(message, topic)
+        self.stats.records += len(records)
+        return out + records
+
+    def _authentic(self, data: bytes, topic: str) -> Message:
+        try:
+            _kid, payload = verify_sign1(data, topic, self._trust, self._max_bytes)
+        except Rejected as rejection:
+            if rejection.reason == BAD_SIGNATURE:
+                claimed = _claimed_topic(data, topic)
+                if claimed and claimed != topic and signature_valid_for(data, claimed, self._trust):
+                    raise Rejected(
+                        TOPIC_MISMATCH, f"message was signed for {claimed}, received on {topic}"
+                    ) from None
+            raise
+        message = decode_payload(payload)
+        parts = parse_topic(topic)
+        identity = message.identity
+        if parts is None or (parts.site, parts.wing, parts.sensor_id, parts.kind) != (
+            identity.site,
+            identity.wing,
+            identity.sensor_id,
+            message.kind,
+        ):
+            raise Rejected(
+                TOPIC_MISMATCH,
+                f"payload names {identity.site}/{identity.wing}/{identity.sensor_id}/"
+                f"{message.kind}, received on {topic}",
+            )
+        return message
+
+    def _sequence_records(self, message: Message, topic: str) -> tuple[bool, list[dict[str, Any]]]:
+        """(is it a duplicate, the boot/gap records that go before its own records)."""
+        identity = message.identity
+        origin = {
+            "sensor": identity.sensor_id,
+            "site": identity.site,
+            "wing": identity.wing,
+            "boot": identity.boot_id.hex(),
+        }
+        if message.seq is None:  # status: outside the sequence, but a boot is a boot
+            new_boot, previous = self._tracker.observe_boot(identity.sensor_id, identity.boot_id)
+            return False, [_boot_record(origin, topic, previous)] if new_boot else []
+        verdict = self._tracker.observe(identity.sensor_id, identity.boot_id, message.seq)
+        if verdict.duplicate:
+            self.stats.duplicates += 1
+            return True, []
+        out = []
+        if verdict.new_boot:
+            out.append(_boot_record(origin, topic, verdict.previous_boot))
+        if verdict.gap is not None:
+            first, last = verdict.gap
+            self.stats.gaps += 1
+            self.stats.missing_messages += last - first + 1
+            out.append(
+                {
+                    "type": "gap",
+                    **origin,
+                    "first_missing_seq": first,
+                    "last_missing_seq": last,
+                    "missing": last - first + 1,
+                    "topic": topic,
+                }
+            )
+        return False, out
+
+
+def _boot_record(origin: dict[str, Any], topic: str, previous: bytes | None) -> dict[str, Any]:
+    return {
+        "type": "boot",
+        **origin,
+        "previous_boot": previous.hex() if previous is not None else None,
+        "topic": topic,
+    }
+
+
+def _claimed_topic(data: bytes, topic: str) -> str | None:
+    """The topic the (unverified) payload claims, with the received topic's prefix."""
+    parts = parse_topic(topic)
+    try:
+        message = decode_payload(unverified_payload(data))
+        prefix = parts.prefix if parts else topic.rsplit("/", 4)[0]
+        identity = message.identity
+        return topic_for(prefix, identity.site, identity.wing, identity.sensor_id, message.kind)
+    except Exception:  # any failure: there is simply no better explanation to give
+        return None

@@ -1,0 +1,150 @@
+"""Subscribe at a broker and hand each message to a Consumer (paho-mqtt 2, MQTT 5).
+
+Messages arrive on paho's network thread and are queued; the caller's thread verifies,
+decodes and prints, so a slow output never blocks the MQTT keep-alive.
+"""
+
+from __future__ import annotations
+
+import queue
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from agent.errors import AgentError, UsageError
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+    def display(self) -> str:
+        """host:port for messages; never the credentials."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def parse_url(url: str) -> BrokerAddress:
+    """mqtt://[user[:password]@]host[:port] or mqtts://... (ports default 1883 / 8883).
+
+    Raises UsageError for another scheme or a missing host.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UsageError(f"broker URL is not valid: {exc}") from None
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise UsageError(f"broker URL must start with mqtt:// or mqtts://, not {parts.scheme!r}")
+    if not parts.hostname:
+        raise UsageError("broker URL has no host (expected mqtt://host:port)")
+    tls = parts.scheme == "mqtts"
+    return BrokerAddress(
+        host=parts.hostname,
+        port=port or (8883 if tls else 1883),
+        tls=tls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+def subscription_filter(topic_filter: str, share_group: str | None) -> str:
+    """The filter to subscribe to: `$share/GROUP/filter` for a shared subscription."""
+    if share_group is None:
+        return topic_filter
+    if not share_group or any(ch in share_group for ch in "/+#"):
+        raise UsageError(f"share group {share_group!r} must be non-empty without '/', '+', '#'")
+    return f"$share/{share_group}/{topic_filter}"
+
+
+def run_subscription(
+    address: BrokerAddress,
+    subscribe_to: str,
+    on_message: Callable[[bytes, str], None],
+    exit_after_idle_s: float | None,
+    ca_file: str | None = None,
+    cert_file: str | None = None,
+    key_file: str | None = None,
+    connect_timeout_s: float = 10.0,
+) -> None:
+    """Connect, subscribe with QoS 1, and call on_message(payload, topic) for every
+    message on this thread. Returns after `exit_after_idle_s` without a message (None:
+    run until interrupted). Raises AgentError when the broker cannot be reached or
+    refuses the connection or the subscription."""
+    inbox: queue.Queue[tuple[bytes, str]] = queue.Queue()
+    ready = threading.Event()
+    failure: list[str] = []
+
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=f"iomt-consume-{uuid.uuid4().hex[:12]}",
+        protocol=mqtt.MQTTv5,
+    )
+    if address.username is not None:
+        client.username_pw_set(address.username, address.password)
+    if address.tls:
+        try:
+            client.tls_set(ca_certs=ca_file, certfile=cert_file, keyfile=key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise UsageError(f"cannot load TLS files (--ca/--cert/--key): {exc}") from None
+
+    def on_connect(client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            failure.append(f"broker refused the connection: {reason}")
+            ready.set()
+            return
+        client.subscribe(subscribe_to, qos=1)
+
+    def on_subscribe(_c: mqtt.Client, _u: Any, _mid: int, reasons: list[Any], _p: Any) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            failure.append(f"broker refused the subscription to {subscribe_to}: {refused[0]}")
+        ready.set()
+
+    def on_message_cb(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        inbox.put((bytes(msg.payload), msg.topic))
+
+    client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
+    client.on_message = on_message_cb
+    try:
+        client.connect(address.host, address.port, keepalive=30)
+    except (OSError, ssl.SSLError) as exc:
+        raise AgentError(f"cannot connect to broker {address.display()}: {exc}") from None
+    client.loop_start()
+    try:
+        if not ready.wait(connect_timeout_s):
+            raise AgentError(
+                f"no answer from broker {address.display()} in {connect_timeout_s:g} s"
+            )
+        if failure:
+            raise AgentError(failure[0])
+        last_message = time.monotonic()
+        while True:
+            wait_s = 0.5
+            if exit_after_idle_s is not None:
+                wait_s = max(0.0, min(wait_s, last_message + exit_after_idle_s - time.monotonic()))
+            try:
+                payload, topic = inbox.get(timeout=wait_s)
+            except queue.Empty:
+                if exit_after_idle_s is not None and (
+                    time.monotonic() - last_message >= exit_after_idle_s
+                ):
+                    return
+                continue
+            last_message = time.monotonic()
+            on_message(payload, topic)
+    finally:
+        client.disconnect()
+        client.loop_stop()

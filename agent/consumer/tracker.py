@@ -1,0 +1,93 @@
+"""Per (sensor, boot) sequence bookkeeping: duplicates, gaps, late arrivals, new boots.
+
+Sequence numbers run per boot from 0, +1 per data message. The tracker remembers the
+highest seq seen per (sensor, boot) and the ranges reported missing, so a message is
+one of: next in line, ahead (a gap before it), late (fills a reported gap), or a
+duplicate (dropped). Memory per boot is bounded by MAX_MISSING_RANGES.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MAX_MISSING_RANGES = 1024
+
+
+@dataclass
+class _BootState:
+    highest_seq: int
+    missing: list[list[int]] = field(default_factory=list)  # [first, last] inclusive
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do with one data message."""
+
+    duplicate: bool = False
+    late: bool = False
+    gap: tuple[int, int] | None = None  # first, last missing seq (inclusive)
+    new_boot: bool = False
+    previous_boot: bytes | None = None
+
+
+class SequenceTracker:
+    """Feed it every authentic data message's (sensor, boot, seq), in arrival order."""
+
+    def __init__(self, report_gaps: bool = True) -> None:
+        self._boots: dict[tuple[str, bytes], _BootState] = {}
+        self._current_boot: dict[str, bytes] = {}
+        self._report_gaps = report_gaps
+
+    def observe_boot(self, sensor: str, boot: bytes) -> tuple[bool, bytes | None]:
+        """(is this boot new for the sensor, the boot seen before it or None)."""
+        previous = self._current_boot.get(sensor)
+        if previous == boot:
+            return False, None
+        self._current_boot[sensor] = boot
+        return (sensor, boot) not in self._boots, previous
+
+    def observe(self, sensor: str, boot: bytes, seq: int) -> Verdict:
+        """Classify a data message; records it as seen unless it is a duplicate.
+
+        Missing ranges are tracked even when gaps are not reported (a shared
+        subscription member sees only some messages), so a late message is never
+        mistaken for a duplicate.
+        """
+        verdict = self._classify(sensor, boot, seq)
+        if verdict.gap is not None and not self._report_gaps:
+            return Verdict(new_boot=verdict.new_boot, previous_boot=verdict.previous_boot)
+        return verdict
+
+    def _classify(self, sensor: str, boot: bytes, seq: int) -> Verdict:
+        new_boot, previous = self.observe_boot(sensor, boot)
+        state = self._boots.get((sensor, boot))
+        if state is None:
+            self._boots[(sensor, boot)] = _BootState(highest_seq=seq)
+            # A boot that started while we watched the sensor must begin at 0; on the
+            # first sensor ever seen we may simply have started listening late.
+            if seq > 0 and previous is not None:
+                self._boots[(sensor, boot)].missing.append([0, seq - 1])
+                return Verdict(gap=(0, seq - 1), new_boot=True, previous_boot=previous)
+            return Verdict(new_boot=new_boot, previous_boot=previous)
+        if seq > state.highest_seq:
+            gap = None
+            if seq > state.highest_seq + 1:
+                gap = (state.highest_seq + 1, seq - 1)
+                state.missing.append(list(gap))
+                del state.missing[:-MAX_MISSING_RANGES]
+            state.highest_seq = seq
+            return Verdict(gap=gap, new_boot=new_boot, previous_boot=previous)
+        if self._take_missing(state, seq):
+            return Verdict(late=True, new_boot=new_boot, previous_boot=previous)
+        return Verdict(duplicate=True)
+
+    @staticmethod
+    def _take_missing(state: _BootState, seq: int) -> bool:
+        for index, (first, last) in enumerate(state.missing):
+            if first <= seq <= last:
+                pieces = [[first, seq - 1]] if first < seq else []
+                if seq < last:
+                    pieces.append([seq + 1, last])
+                state.missing[index : index + 1] = pieces
+                return True
+        return False

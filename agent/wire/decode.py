@@ -1,0 +1,286 @@
+"""Read payloads back: deterministic CBOR bytes in, a typed `Message` out, or Rejected.
+
+Strict on purpose: every key is known, every value has the type docs/summary.cddl
+gives it, and the bytes are exactly their deterministic encoding. A payload that is
+not so is refused with one reason (agent.wire.rejection), never half-read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.flowrecord import END_REASONS, FlowRecord
+from agent.wire import schema
+from agent.wire.canonical import strict_loads
+from agent.wire.encode import SensorIdentity
+from agent.wire.rejection import UNSUPPORTED_VERSION, WRONG_TYPE, Rejected
+
+_COMMON_KEYS = frozenset(range(schema.KEY_VERSION, schema.KEY_BOOT + 1))
+_DATA_KEYS = _COMMON_KEYS | frozenset(range(schema.KEY_SEQ, schema.KEY_LOSSES + 1))
+_KEYS_BY_KIND = {
+    schema.KIND_FLOWS: _DATA_KEYS
+    | {schema.KEY_BASE_TIME_US, schema.KEY_ADDRESSES, schema.KEY_SHAPES, schema.KEY_FLOWS},
+    schema.KIND_HEALTH: _DATA_KEYS | {schema.KEY_ITEMS},
+    schema.KIND_DEVICES: _DATA_KEYS | {schema.KEY_ITEMS},
+    schema.KIND_ALERTS: _DATA_KEYS | {schema.KEY_ITEMS},
+    schema.KIND_STATUS: _COMMON_KEYS | {schema.KEY_STATE, schema.KEY_TIME_US},
+}
+_END_REASONS = frozenset(END_REASONS)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A decoded payload. Data kinds have seq/window/counters/losses; status has
+    state/time_us; each kind fills its own body field."""
+
+    kind: str
+    identity: SensorIdentity
+    seq: int | None = None
+    window_start_us: int | None = None
+    window_end_us: int | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+    losses: dict[str, int] = field(default_factory=dict)
+    flows: list[FlowRecord] = field(default_factory=list)
+    health: dict[str, Any] = field(default_factory=dict)
+    devices: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    state: str | None = None
+    time_us: int | None = None
+
+
+def _wrong(detail: str) -> Rejected:
+    return Rejected(WRONG_TYPE, detail)
+
+
+def _uint(value: Any, what: str, maximum: int = schema.UINT64_MAX) -> int:
+    # bool is an int subclass in Python; CBOR true/false are not numbers.
+    if type(value) is not int or value < 0 or value > maximum:
+        raise _wrong(f"{what} must be an unsigned integer <= {maximum}")
+    return value
+
+
+def _tstr(value: Any, what: str) -> str:
+    if type(value) is not str:
+        raise _wrong(f"{what} must be a text string")
+    return value
+
+
+def _counter_map(value: Any, what: str) -> dict[str, int]:
+    if type(value) is not dict:
+        raise _wrong(f"{what} must be a map of name => unsigned integer")
+    for name, count in value.items():
+        _tstr(name, f"a {what} name")
+        _uint(count, f"{what}[{name!r}]")
+    return value
+
+
+def decode_payload(data: bytes) -> Message:
+    """Decode and check one payload. Raises Rejected (any reason of the CBOR layer,
+    unsupported_version, wrong_type)."""
+    payload = strict_loads(data, "payload")
+    if type(payload) is not dict:
+        raise _wrong("payload must be a map")
+    version = payload.get(schema.KEY_VERSION)
+    if version != schema.SCHEMA_VERSION or type(version) is not int:
+        raise Rejected(
+            UNSUPPORTED_VERSION,
+            f"schema version {version!r} is not supported (this consumer reads "
+            f"{schema.SCHEMA_VERSION})",
+        )
+    kind = payload.get(schema.KEY_KIND)
+    if kind not in _KEYS_BY_KIND:
+        raise _wrong(f"payload kind {kind!r} is not one of {', '.join(schema.KINDS)}")
+    allowed = _KEYS_BY_KIND[kind]
+    missing = allowed - payload.keys()
+    extra = payload.keys() - allowed
+    if missing or extra:
+        raise _wrong(
+            f"{kind} payload keys: missing {sorted(missing)}, unexpected {sorted(map(repr, extra))}"
+        )
+    boot = payload[schema.KEY_BOOT]
+    if type(boot) is not bytes or len(boot) != schema.BOOT_ID_BYTES:
+        raise _wrong(f"boot id must be a {schema.BOOT_ID_BYTES}-byte string")
+    identity = SensorIdentity(
+        sensor_id=_tstr(payload[schema.KEY_SENSOR], "sensor id"),
+        site=_tstr(payload[schema.KEY_SITE], "site"),
+        wing=_tstr(payload[schema.KEY_WING], "wing"),
+        boot_id=boot,
+    )
+    if kind == schema.KIND_STATUS:
+        state = payload[schema.KEY_STATE]
+        if state not in schema.STATUS_STATES or type(state) is not str:
+            raise _wrong(f"status state must be one of {schema.STATUS_STATES}")
+        return Message(
+            kind=kind,
+            identity=identity,
+            state=state,
+            time_us=_uint(payload[schema.KEY_TIME_US], "status time"),
+        )
+    common: dict[str, Any] = {
+        "kind": kind,
+        "identity": identity,
+        "seq": _uint(payload[schema.KEY_SEQ], "seq"),
+        "window_start_us": _uint(payload[schema.KEY_WINDOW_START_US], "window start"),
+        "window_end_us": _uint(payload[schema.KEY_WINDOW_END_US], "window end"),
+        "counters": _counter_map(payload[schema.KEY_COUNTERS], "counters"),
+        "losses": _counter_map(payload[schema.KEY_LOSSES], "losses"),
+    }
+    if kind == schema.KIND_FLOWS:
+        return Message(**common, flows=_flows(payload))
+    if kind == schema.KIND_HEALTH:
+        return Message(**common, health=_health(payload[schema.KEY_ITEMS]))
+    items = _items(payload[schema.KEY_ITEMS], kind)
+    if kind == schema.KIND_DEVICES:
+        return Message(**common, devices=items)
+    return Message(**common, alerts=items)
+
+
+def _health(value: Any) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise _wrong("health figures must be a map")
+    for name, figure in value.items():
+        _tstr(name, "a health figure name")
+        if type(figure) not in (int, float, bool, str):
+            raise _wrong(f"health figure {name!r} must be a number, boolean or text")
+        if type(figure) is int and figure < 0:
+            raise _wrong(f"health figure {name!r} must not be negative")
+    return value
+
+
+def _items(value: Any, kind: str) -> list[dict[str, Any]]:
+    if type(value) is not list:
+        raise _wrong(f"{kind} must be an array of maps")
+    for index, item in enumerate(value):
+        if type(item) is not dict or not all(type(k) is str for k in item):
+            raise _wrong(f"{kind}[{index}] must be a map with text keys")
+        if kind == schema.KIND_ALERTS and type(item.get("rule")) is not str:
+            raise _wrong(f'alerts[{index}] needs a text "rule"')
+    return value
+
+
+def _addresses(value: Any) -> list[bytes]:
+    if type(value) is not list:
+        raise _wrong("addresses must be an array")
+    for index, addr in enumerate(value):
+        if type(addr) is not bytes or len(addr) not in (4, 16):
+            raise _wrong(f"addresses[{index}] must be a 4- or 16-byte string")
+    return value
+
+
+def _optional_uint(value: Any, what: str, maximum: int) -> int | None:
+    return None if value is None else _uint(value, what, maximum)
+
+
+def _shapes(value: Any) -> list[tuple[Any, ...]]:
+    if type(value) is not list:
+        raise _wrong("shapes must be an array")
+    out = []
+    for index, shape in enumerate(value):
+        what = f"shapes[{index}]"
+        if type(shape) is not list or len(shape) != len(schema.SHAPE_FIELDS):
+            raise _wrong(f"{what} must be an array of {len(schema.SHAPE_FIELDS)}")
+        proto, conn_state, history, orig_flags, resp_flags, end_reason, service, vlan, inner = shape
+        if conn_state not in schema.CONN_STATES or type(conn_state) is not str:
+            raise _wrong(f"{what} conn_state {conn_state!r} is not a Zeek conn_state")
+        if type(history) is not str or len(history) > schema.MAX_HISTORY_CHARS:
+            raise _wrong(f"{what} history must be text of at most 16 characters")
+        if end_reason not in _END_REASONS or type(end_reason) is not str:
+            raise _wrong(f"{what} end_reason {end_reason!r} is not one of {END_REASONS}")
+        if service is not None:
+            _tstr(service, f"{what} service")
+        out.append(
+            (
+                _uint(proto, f"{what} proto", 255),
+                conn_state,
+                history,
+                _uint(orig_flags, f"{what} orig_tcp_flags", 255),
+                _uint(resp_flags, f"{what} resp_tcp_flags", 255),
+                end_reason,
+                service,
+                _optional_uint(vlan, f"{what} vlan", 4095),
+                _optional_uint(inner, f"{what} inner_vlan", 4095),
+            )
+        )
+    return out
+
+
+_FLOW_WIDTH = len(schema.FLOW_FIELDS)
+
+
+def _flows(payload: dict[int, Any]) -> list[FlowRecord]:
+    base_time_us = _uint(payload[schema.KEY_BASE_TIME_US], "base time")
+    addresses = _addresses(payload[schema.KEY_ADDRESSES])
+    shapes = _shapes(payload[schema.KEY_SHAPES])
+    rows = payload[schema.KEY_FLOWS]
+    if type(rows) is not list:
+        raise _wrong("flows must be an array")
+    records = []
+    ts_us, serial = base_time_us, 0
+    for index, row in enumerate(rows):
+        if type(row) is not list or len(row) != _FLOW_WIDTH:
+            raise _wrong(f"flows[{index}] must be an array of {_FLOW_WIDTH}")
+        # serial_delta may be negative (records of old flows); everything else is uint.
+        if type(row[0]) is not int:
+            raise _wrong(f"flows[{index}].serial_delta must be an integer")
+        for position in range(1, _FLOW_WIDTH):
+            value = row[position]
+            if type(value) is not int or value < 0 or value > schema.UINT64_MAX:
+                name = schema.FLOW_FIELDS[position]
+                raise _wrong(f"flows[{index}].{name} must be an unsigned integer")
+        (
+            serial_delta,
+            ts_delta_us,
+            duration_us,
+            shape_index,
+            orig_index,
+            orig_port,
+            resp_index,
+            resp_port,
+            orig_pkts,
+            orig_ip_bytes,
+            orig_bytes,
+            resp_pkts,
+            resp_ip_bytes,
+            resp_bytes,
+        ) = row
+        if shape_index >= len(shapes):
+            raise _wrong(f"flows[{index}].shape {shape_index} is not in the shape table")
+        if orig_index >= len(addresses) or resp_index >= len(addresses):
+            raise _wrong(f"flows[{index}] refers to an address not in the address table")
+        if orig_port > 65535 or resp_port > 65535:
+            raise _wrong(f"flows[{index}] has a port above 65535")
+        serial += serial_delta
+        ts_us += ts_delta_us
+        if serial < 0 or serial > schema.UINT64_MAX or ts_us > schema.UINT64_MAX:
+            raise _wrong(f"flows[{index}] serial or time out of range")
+        proto, conn_state, history, orig_flags, resp_flags, end_reason, service, vlan, inner = (
+            shapes[shape_index]
+        )
+        records.append(
+            FlowRecord(
+                serial=serial,
+                ts_us=ts_us,
+                duration_us=duration_us,
+                proto=proto,
+                orig_addr=addresses[orig_index],
+                orig_port=orig_port,
+                resp_addr=addresses[resp_index],
+                resp_port=resp_port,
+                vlan=vlan,
+                inner_vlan=inner,
+                orig_pkts=orig_pkts,
+                orig_ip_bytes=orig_ip_bytes,
+                orig_bytes=orig_bytes,
+                resp_pkts=resp_pkts,
+                resp_ip_bytes=resp_ip_bytes,
+                resp_bytes=resp_bytes,
+                orig_tcp_flags=orig_flags,
+                resp_tcp_flags=resp_flags,
+                conn_state=conn_state,
+                history=history,
+                end_reason=end_reason,
+                service=service,
+            )
+        )
+    return records

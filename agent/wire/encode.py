@@ -1,0 +1,204 @@
+"""Build payloads: FlowRecords and figures in, deterministic CBOR bytes out (not signed).
+
+How a flows payload gets small (docs/WIRE.md has the numbers):
+- the batch's flows are sorted by (ts, serial), so each flow stores its start time and
+  serial as a small delta from the previous flow's (the first from the base time / 0);
+- addresses are listed once per batch and flows refer to them by index;
+- what many flows share (protocol, conn_state, history, TCP flags, end reason,
+  service, VLANs) is one "shape" per batch, and a flow refers to it by index;
+- every number is an unsigned integer in its shortest CBOR form; times are microseconds,
+  the engine's unit, so a decoded record is exactly the record the engine produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any
+
+from agent.flowrecord import FlowRecord
+from agent.wire import schema
+from agent.wire.canonical import dumps
+
+HealthValue = int | float | bool | str
+
+
+@dataclass(frozen=True, slots=True)
+class SensorIdentity:
+    """Who sends: fixed for one agent process (boot_id is random per start, 16 bytes)."""
+
+    sensor_id: str
+    site: str
+    wing: str
+    boot_id: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.boot_id) != schema.BOOT_ID_BYTES:
+            raise ValueError(f"boot_id must be {schema.BOOT_ID_BYTES} bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchInfo:
+    """What every data message carries besides its records.
+
+    seq: per boot, from 0, +1 per data message of any data kind.
+    window_start_us / window_end_us: the batch window, epoch microseconds.
+    counters: the engine's counters for the window (deltas), by name.
+    losses: what was dropped since the previous data message (e.g. spool_messages),
+    so a consumer learns of losses in the next message that does get through.
+    """
+
+    seq: int
+    window_start_us: int
+    window_end_us: int
+    counters: Mapping[str, int] = field(default_factory=dict)
+    losses: Mapping[str, int] = field(default_factory=dict)
+
+
+def _common(kind: str, identity: SensorIdentity) -> dict[int, Any]:
+    return {
+        schema.KEY_VERSION: schema.SCHEMA_VERSION,
+        schema.KEY_KIND: kind,
+        schema.KEY_SENSOR: identity.sensor_id,
+        schema.KEY_SITE: identity.site,
+        schema.KEY_WING: identity.wing,
+        schema.KEY_BOOT: identity.boot_id,
+    }
+
+
+def _data_common(kind: str, identity: SensorIdentity, batch: BatchInfo) -> dict[int, Any]:
+    out = _common(kind, identity)
+    for name, value in (*batch.counters.items(), *batch.losses.items()):
+        if not (isinstance(value, int) and 0 <= value <= schema.UINT64_MAX):
+            raise ValueError(f"counter {name!r} must be an unsigned 64-bit integer, not {value!r}")
+    out[schema.KEY_SEQ] = batch.seq
+    out[schema.KEY_WINDOW_START_US] = batch.window_start_us
+    out[schema.KEY_WINDOW_END_US] = batch.window_end_us
+    out[schema.KEY_COUNTERS] = dict(batch.counters)
+    out[schema.KEY_LOSSES] = dict(batch.losses)
+    return out
+
+
+_by_time = attrgetter("ts_us", "serial")
+
+
+def encode_flow_batch(
+    records: Iterable[FlowRecord], identity: SensorIdentity, batch: BatchInfo
+) -> bytes:
+    """A `flows` payload for `records` (any order; sent sorted by ts, serial).
+
+    Raises ValueError for an address that is not 4 or 16 bytes or a bad counter.
+    """
+    ordered = sorted(records, key=_by_time)
+    addresses: dict[bytes, int] = {}
+    shapes: dict[tuple[Any, ...], int] = {}
+    rows: list[list[int]] = []
+    base_time_us = ordered[0].ts_us if ordered else batch.window_start_us
+    prev_ts, prev_serial = base_time_us, 0
+    # The hot loop: plain locals and dict lookups only (see bench/bench_wire.py).
+    for r in ordered:
+        shape_key = (
+            r.proto,
+            r.conn_state,
+            r.history,
+            r.orig_tcp_flags,
+            r.resp_tcp_flags,
+            r.end_reason,
+            r.service,
+            r.vlan,
+            r.inner_vlan,
+        )
+        shape = shapes.get(shape_key)
+        if shape is None:
+            shape = shapes[shape_key] = len(shapes)
+        orig = addresses.get(r.orig_addr)
+        if orig is None:
+            orig = addresses[_checked(r.orig_addr)] = len(addresses)
+        resp = addresses.get(r.resp_addr)
+        if resp is None:
+            resp = addresses[_checked(r.resp_addr)] = len(addresses)
+        rows.append(
+            [
+                r.serial - prev_serial,
+                r.ts_us - prev_ts,
+                r.duration_us,
+                shape,
+                orig,
+                r.orig_port,
+                resp,
+                r.resp_port,
+                r.orig_pkts,
+                r.orig_ip_bytes,
+                r.orig_bytes,
+                r.resp_pkts,
+                r.resp_ip_bytes,
+                r.resp_bytes,
+            ]
+        )
+        prev_ts, prev_serial = r.ts_us, r.serial
+    payload = _data_common(schema.KIND_FLOWS, identity, batch)
+    payload[schema.KEY_BASE_TIME_US] = base_time_us
+    payload[schema.KEY_ADDRESSES] = list(addresses)
+    payload[schema.KEY_SHAPES] = [list(key) for key in shapes]
+    payload[schema.KEY_FLOWS] = rows
+    return dumps(payload)
+
+
+def _checked(addr: bytes) -> bytes:
+    if len(addr) not in (4, 16):
+        raise ValueError(f"an address must be 4 or 16 bytes, got {len(addr)}")
+    return addr
+
+
+def encode_health(
+    figures: Mapping[str, HealthValue | None], identity: SensorIdentity, batch: BatchInfo
+) -> bytes:
+    """A `health` payload: named figures (numbers, booleans, text); None values omitted.
+
+    Raises ValueError for a figure of another type.
+    """
+    items: dict[str, HealthValue] = {}
+    for name, value in figures.items():
+        if value is None:
+            continue
+        if not isinstance(value, int | float | bool | str):
+            raise ValueError(f"health figure {name!r} has unsupported type {type(value).__name__}")
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise ValueError(f"health figure {name!r} must not be negative")
+        items[name] = value
+    payload = _data_common(schema.KIND_HEALTH, identity, batch)
+    payload[schema.KEY_ITEMS] = items
+    return dumps(payload)
+
+
+def encode_devices(
+    devices: Sequence[Mapping[str, Any]], identity: SensorIdentity, batch: BatchInfo
+) -> bytes:
+    """A `devices` payload; each device a map of named observations (see the CDDL)."""
+    payload = _data_common(schema.KIND_DEVICES, identity, batch)
+    payload[schema.KEY_ITEMS] = [dict(d) for d in devices]
+    return dumps(payload)
+
+
+def encode_alerts(
+    alerts: Sequence[Mapping[str, Any]], identity: SensorIdentity, batch: BatchInfo
+) -> bytes:
+    """An `alerts` payload; each alert a map with at least "rule" (see the CDDL)."""
+    payload = _data_common(schema.KIND_ALERTS, identity, batch)
+    payload[schema.KEY_ITEMS] = [dict(a) for a in alerts]
+    return dumps(payload)
+
+
+def encode_status(state: str, identity: SensorIdentity, time_us: int) -> bytes:
+    """A `status` payload ("online", or "offline" for the last will); no sequence number.
+
+    `time_us` is when it was made (for the will: when connecting). Raises ValueError for
+    an unknown state.
+    """
+    if state not in schema.STATUS_STATES:
+        raise ValueError(f"status state must be one of {schema.STATUS_STATES}, not {state!r}")
+    payload = _common(schema.KIND_STATUS, identity)
+    payload[schema.KEY_STATE] = state
+    payload[schema.KEY_TIME_US] = time_us
+    return dumps(payload)

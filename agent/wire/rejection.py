@@ -1,0 +1,42 @@
+"""Why a message was refused: one reason code per failure, shared by decoder and consumer."""
+
+from __future__ import annotations
+
+# Reason codes as they appear in {"type": "rejected", "reason": ...} records.
+OVERSIZE = "oversize"
+MALFORMED = "malformed"  # not CBOR at all, or truncated
+INDEFINITE_LENGTH = "indefinite_length"
+DUPLICATE_KEYS = "duplicate_keys"
+TRAILING_BYTES = "trailing_bytes"
+NON_DETERMINISTIC = "non_deterministic"
+WRONG_TYPE = "wrong_type"
+UNSUPPORTED_ALGORITHM = "unsupported_algorithm"
+UNKNOWN_KID = "unknown_kid"
+BAD_SIGNATURE = "bad_signature"
+TOPIC_MISMATCH = "topic_mismatch"
+UNSUPPORTED_VERSION = "unsupported_version"
+
+REASONS = (
+    OVERSIZE,
+    MALFORMED,
+    INDEFINITE_LENGTH,
+    DUPLICATE_KEYS,
+    TRAILING_BYTES,
+    NON_DETERMINISTIC,
+    WRONG_TYPE,
+    UNSUPPORTED_ALGORITHM,
+    UNKNOWN_KID,
+    BAD_SIGNATURE,
+    TOPIC_MISMATCH,
+    UNSUPPORTED_VERSION,
+)
+
+
+class Rejected(Exception):
+    """A message that must not be passed on. `reason` is one of REASONS; `detail` is
+    a short human explanation (never message content beyond names and numbers)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail

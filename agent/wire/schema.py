@@ -1,0 +1,87 @@
+"""The wire format's numbers and names, in one place (docs/summary.cddl is the spec).
+
+Payloads are CBOR maps with small integer keys. Keys 0-15 are common to every kind,
+keys from 16 up belong to the kind's body. Changing a meaning here means a new
+SCHEMA_VERSION and a new rule in docs/summary.cddl.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+# The kinds of message, as they appear in topics and in payload key KEY_KIND.
+KIND_FLOWS = "flows"
+KIND_DEVICES = "devices"
+KIND_ALERTS = "alerts"
+KIND_HEALTH = "health"
+KIND_STATUS = "status"
+KINDS = (KIND_FLOWS, KIND_DEVICES, KIND_ALERTS, KIND_HEALTH, KIND_STATUS)
+# Data kinds share one per-boot sequence; status stands outside it.
+DATA_KINDS = (KIND_FLOWS, KIND_DEVICES, KIND_ALERTS, KIND_HEALTH)
+
+# Common keys.
+KEY_VERSION = 0
+KEY_KIND = 1
+KEY_SENSOR = 2
+KEY_SITE = 3
+KEY_WING = 4
+KEY_BOOT = 5
+# Data messages only.
+KEY_SEQ = 6
+KEY_WINDOW_START_US = 7
+KEY_WINDOW_END_US = 8
+KEY_COUNTERS = 9
+KEY_LOSSES = 10
+
+# flows body.
+KEY_BASE_TIME_US = 16
+KEY_ADDRESSES = 17
+KEY_SHAPES = 18
+KEY_FLOWS = 19
+# devices / alerts / health body.
+KEY_ITEMS = 16
+# status body.
+KEY_STATE = 16
+KEY_TIME_US = 17
+
+STATUS_STATES = ("online", "offline")
+
+BOOT_ID_BYTES = 16
+
+# Zeek conn_state values the engine produces (docs/flow-semantics.md).
+CONN_STATES = frozenset(
+    {"S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH"}
+)
+MAX_HISTORY_CHARS = 16
+
+# A flow row: these fields, in this order (see `flow` in docs/summary.cddl).
+FLOW_FIELDS = (
+    "serial_delta",
+    "ts_delta_us",
+    "duration_us",
+    "shape",
+    "orig_addr_index",
+    "orig_port",
+    "resp_addr_index",
+    "resp_port",
+    "orig_pkts",
+    "orig_ip_bytes",
+    "orig_bytes",
+    "resp_pkts",
+    "resp_ip_bytes",
+    "resp_bytes",
+)
+# A shape: what many flows of a batch share, sent once per batch.
+SHAPE_FIELDS = (
+    "proto",
+    "conn_state",
+    "history",
+    "orig_tcp_flags",
+    "resp_tcp_flags",
+    "end_reason",
+    "service",
+    "vlan",
+    "inner_vlan",
+)
+
+UINT64_MAX = 2**64 - 1

@@ -1,0 +1,206 @@
+"""The wire format: what goes in comes back out, bit for bit, and it is small."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from agent.cose import Signer
+from agent.flowrecord import FlowRecord
+from agent.wire import (
+    BatchInfo,
+    SensorIdentity,
+    decode_payload,
+    encode_alerts,
+    encode_devices,
+    encode_flow_batch,
+    encode_health,
+    encode_status,
+    topic_for,
+)
+from agent.wire.canonical import strict_loads
+from agent.wire.samples import synthetic_flows
+
+CDDL = Path(__file__).resolve().parent.parent / "docs" / "summary.cddl"
+IDENTITY = SensorIdentity("wing4b-01", "st-mary", "4b", bytes(range(16)))
+BATCH = BatchInfo(
+    seq=41,
+    window_start_us=1_767_225_590_000_000,
+    window_end_us=1_767_225_600_000_000,
+    counters={"packets_seen": 123_456, "kernel_drops": 0, "flows_created": 900},
+    losses={"spool_messages": 3},
+)
+
+
+def _by_time(records: list[FlowRecord]) -> list[FlowRecord]:
+    return sorted(records, key=lambda r: (r.ts_us, r.serial))
+
+
+def _odd_records() -> list[FlowRecord]:
+    """Edge cases: IPv6, VLANs, service, an `active` record of an old flow (serial
+    going backwards), ICMP, large counters, the same start time twice."""
+    base = synthetic_flows(1)[0]
+    v6a = ipaddress.IPv6Address("2001:db8::1").packed
+    v6b = ipaddress.IPv6Address("fe80::1").packed
+    return [
+        replace(base, serial=10, ts_us=1_000_000, vlan=100, inner_vlan=7, service="hl7"),
+        replace(base, serial=3, ts_us=1_000_000, end_reason="active", history="^hADadR"),
+        replace(
+            base,
+            serial=11,
+            ts_us=2_000_000,
+            proto=58,
+            orig_addr=v6a,
+            resp_addr=v6b,
+            orig_port=128,
+            resp_port=129,
+            conn_state="OTH",
+            history="",
+        ),
+        replace(base, serial=2**40, ts_us=2**52, orig_pkts=2**63, orig_ip_bytes=2**64 - 1),
+        replace(base, serial=12, ts_us=3_000_000, proto=132, vlan=4095, service=None),
+    ]
+
+
+def test_flow_batch_round_trips_every_field() -> None:
+    records = synthetic_flows(700, seed=3) + _odd_records()
+    message = decode_payload(encode_flow_batch(records, IDENTITY, BATCH))
+    assert message.flows == _by_time(records)
+    assert (message.kind, message.identity, message.seq) == ("flows", IDENTITY, 41)
+    assert (message.window_start_us, message.window_end_us) == (
+        BATCH.window_start_us,
+        BATCH.window_end_us,
+    )
+    assert message.counters == BATCH.counters
+    assert message.losses == {"spool_messages": 3}
+
+
+def test_decoded_flow_json_equals_what_the_sensor_would_print() -> None:
+    records = _odd_records()
+    message = decode_payload(encode_flow_batch(records, IDENTITY, BATCH))
+    decoded = sorted((r.to_json(IDENTITY.boot_id) for r in message.flows), key=str)
+    original = sorted((r.to_json(IDENTITY.boot_id) for r in records), key=str)
+    assert decoded == original
+
+
+def test_empty_flow_batch_round_trips() -> None:
+    message = decode_payload(encode_flow_batch([], IDENTITY, BATCH))
+    assert message.flows == [] and message.seq == 41
+
+
+def test_encoding_is_deterministic_and_independent_of_input_order() -> None:
+    records = synthetic_flows(300, seed=5)
+    first = encode_flow_batch(records, IDENTITY, BATCH)
+    again = encode_flow_batch(list(reversed(records)), IDENTITY, BATCH)
+    assert first == again
+    assert strict_loads(first) is not None  # our own strict reader accepts it
+
+
+def test_health_status_devices_alerts_round_trip() -> None:
+    figures = {
+        "agent_rss_bytes": 31_000_000,
+        "box_cpu_percent": 12.5,
+        "clock_synchronized": True,
+        "interface": "eth1",
+        "temperature_c": None,
+    }
+    health = decode_payload(encode_health(figures, IDENTITY, BATCH))
+    assert health.health == {k: v for k, v in figures.items() if v is not None}
+    status = decode_payload(encode_status("offline", IDENTITY, 1_767_225_600_123_456))
+    assert (status.kind, status.state, status.time_us, status.seq) == (
+        "status",
+        "offline",
+        1_767_225_600_123_456,
+        None,
+    )
+    devices = [{"mac": bytes.fromhex("00095b112233"), "hostname": "pump-12", "vlan": 20}]
+    assert decode_payload(encode_devices(devices, IDENTITY, BATCH)).devices == devices
+    alerts = [{"rule": "no-internet", "port": 443}]
+    assert decode_payload(encode_alerts(alerts, IDENTITY, BATCH)).alerts == alerts
+
+
+def test_encoder_refuses_values_the_schema_cannot_hold() -> None:
+    bad_addr = replace(synthetic_flows(1)[0], orig_addr=b"\x01\x02\x03")
+    with pytest.raises(ValueError, match="4 or 16 bytes"):
+        encode_flow_batch([bad_addr], IDENTITY, BATCH)
+    with pytest.raises(ValueError, match="unsigned"):
+        encode_flow_batch([], IDENTITY, replace(BATCH, counters={"x": -1}))
+    with pytest.raises(ValueError, match="state"):
+        encode_status("sleeping", IDENTITY, 0)
+
+
+@pytest.mark.parametrize("flows_per_batch", [500, 1000, 4000])
+def test_signed_flow_batch_costs_at_most_40_bytes_per_flow(flows_per_batch: int) -> None:
+    records = synthetic_flows(flows_per_batch, seed=flows_per_batch)
+    signer = Signer(Ed25519PrivateKey.generate())
+    topic = topic_for("iomt", "st-mary", "4b", "wing4b-01", "flows")
+    counters = {
+        name: 10**9
+        for name in (
+            "packets_seen",
+            "bytes_seen",
+            "packets_in_flows",
+            "non_ip",
+            "malformed",
+            "truncated",
+            "fragments_unmatched",
+            "flows_created",
+            "kernel_drops",
+            "interface_drops",
+        )
+    }
+    batch = replace(BATCH, counters=counters)
+    message = signer.sign(encode_flow_batch(records, IDENTITY, batch), topic)
+    assert len(message) / flows_per_batch <= 40
+
+
+def test_every_kind_validates_against_the_published_cddl() -> None:
+    pycddl = pytest.importorskip("pycddl", reason="pycddl (test extra) is not installed")
+    schema = pycddl.Schema(CDDL.read_text())
+    payloads = [
+        encode_flow_batch(synthetic_flows(400, seed=9) + _odd_records(), IDENTITY, BATCH),
+        encode_flow_batch([], IDENTITY, BATCH),
+        encode_health({"box_load_1m": 0.25, "clock_synchronized": False, "n": 3}, IDENTITY, BATCH),
+        encode_status("online", IDENTITY, 1),
+        encode_devices(
+            [{"mac": b"\x00\x01\x02\x03\x04\x05", "ips": [b"\x0a\x04\x02\x15"]}], IDENTITY, BATCH
+        ),
+        encode_alerts([{"rule": "telnet", "count": 2}], IDENTITY, BATCH),
+    ]
+    for payload in payloads:
+        schema.validate_cbor(payload)
+
+
+def test_cddl_validator_refuses_what_the_schema_forbids() -> None:
+    """The schema is not so loose that anything passes: break one field at a time."""
+    pycddl = pytest.importorskip("pycddl", reason="pycddl (test extra) is not installed")
+    import cbor2
+
+    schema = pycddl.Schema(CDDL.read_text())
+    good = cbor2.loads(encode_flow_batch(synthetic_flows(5), IDENTITY, BATCH))
+    breakages = {
+        "version 2": lambda p: p.__setitem__(0, 2),
+        "5-byte address": lambda p: p[17].__setitem__(0, b"\x01" * 5),
+        "unknown conn_state": lambda p: p[18][0].__setitem__(1, "XX"),
+        "port above 65535": lambda p: p[19][0].__setitem__(5, 70000),
+        "short flow row": lambda p: p[19][0].pop(),
+        "negative counter": lambda p: p[9].__setitem__("packets_seen", -1),
+        "missing seq": lambda p: p.pop(6),
+        "15-byte boot id": lambda p: p.__setitem__(5, b"\x00" * 15),
+    }
+    for name, breakage in breakages.items():
+        payload = cbor2.loads(cbor2.dumps(good))
+        breakage(payload)
+        with pytest.raises(pycddl.ValidationError):
+            schema.validate_cbor(cbor2.dumps(payload, canonical=True))
+            pytest.fail(f"validator accepted: {name}")
+
+
+def test_boot_id_must_be_16_bytes() -> None:
+    with pytest.raises(ValueError):
+        SensorIdentity("s", "site", "w", os.urandom(8))
