@@ -242,12 +242,19 @@ class Engine:
         return [_to_record(raw) for raw in self._native.take()]
 
     def flush(self) -> list[FlowRecord]:
-        """End every remaining flow (end reason `forced`) and return all waiting records."""
-        records = self.take()
-        while self._native.flush():
-            records.extend(self.take())
-        records.extend(self.take())
-        return records
+        """End every remaining flow (end reason `forced`) and return all waiting records:
+        those finished before, then the forced ones in the order their flows began."""
+        waiting = self.take()
+        forced: list[FlowRecord] = []
+        while True:
+            left = self._native.flush()
+            for record in self.take():
+                (forced if record.end_reason == "forced" else waiting).append(record)
+            if not left:
+                break
+        # The table hands them out by slot order; serial order is the order flows began.
+        forced.sort(key=lambda record: record.serial)
+        return waiting + forced
 
     def counters(self) -> EngineCounters:
         """A snapshot of the engine's counters."""

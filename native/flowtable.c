@@ -87,17 +87,20 @@ struct flow_slot {
 
     /* housekeeping */
     uint64_t serial;            /* unique per engine; every record of the flow carries it */
+    uint64_t last_touch;        /* engine packet order of the last update: breaks time ties */
     uint64_t history;           /* 4-bit letter codes, the first letter in the low nibble */
     uint32_t lru_prev, lru_next; /* expiry list links (free list: lru_next only) */
     uint32_t hash_next;         /* bucket chain */
     uint16_t history_seen;      /* one bit per (letter, role): each is recorded once */
     uint8_t list;               /* enum expiry_list, or LIST_FREE */
-    uint8_t bits;               /* FLOW_ORIG_DIR_1, FLOW_SENT_0, FLOW_SENT_1 */
+    uint8_t bits;               /* FLOW_* flags below */
 };
 
 #define FLOW_ORIG_DIR_1 0x01 /* the originator is key index 1 */
 #define FLOW_SENT_0 0x02     /* key index 0 ever sent a packet */
 #define FLOW_SENT_1 0x04
+#define FLOW_PAYLOAD_0 0x08  /* key index 0 ever sent payload (conn_state is cumulative) */
+#define FLOW_PAYLOAD_1 0x10
 
 /* History letters: code 0 is "no letter"; 1 is '^'; then 7 letters per role. */
 static const char HISTORY_LETTERS[16] = " ^SHQDFRAshqdfra";
@@ -109,10 +112,10 @@ struct frag_entry {
     uint32_t frag_id;
     uint32_t slot;
     uint64_t serial; /* the flow still in `slot` must have this serial */
-    uint16_t chain_next;
+    uint16_t chain_next;         /* hash bucket chain */
+    uint16_t age_prev, age_next; /* oldest-first list of used entries; free list: age_next */
     uint8_t proto;
     uint8_t dir;
-    uint8_t used;
 };
 #define FRAG_BUCKETS 4096 /* power of two */
 #define FRAG_NIL 0xffff
@@ -133,7 +136,15 @@ struct engine {
 
     struct frag_entry *frags;
     uint16_t *frag_buckets;
-    uint32_t frag_next_victim;
+    uint16_t frag_oldest, frag_newest, frag_free;
+
+    /* expiry: the flows one scan ends, sorted by serial before they are emitted */
+    struct expiring {
+        uint64_t serial;
+        uint32_t slot;
+        uint8_t reason;
+    } *expiring;
+    uint64_t touches; /* packets accounted to flows so far: the touch order */
 
     struct flow_record *ring;
     uint32_t ring_head, ring_count;
@@ -242,14 +253,19 @@ struct engine *engine_new(const struct engine_settings *settings)
     e->frags = calloc(ENGINE_FRAG_ENTRIES, sizeof *e->frags);
     e->frag_buckets = malloc(FRAG_BUCKETS * sizeof *e->frag_buckets);
     e->ring = calloc(settings->ring_records, sizeof *e->ring);
+    e->expiring = calloc(settings->ring_records, sizeof *e->expiring);
     e->deferred_frame = malloc(ENGINE_MAX_FRAME);
     if (!e->slots || !e->buckets || !e->frags || !e->frag_buckets || !e->ring ||
-        !e->deferred_frame) {
+        !e->expiring || !e->deferred_frame) {
         engine_free(e);
         return NULL;
     }
     memset(e->buckets, 0xff, (size_t)buckets * sizeof *e->buckets);
     memset(e->frag_buckets, 0xff, FRAG_BUCKETS * sizeof *e->frag_buckets);
+    for (uint16_t i = 0; i < ENGINE_FRAG_ENTRIES; i++)
+        e->frags[i].age_next = i + 1 < ENGINE_FRAG_ENTRIES ? (uint16_t)(i + 1) : FRAG_NIL;
+    e->frag_free = 0;
+    e->frag_oldest = e->frag_newest = FRAG_NIL;
     for (uint32_t i = 0; i < settings->max_flows; i++) {
         e->slots[i].list = LIST_FREE;
         e->slots[i].lru_next = i + 1 < settings->max_flows ? i + 1 : NIL;
@@ -276,6 +292,7 @@ void engine_free(struct engine *e)
     free(e->frags);
     free(e->frag_buckets);
     free(e->ring);
+    free(e->expiring);
     free(e->deferred_frame);
     free(e);
 }
@@ -356,11 +373,6 @@ static void history_add(struct flow_slot *s, int responder, int letter)
     history_add_code(s, (unsigned)(2 + letter + 7 * responder));
 }
 
-static int history_has(const struct flow_slot *s, int responder, int letter)
-{
-    return (s->history_seen >> history_role_bit(letter, responder)) & 1;
-}
-
 static void history_text(uint64_t history, char *out)
 {
     int n = 0;
@@ -391,9 +403,8 @@ static const char *tcp_conn_state(const struct flow_slot *s, int orig, const cha
     int os_quiet = os == TCP_INACTIVE || os == TCP_PARTIAL;
     int rs_quiet = rs == TCP_INACTIVE || rs == TCP_PARTIAL;
     if (rs == TCP_RESET) {
-        /* "payload counters" are over the flow's life, like conn_state itself: the data
-         * letters say whether either side ever sent payload. */
-        int no_payload = !history_has(s, 0, H_DATA) && !history_has(s, 1, H_DATA);
+        /* "payload counters" are over the flow's life, like conn_state itself. */
+        int no_payload = !(s->bits & (FLOW_PAYLOAD_0 | FLOW_PAYLOAD_1));
         if (os == TCP_SYN_SENT || os == TCP_SYN_ACK_SENT || (os == TCP_RESET && no_payload))
             return "REJ";
         return os_quiet ? "RSTRH" : "RSTR";
@@ -562,32 +573,52 @@ static void flow_end(struct engine *e, uint32_t idx, enum end_reason reason)
     e->flows_active--;
 }
 
-/* End every flow idle past its timeout; 0 when a full ring interrupted the scan. */
-static int expire(struct engine *e)
+static int expiring_by_serial(const void *a, const void *b)
 {
-    for (int l = 0; l < LIST_COUNT; l++) {
-        enum end_reason reason = l == LIST_TCP_CLOSING ? END_END : END_IDLE;
-        while (e->list_head[l] != NIL) {
-            uint32_t idx = e->list_head[l];
-            if (e->clock_us <= flow_last_us(&e->slots[idx]) + e->timeout_us[l])
-                break;
-            if (engine_ring_room(e) == 0)
-                return 0;
-            flow_end(e, idx, reason);
-        }
-    }
-    return 1;
+    uint64_t x = ((const struct expiring *)a)->serial, y = ((const struct expiring *)b)->serial;
+    return (x > y) - (x < y);
 }
 
-/* The flow with the oldest last packet: the oldest of the list heads. */
+/* End every flow idle past its timeout, in serial order (the order in which the flows
+ * began), as far as the ring has room; 0 when the ring interrupted the scan. When more
+ * flows expire at once than the ring holds, each part is in serial order. */
+static int expire(struct engine *e)
+{
+    uint32_t room = engine_ring_room(e), n = 0;
+    int complete = 1;
+    for (int l = 0; l < LIST_COUNT && complete; l++) {
+        uint8_t reason = l == LIST_TCP_CLOSING ? END_END : END_IDLE;
+        for (uint32_t idx = e->list_head[l]; idx != NIL; idx = e->slots[idx].lru_next) {
+            if (e->clock_us <= flow_last_us(&e->slots[idx]) + e->timeout_us[l])
+                break;
+            if (n == room) {
+                complete = 0;
+                break;
+            }
+            e->expiring[n++] = (struct expiring){e->slots[idx].serial, idx, reason};
+        }
+    }
+    if (n > 1)
+        qsort(e->expiring, n, sizeof *e->expiring, expiring_by_serial);
+    for (uint32_t i = 0; i < n; i++)
+        flow_end(e, e->expiring[i].slot, (enum end_reason)e->expiring[i].reason);
+    return complete;
+}
+
+/* The flow with the oldest last packet (the one touched first among equals): the
+ * oldest of the list heads. */
 static void evict_stalest(struct engine *e)
 {
     uint32_t victim = NIL;
-    uint64_t oldest = UINT64_MAX;
+    uint64_t oldest = UINT64_MAX, oldest_touch = UINT64_MAX;
     for (int l = 0; l < LIST_COUNT; l++) {
         uint32_t idx = e->list_head[l];
-        if (idx != NIL && flow_last_us(&e->slots[idx]) < oldest) {
-            oldest = flow_last_us(&e->slots[idx]);
+        if (idx == NIL)
+            continue;
+        uint64_t last = flow_last_us(&e->slots[idx]), touch = e->slots[idx].last_touch;
+        if (last < oldest || (last == oldest && touch < oldest_touch)) {
+            oldest = last;
+            oldest_touch = touch;
             victim = idx;
         }
     }
@@ -632,7 +663,7 @@ static uint32_t flow_create(struct engine *e, const struct flow_key *k, uint32_t
     memset(s, 0, sizeof *s);
     s->key = *k;
     s->start_us = p->ts_us;
-    s->serial = ++e->next_serial;
+    s->serial = e->next_serial++; /* from 0, as tests/reference.py counts */
     int orig = dir;
     /* A SYN+ACK seen first: its receiver is the one who sent the SYN. */
     if (p->proto == 6 && (p->tcp_flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) {
@@ -674,6 +705,9 @@ static void count_packet(struct engine *e, uint32_t idx, const struct packet *p,
     if (off > s->last_off_us[dir])
         s->last_off_us[dir] = off;
     s->bits |= dir ? FLOW_SENT_1 : FLOW_SENT_0;
+    if (p->payload_len > 0)
+        s->bits |= dir ? FLOW_PAYLOAD_1 : FLOW_PAYLOAD_0;
+    s->last_touch = ++e->touches;
     e->counters.packets_in_flows++;
 }
 
@@ -685,28 +719,53 @@ static void touch(struct engine *e, uint32_t idx)
     list_append(e, idx, flow_list_for(s));
 }
 
+static int frag_matches(const struct frag_entry *f, const struct packet *p)
+{
+    return f->frag_id == p->frag_id && f->proto == p->proto && !memcmp(f->src, p->src, 16) &&
+           !memcmp(f->dst, p->dst, 16);
+}
+
+static uint16_t frag_find(const struct engine *e, const struct packet *p, uint32_t bucket)
+{
+    uint16_t i = e->frag_buckets[bucket];
+    while (i != FRAG_NIL && !frag_matches(&e->frags[i], p))
+        i = e->frags[i].chain_next;
+    return i;
+}
+
+/* Take an entry out of its bucket chain and the age list, onto the free list. */
+static void frag_forget(struct engine *e, uint16_t i)
+{
+    struct frag_entry *f = &e->frags[i];
+    uint16_t *link = &e->frag_buckets[frag_hash(e, f->src, f->dst, f->proto, f->frag_id)];
+    while (*link != i)
+        link = &e->frags[*link].chain_next;
+    *link = f->chain_next;
+    if (f->age_prev != FRAG_NIL)
+        e->frags[f->age_prev].age_next = f->age_next;
+    else
+        e->frag_oldest = f->age_next;
+    if (f->age_next != FRAG_NIL)
+        e->frags[f->age_next].age_prev = f->age_prev;
+    else
+        e->frag_newest = f->age_prev;
+    f->age_next = e->frag_free;
+    e->frag_free = i;
+}
+
+/* Remember a first fragment's flow as the newest entry; a full memory forgets its oldest.
+ * A repeated first fragment replaces its entry and becomes the newest. */
 static void frag_remember(struct engine *e, const struct packet *p, uint32_t idx, int dir)
 {
     uint32_t bucket = frag_hash(e, p->src, p->dst, p->proto, p->frag_id);
-    for (uint16_t i = e->frag_buckets[bucket]; i != FRAG_NIL; i = e->frags[i].chain_next) {
-        struct frag_entry *f = &e->frags[i];
-        if (f->frag_id == p->frag_id && f->proto == p->proto && !memcmp(f->src, p->src, 16) &&
-            !memcmp(f->dst, p->dst, 16)) {
-            f->slot = idx;
-            f->serial = e->slots[idx].serial;
-            f->dir = (uint8_t)dir;
-            return;
-        }
-    }
-    uint16_t victim = (uint16_t)e->frag_next_victim;
-    e->frag_next_victim = (e->frag_next_victim + 1) % ENGINE_FRAG_ENTRIES;
-    struct frag_entry *f = &e->frags[victim];
-    if (f->used) { /* overwrite the oldest: unlink it from its chain first */
-        uint16_t *link = &e->frag_buckets[frag_hash(e, f->src, f->dst, f->proto, f->frag_id)];
-        while (*link != victim)
-            link = &e->frags[*link].chain_next;
-        *link = f->chain_next;
-    }
+    uint16_t old = frag_find(e, p, bucket);
+    if (old != FRAG_NIL)
+        frag_forget(e, old);
+    if (e->frag_free == FRAG_NIL)
+        frag_forget(e, e->frag_oldest);
+    uint16_t i = e->frag_free;
+    struct frag_entry *f = &e->frags[i];
+    e->frag_free = f->age_next;
     memcpy(f->src, p->src, 16);
     memcpy(f->dst, p->dst, 16);
     f->frag_id = p->frag_id;
@@ -714,21 +773,24 @@ static void frag_remember(struct engine *e, const struct packet *p, uint32_t idx
     f->slot = idx;
     f->serial = e->slots[idx].serial;
     f->dir = (uint8_t)dir;
-    f->used = 1;
     f->chain_next = e->frag_buckets[bucket];
-    e->frag_buckets[bucket] = victim;
+    e->frag_buckets[bucket] = i;
+    f->age_next = FRAG_NIL;
+    f->age_prev = e->frag_newest;
+    if (f->age_prev != FRAG_NIL)
+        e->frags[f->age_prev].age_next = i;
+    else
+        e->frag_oldest = i;
+    e->frag_newest = i;
 }
 
 static void account_later_fragment(struct engine *e, const struct packet *p)
 {
-    uint32_t bucket = frag_hash(e, p->src, p->dst, p->proto, p->frag_id);
-    for (uint16_t i = e->frag_buckets[bucket]; i != FRAG_NIL; i = e->frags[i].chain_next) {
+    uint16_t i = frag_find(e, p, frag_hash(e, p->src, p->dst, p->proto, p->frag_id));
+    if (i != FRAG_NIL) {
         const struct frag_entry *f = &e->frags[i];
-        if (f->frag_id == p->frag_id && f->proto == p->proto && !memcmp(f->src, p->src, 16) &&
-            !memcmp(f->dst, p->dst, 16)) {
-            struct flow_slot *s = &e->slots[f->slot];
-            if (s->list == LIST_FREE || s->serial != f->serial)
-                break; /* its flow has ended meanwhile */
+        struct flow_slot *s = &e->slots[f->slot];
+        if (s->list != LIST_FREE && s->serial == f->serial) { /* its flow still runs */
             active_check(e, s, p->ts_us);
             count_packet(e, f->slot, p, f->dir);
             touch(e, f->slot);
