@@ -62,9 +62,10 @@ def _broker(config: AgentConfig) -> str:
 
 
 def _key(config: AgentConfig) -> str:
-    # The key id comes from the key itself once agent.keys can compute it; until then the
-    # path is shown rather than anything made up.
-    return f"{config.signing.key}"
+    from agent.config.adapters import key_id
+
+    # Validation already loaded this key; the id is computed from it, never made up.
+    return f"id {key_id(config)} ({config.signing.key})"
 
 
 def _spool(config: AgentConfig) -> str:

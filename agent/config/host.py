@@ -11,6 +11,7 @@ from pathlib import Path
 
 from agent.config.problems import Problems
 from agent.config.values import Settings
+from agent.errors import UsageError
 
 # Files that hold secrets: nobody but the owner may read them.
 PRIVATE_FILES = (
@@ -20,6 +21,36 @@ PRIVATE_FILES = (
     ("privacy", "hostname_hash_secret_file"),
 )
 PUBLIC_FILES = (("mqtt", "ca_file"), ("mqtt", "cert_file"))
+
+MIN_SECRET_BYTES = 16
+
+
+def signing_key_problem(path: Path) -> str | None:
+    """Whether the file holds a usable Ed25519 private key (agent.keys decides)."""
+    from agent.keys import load_private_key
+
+    try:
+        load_private_key(path)
+    except UsageError as exc:
+        return str(exc)
+    return None
+
+
+def hash_secret_problem(path: Path) -> str | None:
+    size = path.stat().st_size
+    if size < MIN_SECRET_BYTES:
+        return (
+            f"{path} holds {size} bytes; a hash secret needs at least {MIN_SECRET_BYTES} "
+            f"(e.g. head -c 32 /dev/urandom > {path})"
+        )
+    return None
+
+
+# Content checks, run once a file passed the existence and mode checks.
+CONTENT_CHECKS = {
+    ("signing", "key"): signing_key_problem,
+    ("privacy", "hostname_hash_secret_file"): hash_secret_problem,
+}
 
 SERVICE_STATE_DIR = Path("/var/lib/iomt-agent")
 
@@ -57,6 +88,8 @@ def check_files(settings: Settings, problems: Problems) -> None:
             if setting is None or setting.value is None:
                 continue
             problem = file_problem(setting.value, private)
+            if problem is None and (section, name) in CONTENT_CHECKS:
+                problem = CONTENT_CHECKS[(section, name)](setting.value)
             if problem:
                 problems.error(setting.path, f"{section}.{name}", problem)
 

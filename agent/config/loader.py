@@ -22,11 +22,12 @@ def _fill_defaults(settings: Settings, sources: SourceFiles, problems: Problems)
         if option.required:
             # A main file that could not be read is already one error; its keys are not
             # missing, they are unread.
-            if option.dotted not in keys_with_errors and sources.main in sources.paths:
+            reported = {option.dotted, f"[{option.section}]"} & keys_with_errors
+            if not reported and sources.main in sources.paths:
                 problems.error(
                     sources.main,
                     option.dotted,
-                    f"required key is missing; add {option.name} = "
+                    f"required key is missing; add a line such as {option.name} = "
                     f"{format_value(option, option.default)} under [{option.section}]",
                 )
             continue

@@ -40,7 +40,9 @@ def locate(location: str | Path | None) -> tuple[Path, Path]:
     agent.d directory beside it; None means /etc/iomt-agent.
     """
     path = Path(location) if location is not None else DEFAULT_CONFIG_DIR
-    if path.is_dir():
+    # A path that does not exist is a directory unless it names a .toml file, so the
+    # error names the agent.toml that is missing.
+    if path.is_dir() or (not path.exists() and path.suffix != ".toml"):
         return path / MAIN_FILE_NAME, path / DROP_IN_DIR_NAME
     return path, path.parent / DROP_IN_DIR_NAME
 

@@ -66,12 +66,15 @@ def check_document(path: Path, document: dict[str, Any], problems: Problems) -> 
     """Check one file's keys and values; returns the valid ones, records the rest."""
     settings: Settings = {}
     for section, table in document.items():
-        if section not in BY_SECTION or not isinstance(table, dict):
+        if section in BY_SECTION and not isinstance(table, dict):
+            shape = f"[[{section}]] (a list of tables)" if isinstance(table, list) else "a value"
+            problems.error(
+                path, f"[{section}]", f"is {shape}, not a section; write [{section}] once"
+            )
+            continue
+        if section not in BY_SECTION:
             key = section if not isinstance(table, dict) else f"[{section}]"
-            if section in BY_SECTION:
-                problems.error(path, key, f"must be a section; write [{section}] on its own line")
-            else:
-                problems.error(path, key, _unknown_top_level(section, table))
+            problems.error(path, key, _unknown_top_level(section, table))
             continue
         for name, raw in table.items():
             option = BY_SECTION[section].get(name)

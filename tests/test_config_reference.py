@@ -1,0 +1,109 @@
+"""config/agent.toml documents exactly the keys the agent knows, at their real defaults, and
+both shipped files validate once their paths point at real files."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from agent.config import load_config
+from agent.config.schema import BY_SECTION, OPTIONS, check_value
+from agent.keys import generate_key_pair
+from tests.test_config_support import REPO
+
+REFERENCE = REPO / "config" / "agent.toml"
+EXAMPLE = REPO / "config" / "example-wing.toml"
+
+# "#key = value": an optional key shown at its default (prose comments have "# ").
+_COMMENTED_KEY = re.compile(r"^#(?=[a-z_]+ = )", re.MULTILINE)
+
+
+def _reference_with_defaults_enabled() -> dict[str, dict[str, object]]:
+    return tomllib.loads(_COMMENTED_KEY.sub("", REFERENCE.read_text()))
+
+
+def test_reference_documents_every_key_and_no_other() -> None:
+    documented = {
+        (section, key)
+        for section, table in _reference_with_defaults_enabled().items()
+        for key in table
+    }
+    known = {(option.section, option.name) for option in OPTIONS}
+    assert documented - known == set(), "documented but unknown to the agent"
+    assert known - documented == set(), "known to the agent but undocumented"
+
+
+def test_reference_shows_required_keys_set_and_optional_keys_at_their_default() -> None:
+    active = tomllib.loads(REFERENCE.read_text())
+    enabled = _reference_with_defaults_enabled()
+    for option in OPTIONS:
+        in_file = option.name in active.get(option.section, {})
+        assert in_file == option.required, f"{option.dotted}: required keys only are active"
+        if not option.required:
+            shown, _ = check_value(option, enabled[option.section][option.name], Path("/"))
+            default, _ = check_value(option, option.default, Path("/"))
+            assert shown == default, f"{option.dotted}: reference shows {shown}, default {default}"
+
+
+def test_reference_says_unit_or_kind_default_and_range_for_every_key() -> None:
+    text = REFERENCE.read_text()
+    for option in OPTIONS:
+        # The comment block right above the key's line.
+        match = re.search(rf"((?:^# .*\n|^#\n)+)#?{option.name} = ", text, re.MULTILINE)
+        assert match, f"{option.dotted} has no comment above it"
+        comment = match.group(1)
+        if option.minimum is not None:
+            assert "Range:" in comment, f"{option.dotted}: range not documented"
+            if option.name.endswith("_s"):
+                assert "Unit: seconds" in comment, option.dotted
+        if option.choices:
+            for choice in option.choices:
+                assert f'"{choice}"' in comment, f"{option.dotted}: {choice} not documented"
+    assert set(BY_SECTION) == set(tomllib.loads(_COMMENTED_KEY.sub("", text)))
+
+
+def _adjust_paths(text: str, root: Path) -> str:
+    # The shipped files name /etc/iomt-agent and /var/lib/iomt-agent; tests use tmp.
+    return text.replace("/etc/iomt-agent", str(root / "etc")).replace(
+        "/var/lib/iomt-agent", str(root / "var")
+    )
+
+
+def test_reference_file_validates_with_every_line_enabled_and_paths_adjusted(
+    tmp_path: Path,
+) -> None:
+    etc = tmp_path / "etc"
+    generate_key_pair(etc)
+    text = _COMMENTED_KEY.sub("", REFERENCE.read_text())
+    text = _adjust_paths(text, tmp_path).replace('["eth1"]', '["lo"]')
+    (etc / "agent.toml").write_text(text)
+    config = load_config(etc)
+    assert config.sensor.id == "wing4b-01"
+    assert config.spool.dir == tmp_path / "var" / "spool"
+    assert config.warnings == ()
+
+
+def test_worked_example_validates_with_its_files_in_place(tmp_path: Path) -> None:
+    etc = tmp_path / "etc"
+    generate_key_pair(etc)
+    for name in ("hospital-ca.pem", "client.pem"):
+        (etc / name).write_text("-----BEGIN CERTIFICATE-----\n")
+    for name, content in (
+        ("client.key", "-----BEGIN PRIVATE KEY-----\n"),
+        ("mqtt.password", "correct horse battery staple\n"),
+        ("hostname.secret", "0123456789abcdef0123456789abcdef"),
+    ):
+        (etc / name).write_text(content)
+        (etc / name).chmod(0o600)
+    (etc / "agent.toml").write_text(_adjust_paths(EXAMPLE.read_text(), tmp_path))
+    # eth1 and eth2 are the box's SPAN ports, not this machine's.
+    config = load_config(etc, check_interfaces=False)
+    assert config.capture.interfaces == ("eth1", "eth2")
+    assert config.mqtt.urls == (
+        "mqtts://mqtt.st-mary.example:8883",
+        "mqtts://mqtt-dr.st-mary.example:8883",
+    )
+    assert config.mqtt.cert_file == etc / "client.pem"
+    assert config.spool.max_bytes == 512 * 1024 * 1024
+    assert config.warnings == ()
