@@ -1,0 +1,91 @@
+"""Signing keys: made safely, never overwritten, refused when others can read them."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.cose import Signer
+from agent.errors import UsageError
+from agent.keys import TrustStore, generate_key_pair, kid_for, load_private_key, load_public_key
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_keygen_writes_a_private_key_only_its_owner_can_read(tmp_path: Path) -> None:
+    made = generate_key_pair(tmp_path / "keys")
+    assert stat.S_IMODE(made.private_path.stat().st_mode) == 0o600
+    assert made.trust_path.name == f"{made.kid.hex()}.pub"
+    assert made.public_path.read_bytes() == made.trust_path.read_bytes()
+    private = load_private_key(made.private_path)
+    assert kid_for(private.public_key()) == made.kid == kid_for(load_public_key(made.trust_path))
+
+
+def test_keygen_command_prints_the_kid_and_never_overwrites(tmp_path: Path) -> None:
+    first = _cli("keygen", "--out", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    kid = first.stdout.strip()
+    assert len(kid) == 16 and (tmp_path / f"{kid}.pub").exists()
+    before = (tmp_path / "sensor.key").read_bytes()
+    again = _cli("keygen", "--out", str(tmp_path))
+    assert again.returncode == 2
+    assert "already exists" in again.stderr and "Traceback" not in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "sensor.key").read_bytes() == before
+
+
+def test_key_readable_by_group_is_refused_naming_file_and_fix(tmp_path: Path) -> None:
+    made = generate_key_pair(tmp_path)
+    os.chmod(made.private_path, 0o640)
+    with pytest.raises(UsageError) as caught:
+        Signer.from_file(made.private_path)
+    message = str(caught.value)
+    assert str(made.private_path) in message and f"chmod 600 {made.private_path}" in message
+    os.chmod(made.private_path, 0o604)
+    with pytest.raises(UsageError, match="chmod 600"):
+        load_private_key(made.private_path)
+    os.chmod(made.private_path, 0o400)  # read-only for the owner is fine
+    assert Signer.from_file(made.private_path).kid == made.kid
+
+
+def test_a_public_key_is_not_a_signing_key(tmp_path: Path) -> None:
+    made = generate_key_pair(tmp_path)
+    os.chmod(made.public_path, 0o600)
+    with pytest.raises(UsageError, match="not an unencrypted PEM private key"):
+        load_private_key(made.public_path)
+    with pytest.raises(UsageError, match="cannot read"):
+        load_private_key(tmp_path / "missing.key")
+
+
+def test_trust_dir_holds_several_keys_selected_by_kid(tmp_path: Path) -> None:
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    kids = []
+    for name in ("a", "b", "c"):
+        made = generate_key_pair(tmp_path / name)
+        (trust / made.trust_path.name).write_bytes(made.trust_path.read_bytes())
+        kids.append(made.kid)
+    # The same key under a second name is harmless; a renamed file keeps its real kid.
+    (trust / "renamed.pub").write_bytes((trust / f"{kids[0].hex()}.pub").read_bytes())
+    store = TrustStore.from_dir(trust)
+    assert store.kids() == sorted(kids)
+    assert store.get(b"\x00" * 8) is None
+
+
+def test_bad_trust_dirs_are_usage_errors(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="does not exist"):
+        TrustStore.from_dir(tmp_path / "nope")
+    with pytest.raises(UsageError, match=r"no \*\.pub"):
+        TrustStore.from_dir(tmp_path)
+    (tmp_path / "junk.pub").write_text("not a key\n")
+    with pytest.raises(UsageError, match=r"junk\.pub"):
+        TrustStore.from_dir(tmp_path)

@@ -1,0 +1,91 @@
+"""`iomt-agent verify`: saved messages in, JSON lines out; bad input is one line, no traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.cose import Signer
+from agent.keys import generate_key_pair
+from agent.wire import BatchInfo, SensorIdentity, encode_flow_batch, encode_status, topic_for
+from agent.wire.samples import synthetic_flows
+
+IDENTITY = SensorIdentity("wing4b-01", "st-mary", "4b", os.urandom(16))
+TOPIC = topic_for("iomt", "st-mary", "4b", "wing4b-01", "flows")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture()
+def setup(tmp_path: Path) -> tuple[Path, Signer]:
+    made = generate_key_pair(tmp_path / "sensor")
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    (trust / made.trust_path.name).write_bytes(made.trust_path.read_bytes())
+    return trust, Signer.from_file(made.private_path)
+
+
+def test_verify_prints_decoded_records(tmp_path: Path, setup: tuple[Path, Signer]) -> None:
+    trust, signer = setup
+    records = synthetic_flows(20, seed=2)
+    files = []
+    for seq in range(2):
+        batch = BatchInfo(seq=seq, window_start_us=0, window_end_us=10, counters={"p": seq})
+        path = tmp_path / f"m{seq}.cbor"
+        path.write_bytes(signer.sign(encode_flow_batch(records, IDENTITY, batch), TOPIC))
+        files.append(str(path))
+    result = _cli("verify", "--trust", str(trust), "--topic", TOPIC, *files, files[0])
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["type"] for r in lines].count("flow") == 40  # the repeated file is dropped
+    assert lines[0]["type"] == "boot"
+    flows = [r for r in lines if r["type"] == "flow" and r["seq"] == 0]
+    expected = sorted(records, key=lambda r: (r.ts_us, r.serial))
+    assert [
+        {k: f[k] for k in f if k not in ("type", "sensor", "site", "wing", "boot", "seq", "topic")}
+        for f in flows
+    ] == [r.to_json(IDENTITY.boot_id) for r in expected]
+
+
+def test_verify_reports_a_rejection_and_exits_1(tmp_path: Path, setup: tuple[Path, Signer]) -> None:
+    trust, signer = setup
+    status_topic = topic_for("iomt", "st-mary", "4b", "wing4b-01", "status")
+    path = tmp_path / "status.cbor"
+    path.write_bytes(signer.sign(encode_status("online", IDENTITY, 1), status_topic))
+    result = _cli("verify", "--trust", str(trust), "--topic", TOPIC, str(path))
+    assert result.returncode == 1
+    (line,) = result.stdout.splitlines()
+    record = json.loads(line)
+    assert (record["type"], record["reason"], record["source"]) == (
+        "rejected",
+        "topic_mismatch",
+        str(path),
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--trust", "{tmp}/nowhere", "--topic", "t/a/b/c/flows", "{tmp}/x"], "does not exist"),
+        (["--trust", "{trust}", "--topic", "t/a/b/c/flows", "{tmp}/missing.cbor"], "cannot read"),
+        (["--trust", "{trust}", "--topic", "t"], "required"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(
+    tmp_path: Path, setup: tuple[Path, Signer], args: list[str], expected: str
+) -> None:
+    trust, _ = setup
+    argv = [a.format(tmp=tmp_path, trust=trust) for a in args]
+    result = _cli("verify", *argv)
+    assert result.returncode == 2
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,141 @@
+"""Real output, checked by implementations that share no code with ours.
+
+- COSE: tests/interop/verify_cose.mjs, JavaScript with cbor-x and Node's own Ed25519,
+  installed by this test into build/interop-node (npm, test-only, not committed).
+- CDDL: pycddl (the Rust `cddl` crate) in test_wire_roundtrip.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agent.cose import Signer
+from agent.keys import generate_key_pair
+from agent.wire import (
+    BatchInfo,
+    SensorIdentity,
+    encode_flow_batch,
+    encode_health,
+    encode_status,
+    topic_for,
+)
+from agent.wire.samples import synthetic_flows
+
+ROOT = Path(__file__).resolve().parent.parent
+INTEROP_SRC = ROOT / "tests" / "interop"
+NODE_DIR = ROOT / "build" / "interop-node"
+IDENTITY = SensorIdentity("wing4b-01", "st-mary", "4b", os.urandom(16))
+FLOWS = topic_for("iomt", "st-mary", "4b", "wing4b-01", "flows")
+
+
+@pytest.fixture(scope="module")
+def node_verifier() -> Path:
+    """The JS verifier with its dependency installed (once; npm cache makes reruns fast)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node/npm not installed: the independent JavaScript verifier cannot run")
+    NODE_DIR.mkdir(parents=True, exist_ok=True)
+    for name in ("package.json", "verify_cose.mjs"):
+        shutil.copyfile(INTEROP_SRC / name, NODE_DIR / name)
+    if not (NODE_DIR / "node_modules" / "cbor-x").is_dir():
+        result = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts"],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, f"npm install failed: {result.stderr[-2000:]}"
+    return NODE_DIR / "verify_cose.mjs"
+
+
+def _run(script: Path, trust: Path, topic: str, *files: Path) -> list[dict]:
+    result = subprocess.run(
+        ["node", str(script), str(trust), topic, *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+@pytest.fixture()
+def keys(tmp_path: Path) -> tuple[Signer, Path]:
+    made = generate_key_pair(tmp_path / "sensor")
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    shutil.copyfile(made.trust_path, trust / made.trust_path.name)
+    return Signer.from_file(made.private_path), trust
+
+
+def test_javascript_verifier_accepts_and_decodes_real_flow_batch(
+    node_verifier: Path, keys: tuple[Signer, Path], tmp_path: Path
+) -> None:
+    signer, trust = keys
+    records = synthetic_flows(600, seed=4)
+    batch = BatchInfo(seq=9, window_start_us=1, window_end_us=2, counters={"packets_seen": 77})
+    path = tmp_path / "flows.cbor"
+    path.write_bytes(signer.sign(encode_flow_batch(records, IDENTITY, batch), FLOWS))
+    (result,) = _run(node_verifier, trust, FLOWS, path)
+    assert result["ok"], result
+    assert result["kid"] == signer.kid.hex()
+    payload = result["payload"]
+    assert (payload["2"], payload["5"], payload["6"], payload["9"]) == (
+        "wing4b-01",
+        IDENTITY.boot_id.hex(),
+        9,
+        {"packets_seen": 77},
+    )
+    expected = sorted(records, key=lambda r: (r.ts_us, r.serial))
+    assert len(payload["flows"]) == len(expected)
+    for js, record in zip(payload["flows"], expected, strict=True):
+        ours = {name: getattr(record, name) for name in js}
+        ours["orig_addr"], ours["resp_addr"] = record.orig_addr.hex(), record.resp_addr.hex()
+        assert js == ours
+
+
+def test_javascript_verifier_accepts_health_and_status(
+    node_verifier: Path, keys: tuple[Signer, Path], tmp_path: Path
+) -> None:
+    signer, trust = keys
+    health_topic = topic_for("iomt", "st-mary", "4b", "wing4b-01", "health")
+    status_topic = topic_for("iomt", "st-mary", "4b", "wing4b-01", "status")
+    batch = BatchInfo(seq=1, window_start_us=1, window_end_us=2)
+    health = tmp_path / "health.cbor"
+    health.write_bytes(
+        signer.sign(
+            encode_health({"box_cpu_percent": 12.5, "clock_synchronized": True}, IDENTITY, batch),
+            health_topic,
+        )
+    )
+    status = tmp_path / "status.cbor"
+    status.write_bytes(signer.sign(encode_status("offline", IDENTITY, 5), status_topic))
+    (h,) = _run(node_verifier, trust, health_topic, health)
+    assert h["ok"] and h["payload"]["16"] == {"box_cpu_percent": 12.5, "clock_synchronized": True}
+    (s,) = _run(node_verifier, trust, status_topic, status)
+    assert s["ok"] and s["payload"]["16"] == "offline"
+
+
+def test_javascript_verifier_refuses_tampering_and_other_topics(
+    node_verifier: Path, keys: tuple[Signer, Path], tmp_path: Path
+) -> None:
+    """The check is real: the same verifier says no when it should."""
+    signer, trust = keys
+    batch = BatchInfo(seq=0, window_start_us=1, window_end_us=2)
+    message = signer.sign(encode_flow_batch(synthetic_flows(5), IDENTITY, batch), FLOWS)
+    tampered = bytearray(message)
+    tampered[len(tampered) // 2] ^= 0x01
+    good, bad = tmp_path / "good.cbor", tmp_path / "bad.cbor"
+    good.write_bytes(message)
+    bad.write_bytes(bytes(tampered))
+    results = _run(node_verifier, trust, FLOWS, good, bad)
+    assert [r["ok"] for r in results] == [True, False]
+    other = topic_for("iomt", "st-mary", "5a", "wing4b-01", "flows")
+    (moved,) = _run(node_verifier, trust, other, good)
+    assert moved == {"file": str(good), "ok": False, "error": "bad signature"}
