@@ -95,6 +95,6 @@ say "fuzzing for ${FUZZ_SECONDS}s"
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$FUZZ_DIR/" \
     "$FUZZ_DIR/corpus" "$FUZZ_DIR/seeds" >"$FUZZ_DIR/fuzz.log" 2>&1 ||
     { tail -60 "$FUZZ_DIR/fuzz.log" >&2; die "fuzzer found a crash (input saved in $FUZZ_DIR/)"; }
-grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::new_units_added)' \
+grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::new_units_added)' \
     "$FUZZ_DIR/fuzz.log" || true
 say "all clean"
