@@ -56,5 +56,6 @@ case "${1:-setup}" in
     setup) setup ;;
     test) setup; run_tests ;;
     demo) setup; "$PY" -m tools.demo ;;
+    install) setup; tools/install.sh ;;
     *) echo "usage: ./build.sh [setup|test|demo]" >&2; exit 2 ;;
 esac

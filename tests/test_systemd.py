@@ -1,0 +1,253 @@
+"""The systemd unit and the installer: `systemd-analyze verify` clean, security exposure
+<= 2.0, the unit's contract with the agent, and tools/install.sh staged and for real (in a
+private mount namespace whose changes vanish with it)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.config import DEFAULT_CONFIG_DIR
+from agent.config.schema import BY_SECTION
+from agent.errors import UsageError
+from tests.test_config_support import REPO
+
+UNIT = REPO / "systemd" / "iomt-agent.service"
+INSTALL = REPO / "tools" / "install.sh"
+INSTALLED_PROGRAM = "/opt/iomt-agent/.venv/bin/iomt-agent"
+REPO_PROGRAM = Path(sys.executable).parent / "iomt-agent"
+
+needs_analyze = pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
+)
+
+
+def _directives(text: str) -> dict[str, list[str]]:
+    """Unit file directives; a key set twice keeps both values (SystemCallFilter=)."""
+    found: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith(("#", ";", "[")):
+            key, value = line.split("=", 1)
+            found.setdefault(key.strip(), []).append(value.strip())
+    return found
+
+
+def _unit_with_existing_program(tmp_path: Path) -> Path:
+    # verify checks that ExecStart's program exists; on this machine the agent lives in
+    # the repository's venv, not in /opt, so a copy points there. Nothing else changes.
+    if not REPO_PROGRAM.exists():
+        pytest.skip(f"{REPO_PROGRAM} is missing: the package is not installed in the venv")
+    copy = tmp_path / "iomt-agent.service"
+    copy.write_text(UNIT.read_text().replace(INSTALLED_PROGRAM, str(REPO_PROGRAM)))
+    return copy
+
+
+def _analyze(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["systemd-analyze", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@needs_analyze
+def test_unit_verifies_clean(tmp_path: Path) -> None:
+    result = _analyze("verify", str(_unit_with_existing_program(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    assert "iomt-agent.service" not in result.stderr, result.stderr
+
+
+@needs_analyze
+def test_unit_as_shipped_only_lacks_its_installed_program() -> None:
+    result = _analyze("verify", str(UNIT))
+    if Path(INSTALLED_PROGRAM).exists():
+        assert result.returncode == 0, result.stderr
+        return
+    complaints = [line for line in result.stderr.splitlines() if "iomt-agent" in line]
+    assert complaints == [
+        f"iomt-agent.service: Command {INSTALLED_PROGRAM} is not executable: "
+        "No such file or directory"
+    ]
+
+
+@needs_analyze
+def test_unit_security_exposure_is_at_most_2(tmp_path: Path) -> None:
+    result = _analyze("security", "--offline=true", str(_unit_with_existing_program(tmp_path)))
+    match = re.search(r"Overall exposure level for iomt-agent\.service: (\d+\.\d+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    assert float(match.group(1)) <= 2.0, result.stdout
+
+
+def test_unit_holds_the_agents_contract() -> None:
+    unit = _directives(UNIT.read_text())
+    assert unit["Type"] == ["notify"]
+    assert unit["WatchdogSec"] and unit["WatchdogSec"][0] != "0"
+    assert unit["ExecStart"] == [f"{INSTALLED_PROGRAM} run -c {DEFAULT_CONFIG_DIR}"]
+    assert unit["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    # A configuration error exits 2; restarting cannot fix it.
+    assert unit["RestartPreventExitStatus"] == [str(UsageError.exit_code)]
+    assert unit["Restart"] == ["on-failure"]
+    assert (unit["User"], unit["Group"]) == (["iomt-agent"], ["iomt-agent"])
+    for key in ("AmbientCapabilities", "CapabilityBoundingSet"):
+        assert unit[key] == ["CAP_NET_RAW CAP_NET_ADMIN"], key
+    assert unit["NoNewPrivileges"] == ["yes"]
+    assert unit["ProtectSystem"] == ["strict"]
+    assert set(unit["RestrictAddressFamilies"][0].split()) == {
+        "AF_UNIX",
+        "AF_INET",
+        "AF_INET6",
+        "AF_NETLINK",
+        "AF_PACKET",
+    }
+    assert unit["SystemCallFilter"][0] == "@system-service"
+    assert unit["MemoryMax"] and unit["UMask"] == ["0077"]
+    # The default spool sits in the one directory the sandbox lets the service write.
+    assert unit["StateDirectory"] == ["iomt-agent"]
+    assert BY_SECTION["spool"]["dir"].default.startswith("/var/lib/iomt-agent/")
+    assert unit["ConfigurationDirectory"] == [DEFAULT_CONFIG_DIR.name]
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+def _run_install(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(INSTALL)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **env},
+    )
+
+
+def test_staged_install_lays_out_the_tree_and_keeps_local_changes(tmp_path: Path) -> None:
+    if shutil.which("systemctl") is None:
+        pytest.skip("systemctl is not installed (the installer enables the unit with it)")
+    stage = tmp_path / "stage"
+    env = {"DESTDIR": str(stage), "INSTALL_VENV": "no"}
+    first = _run_install(env)
+    assert first.returncode == 0, first.stderr
+    config = stage / "etc/iomt-agent/agent.toml"
+    assert config.read_text() == (REPO / "config/agent.toml").read_text()
+    assert _mode(config) == 0o640
+    assert _mode(stage / "etc/iomt-agent") == 0o750
+    assert (stage / "etc/iomt-agent/agent.d").is_dir()
+    assert _mode(stage / "var/lib/iomt-agent") == 0o700
+    assert (stage / "opt/iomt-agent/config/example-wing.toml").is_file()
+    unit = stage / "etc/systemd/system/iomt-agent.service"
+    assert unit.read_text() == UNIT.read_text()
+    wants = stage / "etc/systemd/system/multi-user.target.wants/iomt-agent.service"
+    assert os.readlink(wants) == "/etc/systemd/system/iomt-agent.service"
+
+    config.write_text(config.read_text() + "\n# changed on site\n")
+    second = _run_install(env)
+    assert second.returncode == 0, second.stderr
+    assert "keeping the existing /etc/iomt-agent/agent.toml" in second.stdout
+    assert config.read_text().endswith("# changed on site\n")
+
+
+def test_staged_install_with_another_prefix_points_the_unit_there(tmp_path: Path) -> None:
+    if shutil.which("systemctl") is None:
+        pytest.skip("systemctl is not installed")
+    stage = tmp_path / "stage"
+    result = _run_install({"DESTDIR": str(stage), "INSTALL_VENV": "no", "PREFIX": "/srv/iomt"})
+    assert result.returncode == 0, result.stderr
+    unit = _directives((stage / "etc/systemd/system/iomt-agent.service").read_text())
+    assert unit["ExecStart"] == [f"/srv/iomt/.venv/bin/iomt-agent run -c {DEFAULT_CONFIG_DIR}"]
+
+
+def test_install_for_real_refuses_without_root() -> None:
+    if os.geteuid() == 0:
+        result = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash", str(INSTALL)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "DESTDIR": ""},
+            cwd="/",
+        )
+    else:
+        result = _run_install({"DESTDIR": ""})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "install: error: run as root (sudo ./build.sh install), or set DESTDIR=DIR to stage "
+        "the files"
+    )
+
+
+# In a private mount namespace, /etc, /opt, /var/lib and /usr/local/bin are overlays whose
+# upper layers live in tmp: the installer runs for real (useradd, chown, systemctl enable)
+# and every change is gone when the namespace ends.
+_REAL_INSTALL = r"""
+set -e
+for d in etc opt var/lib usr/local/bin; do
+    mkdir -p "$WORK/upper/$d" "$WORK/work/$d"
+    mount -t overlay overlay \
+        -o "lowerdir=/$d,upperdir=$WORK/upper/$d,workdir=$WORK/work/$d" "/$d"
+done
+# The venv step needs the package index; the repository's agent stands in for it.
+mkdir -p /opt/iomt-agent/.venv/bin
+ln -s "$PROGRAM" /opt/iomt-agent/.venv/bin/iomt-agent
+INSTALL_VENV=no "$INSTALL"
+echo "# changed on site" >> /etc/iomt-agent/agent.toml
+INSTALL_VENV=no "$INSTALL"
+echo "--- report"
+getent passwd iomt-agent | cut -d: -f1,6,7
+stat -c '%a %U:%G %n' /etc/iomt-agent /etc/iomt-agent/agent.toml /etc/iomt-agent/sensor.key \
+    /var/lib/iomt-agent
+tail -n 1 /etc/iomt-agent/agent.toml
+readlink /etc/systemd/system/multi-user.target.wants/iomt-agent.service
+systemd-analyze verify /etc/systemd/system/iomt-agent.service && echo verify-clean
+"""
+
+
+def test_real_install_creates_user_dirs_key_and_enabled_unit(tmp_path: Path) -> None:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare for a private mount namespace")
+    if not REPO_PROGRAM.exists():
+        pytest.skip(f"{REPO_PROGRAM} is missing")
+    env = {
+        **os.environ,
+        "WORK": str(tmp_path),
+        "INSTALL": str(INSTALL),
+        "PROGRAM": str(REPO_PROGRAM),
+    }
+    user_before = _host_has_user()
+    result = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "bash", "-c", _REAL_INSTALL],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    if result.returncode != 0 and "mount" in result.stderr and "--- report" not in result.stdout:
+        pytest.skip(f"overlay mounts are not permitted here: {result.stderr.strip()}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = result.stdout.split("--- report\n", 1)[1].splitlines()
+    assert report == [
+        "iomt-agent:/var/lib/iomt-agent:/usr/sbin/nologin",
+        "750 root:iomt-agent /etc/iomt-agent",
+        "640 root:iomt-agent /etc/iomt-agent/agent.toml",
+        "600 iomt-agent:iomt-agent /etc/iomt-agent/sensor.key",
+        "700 iomt-agent:iomt-agent /var/lib/iomt-agent",
+        "# changed on site",
+        "/etc/systemd/system/iomt-agent.service",
+        "verify-clean",
+    ]
+    assert result.stdout.count("creating this box's signing key") == 1
+    # The namespace is gone, and with it every change made to this machine.
+    assert _host_has_user() == user_before
+
+
+def _host_has_user() -> bool:
+    lookup = subprocess.run(["getent", "passwd", "iomt-agent"], capture_output=True, check=False)
+    return lookup.returncode == 0

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Install iomt-agent as a systemd service on this box (what `./build.sh install` runs).
+#
+#   sudo ./build.sh install          the real thing: user, directories, venv, config, unit
+#   DESTDIR=/tmp/stage tools/install.sh
+#                                    stage the same tree under /tmp/stage instead (packaging,
+#                                    tests): no user is created and nothing is chowned, the
+#                                    unit is enabled with `systemctl --root`
+#
+# Environment:
+#   PREFIX=/opt/iomt-agent   where the program lives (its venv is PREFIX/.venv)
+#   DESTDIR=                 stage under this directory instead of /
+#   INSTALL_VENV=yes|no      build PREFIX/.venv from this checkout (needs the package index,
+#                            or WHEELHOUSE=DIR of wheels for an offline box)
+#
+# Idempotent: run it again after an update. It never overwrites a configuration or a key,
+# and it enables the service without starting it: edit /etc/iomt-agent/agent.toml, run
+# `iomt-agent check-config`, then `systemctl start iomt-agent`.
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+PREFIX=${PREFIX:-/opt/iomt-agent}
+DESTDIR=${DESTDIR:-}
+INSTALL_VENV=${INSTALL_VENV:-yes}
+WHEELHOUSE=${WHEELHOUSE:-}
+
+SERVICE_USER=iomt-agent
+CONFIG_DIR=/etc/iomt-agent
+STATE_DIR=/var/lib/iomt-agent
+UNIT_DIR=/etc/systemd/system
+UNIT=iomt-agent.service
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'install: error: %s\n' "$*" >&2; exit 2; }
+
+staged() { [ -n "$DESTDIR" ]; }
+
+if ! staged && [ "$(id -u)" -ne 0 ]; then
+    die "run as root (sudo ./build.sh install), or set DESTDIR=DIR to stage the files"
+fi
+
+# install(1) with owner and group only when installing for real: a staged tree is owned
+# by whoever stages it, and the service user may not exist there.
+owned() {  # owned USER GROUP -> the -o/-g arguments for install(1)
+    staged || printf -- '-o %s -g %s' "$1" "$2"
+}
+
+create_user() {
+    if staged; then
+        say "staged install: not creating the $SERVICE_USER user"
+        return
+    fi
+    if getent passwd "$SERVICE_USER" >/dev/null; then
+        return
+    fi
+    say "creating system user $SERVICE_USER"
+    useradd --system --user-group --home-dir "$STATE_DIR" --no-create-home \
+        --shell /usr/sbin/nologin --comment "iomt-agent network sensor" "$SERVICE_USER"
+}
+
+install_program() {
+    install -d -m 0755 "$DESTDIR$PREFIX" "$DESTDIR$PREFIX/config"
+    # The annotated reference and the worked example, for technicians to read.
+    install -m 0644 "$SRC/config/agent.toml" "$SRC/config/example-wing.toml" \
+        "$DESTDIR$PREFIX/config/"
+    if [ "$INSTALL_VENV" != yes ]; then
+        say "INSTALL_VENV=$INSTALL_VENV: not building $PREFIX/.venv"
+        return
+    fi
+    local venv="$DESTDIR$PREFIX/.venv" pip_args=()
+    [ -x "$venv/bin/python" ] || { say "creating $PREFIX/.venv"; python3 -m venv "$venv"; }
+    [ -n "$WHEELHOUSE" ] && pip_args=(--no-index --find-links "$WHEELHOUSE")
+    say "installing iomt-agent and its C engine into $PREFIX/.venv"
+    "$venv/bin/python" -m pip install -q "${pip_args[@]}" --upgrade "$SRC"
+    if ! staged; then
+        ln -sfn "$PREFIX/.venv/bin/iomt-agent" /usr/local/bin/iomt-agent
+    fi
+}
+
+install_config() {
+    # /etc/iomt-agent: root writes, the service reads (group), nobody else looks in.
+    # shellcheck disable=SC2046 # owned prints words meant to be split
+    install -d -m 0750 $(owned root "$SERVICE_USER") "$DESTDIR$CONFIG_DIR" \
+        "$DESTDIR$CONFIG_DIR/agent.d"
+    if [ -e "$DESTDIR$CONFIG_DIR/agent.toml" ]; then
+        say "keeping the existing $CONFIG_DIR/agent.toml"
+    else
+        say "installing $CONFIG_DIR/agent.toml (edit it, then: iomt-agent check-config)"
+        # shellcheck disable=SC2046
+        install -m 0640 $(owned root "$SERVICE_USER") "$SRC/config/agent.toml" \
+            "$DESTDIR$CONFIG_DIR/agent.toml"
+    fi
+    # The spool lives here; systemd's StateDirectory= would create it too, but check-config
+    # should find it before the first start.
+    # shellcheck disable=SC2046
+    install -d -m 0700 $(owned "$SERVICE_USER" "$SERVICE_USER") "$DESTDIR$STATE_DIR"
+}
+
+install_key() {
+    local key="$CONFIG_DIR/sensor.key" agent="$DESTDIR$PREFIX/.venv/bin/iomt-agent"
+    if staged || [ ! -x "$agent" ]; then
+        say "no signing key made here: run iomt-agent keygen --out $CONFIG_DIR on the box"
+        return
+    fi
+    if [ ! -e "$key" ]; then
+        say "creating this box's signing key"
+        "$agent" keygen --out "$CONFIG_DIR"
+    fi
+    # The service (not root) reads it; it stays 0600.
+    chown "$SERVICE_USER:$SERVICE_USER" "$key"
+}
+
+install_unit() {
+    install -d -m 0755 "$DESTDIR$UNIT_DIR"
+    # The unit names /opt/iomt-agent; another PREFIX is written into the installed copy.
+    sed "s#/opt/iomt-agent#$PREFIX#g" "$SRC/systemd/$UNIT" >"$DESTDIR$UNIT_DIR/$UNIT.tmp"
+    chmod 0644 "$DESTDIR$UNIT_DIR/$UNIT.tmp"
+    mv -f "$DESTDIR$UNIT_DIR/$UNIT.tmp" "$DESTDIR$UNIT_DIR/$UNIT"
+    if staged; then
+        systemctl --root="$DESTDIR" --quiet enable "$UNIT"
+        return
+    fi
+    # daemon-reload only where systemd runs (not in a container or chroot).
+    [ -d /run/systemd/system ] && systemctl daemon-reload
+    systemctl --quiet enable "$UNIT"
+    say "enabled $UNIT (not started): iomt-agent check-config, then systemctl start iomt-agent"
+}
+
+create_user
+install_program
+install_config
+install_key
+install_unit
+say "installed under ${DESTDIR:-/}"
