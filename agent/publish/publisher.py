@@ -33,6 +33,7 @@ from agent.publish.transport import (
     BrokerAddress,
     describe_connack_refusal,
     describe_connect_error,
+    describe_early_close,
     describe_publish_refusal,
     new_client,
     parse_broker_url,
@@ -117,7 +118,8 @@ class Publisher:
         self._publish_properties: Properties | None = None
         self._last_ack_at: float | None = None
         self._last_error: str | None = None
-        self._logged_state: str | None = None
+        # Errors logged since delivery last worked: each is logged once per outage.
+        self._errors_logged: set[str] = set()
         self._event: tuple[str, str] | None = None
         self._refused = False
         self._stop_timeout_s = 5.0
@@ -255,11 +257,12 @@ class Publisher:
         if self.settings.protocol == "5" and self.settings.live_expiry_s is not None:
             self._publish_properties = Properties(PacketTypes.PUBLISH)
             self._publish_properties.MessageExpiryInterval = self.settings.live_expiry_s
-        self._set_state(
-            "connected",
-            f"connected to {self._address.url} (in-flight window {self._window})",
-            logging.INFO,
-        )
+        message = f"connected to {self._address.url} (in-flight window {self._window})"
+        if self._refused:
+            # Still refused until an ack proves otherwise: do not log a flap per retry.
+            log.debug("%s", message)
+        else:
+            self._log_up(message)
         self._last_error = None
         self._send(self.status_topic, self.status_payload("online"), None, _Lane.STATUS, True)
 
@@ -283,7 +286,9 @@ class Publisher:
             self.spool.ack(entry.rid)
             # Progress proves the broker takes our data: start backoff afresh next time.
             self._backoff.reset()
-            self._refused = False
+            if self._refused:
+                self._refused = False
+                self._log_up(f"{self._where()} accepts data again")
         self._last_ack_at = time.time()
 
     def _on_disconnect(
@@ -294,8 +299,13 @@ class Publisher:
         reason: mqtt.ReasonCode,
         properties: Properties | None,
     ) -> None:
-        if self._client is client and self._event is None:
+        if self._client is not client or self._event is not None:
+            return
+        if self._connected:
             self._event = ("lost", f"{self._where()}: disconnected ({reason})")
+        else:
+            assert self._address is not None
+            self._event = ("failed", describe_early_close(self._address, self.settings))
 
     # ---- filling the in-flight window -----------------------------------------------
 
@@ -366,7 +376,10 @@ class Publisher:
         delay_s = self._backoff.next_delay_s()
         self._next_attempt_at = time.monotonic() + delay_s
         self._last_error = message
-        self._set_state("down:" + message, f"{message}; retrying in {delay_s:.1f} s", logging.ERROR)
+        # A broker down for an hour is one line, not one per attempt.
+        if message not in self._errors_logged:
+            self._errors_logged.add(message)
+            log.error("%s; retrying with backoff (next in %.1f s)", message, delay_s)
 
     def _drop_client(self) -> None:
         client, self._client = self._client, None
@@ -380,11 +393,9 @@ class Publisher:
                 log.debug("disconnect of a dead client failed", exc_info=True)
             client.loop(timeout=0)
 
-    def _set_state(self, state: str, message: str, level: int) -> None:
-        # Log once per change of state: a broker down for an hour is one line, not 3600.
-        if state != self._logged_state:
-            self._logged_state = state
-            log.log(level, "%s", message)
+    def _log_up(self, message: str) -> None:
+        log.info("%s", message)
+        self._errors_logged.clear()
 
     def _shutdown(self) -> None:
         client = self._client

@@ -151,17 +151,34 @@ def describe_connack_refusal(
     """One line for a CONNACK that refused us (bad login, not authorized, ...)."""
     where = f"{address.host}:{address.port}"
     name = str(reason)
-    if reason.value in (0x86, 4):  # MQTT 5 / 3.1.1 "bad user name or password"
+    # mosquitto answers a wrong password with 0x87 "not authorized" rather than 0x86.
+    if reason.value in (0x86, 4, 0x87, 5) and settings.username is not None:
         return (
             f"{where} refused the login of user {settings.username!r}: {name};"
             " check mqtt.username and mqtt.password_file"
         )
-    if reason.value in (0x87, 5):
+    if reason.value in (0x86, 4, 0x87, 5):
         return (
-            f"{where} refused client {settings.client_id!r}: {name};"
-            " check the broker's users and client certificate for this sensor"
+            f"{where} refused client {settings.client_id!r} without credentials: {name};"
+            " set mqtt.username and mqtt.password_file, or a client certificate"
         )
     return f"{where} refused the connection: {name} (0x{reason.value:02x})"
+
+
+def describe_early_close(address: BrokerAddress, settings: MqttSettings) -> str:
+    """One line for a broker that closed the connection before its CONNACK."""
+    where = f"{address.host}:{address.port}"
+    if address.tls and settings.client_cert_file is None:
+        return (
+            f"{where} closed the TLS connection before accepting it; it probably requires a"
+            " client certificate: set mqtt.client_cert_file and mqtt.client_key_file"
+        )
+    if address.tls:
+        return (
+            f"{where} closed the TLS connection before accepting it; check that the broker"
+            f" trusts the CA of mqtt.client_cert_file ({settings.client_cert_file})"
+        )
+    return f"{where} closed the connection before accepting it (is it an MQTT port?)"
 
 
 def describe_publish_refusal(address: BrokerAddress, topic: str, reason: mqtt.ReasonCode) -> str:

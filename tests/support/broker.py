@@ -17,6 +17,7 @@ generated config under the test's tmp directory.
     proxy.block(); proxy.unblock()    # a silent uplink cut: bytes stop, sockets stay open
 
     sub = Subscriber(broker.url, "iomt/#"); sub.start(); sub.wait_for(lambda msgs: ..., 10)
+    seq_payload("bootA", 7) / seqs_received(sub.snapshot(), "bootA")   # opaque test payloads
 
 Fixtures (import them into a test module: `from tests.support.broker import mosquitto`):
 `mosquitto` yields a started plain broker, `mosquitto_tls` a started TLS broker.
@@ -74,7 +75,8 @@ class MosquittoBroker:
     tls: also open a TLS listener (CA + server cert for localhost/127.0.0.1, client
       certificate required) on `tls_port`; `pki` holds the paths.
     users: name -> password; when given, anonymous access is refused on every listener.
-    acl: the text of a mosquitto ACL file (see mosquitto.conf(5)), or None for no ACL.
+    acl: the text of a mosquitto ACL file (see mosquitto.conf(5)), or None for no ACL;
+      rewrite `acl_path` and call `reload()` to change it while running.
     persistence: keep sessions and queued messages in workdir across stop/start.
     """
 
@@ -95,6 +97,7 @@ class MosquittoBroker:
         self.pki: Pki | None = make_pki(self.workdir / "pki") if tls else None
         self.log_path = self.workdir / "mosquitto.log"
         self.config_path = self.workdir / "mosquitto.conf"
+        self.acl_path = self.workdir / "acl"
         self._process: subprocess.Popen[bytes] | None = None
         self._write_config(users, acl, persistence, extra_config)
 
@@ -134,9 +137,8 @@ class MosquittoBroker:
                 )
             lines.append(f"password_file {password_file}")
         if acl is not None:
-            acl_file = self.workdir / "acl"
-            acl_file.write_text(acl)
-            lines.append(f"acl_file {acl_file}")
+            self.acl_path.write_text(acl)
+            lines.append(f"acl_file {self.acl_path}")
         if persistence:
             lines += [
                 "persistence true",
@@ -194,6 +196,11 @@ class MosquittoBroker:
         """Stop (SIGTERM) and start again on the same ports."""
         self.stop()
         self.start()
+
+    def reload(self) -> None:
+        """SIGHUP: mosquitto re-reads its password and ACL files (rewrite them first)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGHUP)
 
     def log(self) -> str:
         """The broker's log so far (for assertions on refusals, and for debugging)."""
@@ -298,6 +305,7 @@ class Received:
     topic: str
     payload: bytes
     retain: bool
+    expiry_s: int | None  # MQTT 5 Message Expiry Interval as forwarded by the broker
 
 
 class Subscriber:
@@ -339,7 +347,9 @@ class Subscriber:
 
     def _on_message(self, client, userdata, message) -> None:  # type: ignore[no-untyped-def]
         with self._lock:
-            self.messages.append(Received(message.topic, bytes(message.payload), message.retain))
+            expiry = getattr(message.properties, "MessageExpiryInterval", None)
+            received = Received(message.topic, bytes(message.payload), message.retain, expiry)
+            self.messages.append(received)
 
     def start(self, timeout_s: float = 5.0) -> None:
         """Connect, subscribe, and return once the subscription is acknowledged."""
@@ -361,6 +371,22 @@ class Subscriber:
     def wait_for(self, condition: Callable[[list[Received]], bool], timeout_s: float) -> bool:
         """Wait until `condition(messages so far)` holds; return whether it did."""
         return wait_until(lambda: condition(self.snapshot()), timeout_s, interval_s=0.05)
+
+
+def seq_payload(boot: str, seq: int, size_bytes: int = 200) -> bytes:
+    """An opaque test payload that names its boot and sequence number ("boot:seq:" + fill)."""
+    head = f"{boot}:{seq}:".encode()
+    return head + b"." * max(0, size_bytes - len(head))
+
+
+def seqs_received(messages: list[Received], boot: str, topic_suffix: str = "") -> list[int]:
+    """Sequence numbers of `boot` among received seq_payload messages, in arrival order."""
+    found = []
+    prefix = f"{boot}:".encode()
+    for message in messages:
+        if message.payload.startswith(prefix) and message.topic.endswith(topic_suffix):
+            found.append(int(message.payload.split(b":", 2)[1]))
+    return found
 
 
 @pytest.fixture
