@@ -102,7 +102,7 @@ def test_encoding_is_deterministic_and_independent_of_input_order() -> None:
 
 
 def test_health_status_devices_alerts_round_trip() -> None:
-    figures = {
+    figures: dict[str, int | float | bool | str | None] = {
         "agent_rss_bytes": 31_000_000,
         "box_cpu_percent": 12.5,
         "clock_synchronized": True,

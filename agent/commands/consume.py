@@ -74,22 +74,37 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(json.dumps(record) + "\n")
         sys.stdout.flush()
 
+    subscribed_to = subscription_filter(args.topic_filter, args.share)
+
+    subscribed = []
+
+    def announce() -> None:
+        subscribed.append(True)
+        # Tells a technician (and tests) that messages from now on will be seen.
+        print(
+            f"iomt-agent consume: subscribed to {subscribed_to} at {address.display()}",
+            file=sys.stderr,
+            flush=True,
+        )
+
     try:
         run_subscription(
             address,
-            subscription_filter(args.topic_filter, args.share),
+            subscribed_to,
             print_records,
             args.exit_after_idle,
+            on_ready=announce,
             ca_file=args.ca,
             cert_file=args.cert,
             key_file=args.key,
         )
     finally:
         stats = consumer.stats
-        print(
-            f"iomt-agent consume: {stats.messages} messages, {stats.records} records, "
-            f"{stats.rejected} rejected, {stats.duplicates} duplicates dropped, "
-            f"{stats.gaps} gaps ({stats.missing_messages} messages missing)",
-            file=sys.stderr,
-        )
+        if subscribed:  # after a failure to connect, the error line says it all
+            print(
+                f"iomt-agent consume: {stats.messages} messages, {stats.records} records, "
+                f"{stats.rejected} rejected, {stats.duplicates} duplicates dropped, "
+                f"{stats.gaps} gaps ({stats.missing_messages} messages missing)",
+                file=sys.stderr,
+            )
     return 0

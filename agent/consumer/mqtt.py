@@ -73,15 +73,17 @@ def run_subscription(
     subscribe_to: str,
     on_message: Callable[[bytes, str], None],
     exit_after_idle_s: float | None,
+    on_ready: Callable[[], None] | None = None,
     ca_file: str | None = None,
     cert_file: str | None = None,
     key_file: str | None = None,
     connect_timeout_s: float = 10.0,
 ) -> None:
     """Connect, subscribe with QoS 1, and call on_message(payload, topic) for every
-    message on this thread. Returns after `exit_after_idle_s` without a message (None:
-    run until interrupted). Raises AgentError when the broker cannot be reached or
-    refuses the connection or the subscription."""
+    message on this thread; on_ready() once the subscription is granted. Returns after
+    `exit_after_idle_s` without a message (None: run until interrupted). Raises
+    AgentError when the broker cannot be reached or refuses the connection or the
+    subscription."""
     inbox: queue.Queue[tuple[bytes, str]] = queue.Queue()
     ready = threading.Event()
     failure: list[str] = []
@@ -130,6 +132,8 @@ def run_subscription(
             )
         if failure:
             raise AgentError(failure[0])
+        if on_ready is not None:
+            on_ready()
         last_message = time.monotonic()
         while True:
             wait_s = 0.5

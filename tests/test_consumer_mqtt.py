@@ -1,0 +1,214 @@
+"""`iomt-agent consume` against a real mosquitto: verify, dedupe, gaps, shared
+subscriptions, mutual TLS, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from agent.cose import Signer
+from agent.keys import generate_key_pair
+from agent.wire import BatchInfo, SensorIdentity, encode_flow_batch, topic_for
+from agent.wire.samples import synthetic_flows
+from tests.support import broker as broker_support
+from tests.support.broker import MosquittoBroker
+
+# The shared fixtures: a real mosquitto on a free port, plain and mutual TLS.
+mosquitto = broker_support.mosquitto
+mosquitto_tls = broker_support.mosquitto_tls
+
+pytestmark = pytest.mark.skipif(
+    not Path("/usr/sbin/mosquitto").exists(), reason="mosquitto is not installed"
+)
+
+IDENTITY = SensorIdentity("wing4b-01", "st-mary", "4b", os.urandom(16))
+TOPIC = topic_for("iomt", "st-mary", "4b", "wing4b-01", "flows")
+
+
+@pytest.fixture()
+def keys(tmp_path: Path) -> tuple[Signer, Path]:
+    made = generate_key_pair(tmp_path / "sensor")
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    shutil.copyfile(made.trust_path, trust / made.trust_path.name)
+    return Signer.from_file(made.private_path), trust
+
+
+def _message(signer: Signer, seq: int, flows: int = 3) -> bytes:
+    batch = BatchInfo(seq=seq, window_start_us=seq, window_end_us=seq + 1)
+    payload = encode_flow_batch(synthetic_flows(flows, seed=seq), IDENTITY, batch)
+    return signer.sign(payload, TOPIC)
+
+
+class Consume:
+    """`iomt-agent consume ...` as a subprocess, started once its subscription stands."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "agent", "consume", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stderr is not None
+        first = self.process.stderr.readline()
+        assert "subscribed to" in first, first + self.process.stderr.read()
+
+    def finish(self, timeout_s: float = 30) -> tuple[int, list[dict], str]:
+        stdout, stderr = self.process.communicate(timeout=timeout_s)
+        return self.process.returncode, [json.loads(x) for x in stdout.splitlines()], stderr
+
+
+def _publish(url_port: int, items: list[tuple[str, bytes]], **tls: str) -> None:
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    if tls:
+        client.tls_set(ca_certs=tls["ca"], certfile=tls["cert"], keyfile=tls["key"])
+    client.connect("localhost" if tls else "127.0.0.1", url_port)
+    client.loop_start()
+    try:
+        for topic, payload in items:
+            client.publish(topic, payload, qos=1).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_consume_verifies_dedupes_and_reports_gaps(
+    mosquitto: MosquittoBroker,
+    keys: tuple[Signer, Path],
+) -> None:
+    signer, trust = keys
+    consume = Consume("--url", mosquitto.url, "--trust", str(trust), "--exit-after-idle", "1.5")
+    tampered = bytearray(_message(signer, 2))
+    tampered[40] ^= 0x04
+    _publish(
+        mosquitto.port,
+        [
+            (TOPIC, _message(signer, 0)),
+            (TOPIC, _message(signer, 1)),
+            (TOPIC, _message(signer, 1)),  # a duplicate (QoS 1 redelivery, spool replay)
+            (TOPIC, bytes(tampered)),  # seq 2, tampered: rejected, so seq 2 is missing
+            (TOPIC, _message(signer, 3)),
+        ],
+    )
+    code, records, stderr = consume.finish()
+    assert code == 0, stderr
+    kinds = [r["type"] for r in records]
+    assert kinds.count("flow") == 9  # seqs 0, 1, 3: three flows each
+    assert [r["seq"] for r in records if r["type"] == "batch"] == [0, 1, 3]
+    (rejected,) = [r for r in records if r["type"] == "rejected"]
+    assert rejected["reason"] == "bad_signature" and rejected["topic"] == TOPIC
+    (gap,) = [r for r in records if r["type"] == "gap"]
+    assert (gap["first_missing_seq"], gap["last_missing_seq"]) == (2, 2)
+    assert "1 duplicates dropped" in stderr and "1 rejected" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_shared_subscription_splits_the_stream_without_loss_or_false_gaps(
+    mosquitto: MosquittoBroker,
+    keys: tuple[Signer, Path],
+) -> None:
+    signer, trust = keys
+    args = (
+        "--url",
+        mosquitto.url,
+        "--trust",
+        str(trust),
+        "--share",
+        "analytics",
+        "--topic-filter",
+        "iomt/+/+/+/flows",
+        "--exit-after-idle",
+        "1.5",
+    )
+    members = [Consume(*args), Consume(*args)]
+    _publish(mosquitto.port, [(TOPIC, _message(signer, seq, flows=1)) for seq in range(20)])
+    seen: list[int] = []
+    for member in members:
+        code, records, stderr = member.finish()
+        assert code == 0, stderr
+        assert not [r for r in records if r["type"] in ("gap", "rejected")]
+        seen += [r["seq"] for r in records if r["type"] == "batch"]
+    assert sorted(seen) == list(range(20))  # every message once, across the group
+
+
+def test_consume_over_mutual_tls(
+    mosquitto_tls: MosquittoBroker,
+    keys: tuple[Signer, Path],
+) -> None:
+    signer, trust = keys
+    assert mosquitto_tls.pki is not None and mosquitto_tls.tls_port is not None
+    cert, key = mosquitto_tls.pki.client("consumer")
+    ca = str(mosquitto_tls.pki.ca_cert)
+    consume = Consume(
+        "--url",
+        mosquitto_tls.tls_url,
+        "--trust",
+        str(trust),
+        "--ca",
+        ca,
+        "--cert",
+        str(cert),
+        "--key",
+        str(key),
+        "--exit-after-idle",
+        "1",
+    )
+    pub_cert, pub_key = mosquitto_tls.pki.client("sensor")
+    _publish(
+        mosquitto_tls.tls_port,
+        [(TOPIC, _message(signer, 0))],
+        ca=ca,
+        cert=str(pub_cert),
+        key=str(pub_key),
+    )
+    code, records, stderr = consume.finish()
+    assert code == 0, stderr
+    assert [r["type"] for r in records].count("flow") == 3
+
+
+def test_unreachable_broker_and_bad_url_are_one_line_errors(
+    keys: tuple[Signer, Path], tmp_path: Path
+) -> None:
+    _, trust = keys
+    cases = [
+        (
+            ["--url", f"mqtt://127.0.0.1:{broker_support.free_port()}"],
+            1,
+            "cannot connect to broker",
+        ),
+        (["--url", "http://127.0.0.1:1"], 2, "mqtt://"),
+        (["--url", "mqtts://127.0.0.1:1", "--ca", str(tmp_path / "no.pem")], 2, "--ca"),
+    ]
+    for args, expected_code, expected_text in cases:
+        started = time.monotonic()
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "agent",
+                "consume",
+                "--trust",
+                str(trust),
+                *args,
+                "--exit-after-idle",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == expected_code, result.stderr
+        (line,) = result.stderr.splitlines()
+        assert "error" in line and expected_text in line, result.stderr
+        assert "Traceback" not in result.stderr
+        assert time.monotonic() - started < 30
