@@ -1,0 +1,222 @@
+"""The generated hospital-wing capture against the engine: flows and counters exactly as
+the generator's own bookkeeping says (tools/wingcap.py, docs/flow-semantics.md)."""
+
+from __future__ import annotations
+
+import collections
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tools import wingcap
+
+PACKETS = 20_000
+SEED = 7
+REPO = Path(__file__).resolve().parent.parent
+
+# Every FlowRecord field the truth states (uid, serial and community_id are the
+# engine's own; service labels are not part of the generator's truth).
+COMPARED_FIELDS = (
+    "ts_us",
+    "duration_us",
+    "proto",
+    "orig_addr",
+    "orig_port",
+    "resp_addr",
+    "resp_port",
+    "vlan",
+    "inner_vlan",
+    "orig_pkts",
+    "orig_ip_bytes",
+    "orig_bytes",
+    "resp_pkts",
+    "resp_ip_bytes",
+    "resp_bytes",
+    "orig_tcp_flags",
+    "resp_tcp_flags",
+    "conn_state",
+    "history",
+    "end_reason",
+)
+
+
+@pytest.fixture(scope="module")
+def wing(tmp_path_factory: pytest.TempPathFactory) -> wingcap.Generated:
+    return wingcap.generate(tmp_path_factory.mktemp("wing") / "wing.pcap", PACKETS, SEED)
+
+
+@pytest.fixture(scope="module")
+def truth(wing: wingcap.Generated) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    return wingcap.load_truth(wing.truth)
+
+
+def _engine_module() -> Any:
+    try:
+        from agent import engine
+    except ImportError as exc:  # the C extension is not built in this checkout
+        pytest.skip(f"agent.engine is not importable ({exc}); build the extension first")
+    return engine
+
+
+def _key(record: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(record[name] for name in COMPARED_FIELDS)
+
+
+@pytest.fixture(scope="module")
+def engine_run(wing: wingcap.Generated) -> tuple[list[Any], Any]:
+    """(records, counters) of one engine pass over the capture, default settings."""
+    engine_module = _engine_module()
+    with engine_module.Engine() as engine:
+        engine.open_file(wing.pcap)
+        records = []
+        while not engine.exhausted:
+            records.extend(engine.poll())
+        records.extend(engine.flush())
+        return records, engine.counters()
+
+
+def test_engine_flows_match_generator_truth_exactly(engine_run, truth):
+    from agent.flowrecord import format_addr
+
+    expected, _ = truth
+    records, _ = engine_run
+    got = collections.Counter()
+    for record in records:
+        fields = {name: getattr(record, name) for name in COMPARED_FIELDS}
+        fields["orig_addr"] = format_addr(record.orig_addr)
+        fields["resp_addr"] = format_addr(record.resp_addr)
+        got[_key(fields)] += 1
+    want = collections.Counter(_key(record) for record in expected)
+    missing, extra = want - got, got - want
+    assert not missing and not extra, (
+        f"{sum(missing.values())} expected records not produced, e.g. {list(missing)[:3]}; "
+        f"{sum(extra.values())} unexpected, e.g. {list(extra)[:3]}"
+    )
+
+
+def test_engine_counters_match_generator_truth_exactly(engine_run, truth):
+    _, summary = truth
+    _, counters = engine_run
+    expected = dict(summary["counters"])
+    for reason, count in expected.pop("flows_ended").items():
+        expected[f"flows_ended_{reason}"] = count
+    got = {name: getattr(counters, name) for name in expected}
+    assert got == expected
+
+
+def test_records_of_one_flow_share_one_serial(engine_run, truth):
+    # `active` reports of a long flow carry the flow's serial: group both sides by flow.
+    expected, summary = truth
+    records, _ = engine_run
+    by_serial = collections.defaultdict(list)
+    for record in records:
+        by_serial[record.serial].append((record.ts_us, record.end_reason))
+    by_flow = collections.defaultdict(list)
+    for record in expected:
+        by_flow[record["flow"]].append((record["ts_us"], record["end_reason"]))
+    assert len(by_serial) == summary["counters"]["flows_created"]
+    assert sorted(map(sorted, by_serial.values())) == sorted(map(sorted, by_flow.values()))
+
+
+def test_flows_command_json_matches_truth(wing, truth):
+    _engine_module()
+    expected, _ = truth
+    result = subprocess.run(
+        [sys.executable, "-m", "agent", "flows", str(wing.pcap), "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    got = collections.Counter()
+    for line in result.stdout.splitlines():
+        item = json.loads(line)
+        got[
+            (
+                round(item["ts"] * 1e6),
+                item["id.orig_h"],
+                item["id.orig_p"],
+                item["id.resp_h"],
+                item["id.resp_p"],
+                item.get("vlan"),
+                item["orig_pkts"],
+                item["orig_ip_bytes"],
+                item["orig_bytes"],
+                item["resp_pkts"],
+                item["resp_ip_bytes"],
+                item["resp_bytes"],
+                item["conn_state"],
+                item["history"],
+                item["end_reason"],
+            )
+        ] += 1
+    want = collections.Counter(
+        (
+            r["ts_us"],
+            r["orig_addr"],
+            r["orig_port"],
+            r["resp_addr"],
+            r["resp_port"],
+            r["vlan"],
+            r["orig_pkts"],
+            r["orig_ip_bytes"],
+            r["orig_bytes"],
+            r["resp_pkts"],
+            r["resp_ip_bytes"],
+            r["resp_bytes"],
+            r["conn_state"],
+            r["history"],
+            r["end_reason"],
+        )
+        for r in expected
+    )
+    assert got == want
+
+
+def test_capture_holds_the_wing_mix_and_every_expiry(truth):
+    expected, summary = truth
+    reasons = collections.Counter(r["end_reason"] for r in expected)
+    assert {"idle", "active", "end", "forced"} <= set(reasons)
+    states = {(r["proto"], r["conn_state"]) for r in expected}
+    for state in ("SF", "S0", "S1", "REJ", "RSTO", "RSTR", "OTH"):
+        assert (6, state) in states, state
+    assert {(17, "SF"), (17, "S0"), (1, "OTH"), (58, "OTH"), (112, "OTH")} <= states
+    services = {r["resp_port"] for r in expected if r["proto"] in (6, 17)}
+    assert {104, 11112, 2575, 443, 53, 67, 123} <= services
+    assert any(":" in r["orig_addr"] for r in expected)  # IPv6
+    assert any(r["inner_vlan"] == 20 and r["vlan"] == 300 for r in expected)  # QinQ
+    assert any(r["vlan"] is None for r in expected)
+    assert any(r["history"].startswith("^") for r in expected)  # SYN-ACK seen first
+    long_dicom = [
+        r for r in expected if r["resp_port"] in (104, 11112) and r["end_reason"] == "active"
+    ]
+    assert long_dicom  # a transfer longer than the active timeout
+    assert summary["counters"]["non_ip"] > 0
+    assert summary["counters"]["packets_seen"] >= PACKETS
+
+
+def test_same_seed_writes_the_same_bytes(tmp_path):
+    first = wingcap.generate(tmp_path / "a.pcap", 3000, seed=11)
+    second = wingcap.generate(tmp_path / "b.pcap", 3000, seed=11)
+    other = wingcap.generate(tmp_path / "c.pcap", 3000, seed=12)
+    assert first.pcap.read_bytes() == second.pcap.read_bytes()
+    assert first.truth.read_text() == second.truth.read_text()
+    assert first.pcap.read_bytes() != other.pcap.read_bytes()
+
+
+def test_bad_parameters_give_one_error_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.wingcap", str(tmp_path / "x.pcap"), "--duration-s", "60"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "--duration-s must be at least" in result.stderr
