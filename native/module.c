@@ -8,6 +8,9 @@
  *   .open_live(interface, snaplen, promiscuous, buffer_bytes, timeout_ms, bpf_filter)
  *   .run(timeout_ms) -> int     capture with the GIL released; RUN_* status
  *   .take() -> list[tuple]      finished records, in agent.flowrecord.FlowRecord order
+ *   .bind_record_type(cls, end_reasons)   then .take_records() -> list[cls]: the same
+ *                               records built straight into a slotted class (FlowRecord),
+ *                               so Python pays no per-field cost per flow
  *   .flush() -> int             end every flow (forced) as far as the ring allows
  *   .counters() -> dict         engine counters, flows_active, max_flows, records_lost
  *   .stop()                     make a running run() return RUN_STOPPED (any thread)
@@ -18,16 +21,30 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
 #include "engine.h"
 
 #define RECORD_FIELDS 22
 #define ERROR_TEXT_BYTES 768 /* room for a path or interface name and pcap's message */
 
+/* FlowRecord's fields, in order: the tuple layout and the slots take_records() fills. */
+static const char *RECORD_FIELD_NAMES[RECORD_FIELDS] = {
+    "serial",        "ts_us",         "duration_us",    "proto",          "orig_addr",
+    "orig_port",     "resp_addr",     "resp_port",      "vlan",           "inner_vlan",
+    "orig_pkts",     "orig_ip_bytes", "orig_bytes",     "resp_pkts",      "resp_ip_bytes",
+    "resp_bytes",    "orig_tcp_flags", "resp_tcp_flags", "conn_state",    "history",
+    "end_reason",    "service"};
+#define END_REASON_FIELD 20
+
 typedef struct {
     PyObject_HEAD struct engine *engine;
     struct capture *capture;
     int running; /* run() is inside capture_run with the GIL released */
+    /* bind_record_type(): the class, its slot offsets in field order, end reason names */
+    PyTypeObject *record_type;
+    Py_ssize_t record_offsets[RECORD_FIELDS];
+    PyObject *end_reason_names[END_REASON_COUNT];
 } EngineObject;
 
 static PyObject *OpenError, *LinkTypeError, *FilterError, *ReadError, *TruncatedError;
@@ -132,6 +149,9 @@ static void engine_release(EngineObject *self)
 static void Engine_dealloc(EngineObject *self)
 {
     engine_release(self);
+    Py_CLEAR(self->record_type);
+    for (int i = 0; i < END_REASON_COUNT; i++)
+        Py_CLEAR(self->end_reason_names[i]);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -229,11 +249,13 @@ static PyObject *optional_vlan(const struct flow_record *r, int i)
     return r->vlan_count > i ? PyLong_FromLong(r->vlan[i]) : Py_NewRef(Py_None);
 }
 
-/* One record as a flat tuple in FlowRecord's field order (end reason as its number). */
-static PyObject *record_tuple(const struct flow_record *r)
+/* New references to a record's values in field order; 0, or -1 with an exception set.
+ * The end reason is its number, or the bound name when `reason_name` is given. */
+static int record_values(const struct flow_record *r, PyObject *reason_name,
+                         PyObject *items[RECORD_FIELDS])
 {
     Py_ssize_t addr_len = r->family == 6 ? 16 : 4;
-    PyObject *items[RECORD_FIELDS] = {
+    PyObject *values[RECORD_FIELDS] = {
         PyLong_FromUnsignedLongLong(r->serial),
         PyLong_FromUnsignedLongLong(r->ts_us),
         PyLong_FromUnsignedLongLong(r->duration_us),
@@ -254,17 +276,30 @@ static PyObject *record_tuple(const struct flow_record *r)
         PyLong_FromLong(r->tcp_flags[1]),
         PyUnicode_FromString(r->conn_state),
         PyUnicode_FromString(r->history),
-        PyLong_FromLong(r->end_reason),
+        reason_name ? Py_NewRef(reason_name) : PyLong_FromLong(r->end_reason),
         Py_NewRef(Py_None), /* service: no extractor labels flows yet */
     };
-    PyObject *tuple = PyTuple_New(RECORD_FIELDS);
-    int complete = tuple != NULL;
+    int complete = 1;
     for (int i = 0; i < RECORD_FIELDS; i++)
-        complete = complete && items[i] != NULL;
+        complete = complete && values[i] != NULL;
     if (!complete) {
         for (int i = 0; i < RECORD_FIELDS; i++)
-            Py_XDECREF(items[i]);
-        Py_XDECREF(tuple);
+            Py_XDECREF(values[i]);
+        return -1;
+    }
+    memcpy(items, values, sizeof values);
+    return 0;
+}
+
+/* One record as a flat tuple in FlowRecord's field order (end reason as its number). */
+static PyObject *record_tuple(const struct flow_record *r)
+{
+    PyObject *items[RECORD_FIELDS];
+    PyObject *tuple = PyTuple_New(RECORD_FIELDS);
+    if (!tuple)
+        return NULL;
+    if (record_values(r, NULL, items) < 0) {
+        Py_DECREF(tuple);
         return NULL;
     }
     for (int i = 0; i < RECORD_FIELDS; i++)
@@ -272,24 +307,104 @@ static PyObject *record_tuple(const struct flow_record *r)
     return tuple;
 }
 
-static PyObject *Engine_take(EngineObject *self, PyObject *Py_UNUSED(ignored))
+/* One record as an instance of the bound class, its slots filled directly (what the
+ * class's own __init__ would store, without 22 Python-level setattr calls). */
+static PyObject *record_object(EngineObject *self, const struct flow_record *r)
+{
+    PyObject *items[RECORD_FIELDS];
+    PyTypeObject *type = self->record_type;
+    PyObject *reason = self->end_reason_names[r->end_reason < END_REASON_COUNT ? r->end_reason
+                                                                              : 0];
+    PyObject *obj = type->tp_alloc(type, 0);
+    if (!obj)
+        return NULL;
+    if (record_values(r, reason, items) < 0) {
+        Py_DECREF(obj);
+        return NULL;
+    }
+    for (int i = 0; i < RECORD_FIELDS; i++)
+        *(PyObject **)((char *)obj + self->record_offsets[i]) = items[i];
+    return obj;
+}
+
+static PyObject *Engine_bind_record_type(EngineObject *self, PyObject *args)
+{
+    PyObject *cls, *reasons;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &cls, &PyTuple_Type, &reasons))
+        return NULL;
+    PyTypeObject *type = (PyTypeObject *)cls;
+    if (PyTuple_GET_SIZE(reasons) != END_REASON_COUNT) {
+        PyErr_Format(PyExc_ValueError, "end_reasons must name all %d end reasons",
+                     END_REASON_COUNT);
+        return NULL;
+    }
+    if (type->tp_itemsize != 0 || type->tp_alloc == NULL) {
+        PyErr_SetString(PyExc_TypeError, "record type must be a fixed-size class");
+        return NULL;
+    }
+    Py_ssize_t offsets[RECORD_FIELDS];
+    for (int i = 0; i < RECORD_FIELDS; i++) {
+        PyObject *descr = PyDict_GetItemString(type->tp_dict, RECORD_FIELD_NAMES[i]);
+        const PyMemberDef *member =
+            descr && Py_IS_TYPE(descr, &PyMemberDescr_Type)
+                ? ((PyMemberDescrObject *)descr)->d_member
+                : NULL;
+        if (!member || member->type != T_OBJECT_EX || member->offset <= 0 ||
+            (size_t)member->offset + sizeof(PyObject *) > (size_t)type->tp_basicsize ||
+            ((PyDescrObject *)descr)->d_type != type) {
+            PyErr_Format(PyExc_TypeError, "record type %s has no slot named %s",
+                         type->tp_name, RECORD_FIELD_NAMES[i]);
+            return NULL;
+        }
+        offsets[i] = member->offset;
+    }
+    for (int i = 0; i < END_REASON_COUNT; i++) {
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(reasons, i))) {
+            PyErr_SetString(PyExc_TypeError, "end reason names must be str");
+            return NULL;
+        }
+    }
+    Py_XSETREF(self->record_type, (PyTypeObject *)Py_NewRef(cls));
+    memcpy(self->record_offsets, offsets, sizeof offsets);
+    for (int i = 0; i < END_REASON_COUNT; i++)
+        Py_XSETREF(self->end_reason_names[i], Py_NewRef(PyTuple_GET_ITEM(reasons, i)));
+    Py_RETURN_NONE;
+}
+
+/* Every waiting record, as tuples or bound-class objects; the ring keeps them on failure. */
+static PyObject *take_converted(EngineObject *self, int as_objects)
 {
     if (!engine_usable(self))
         return NULL;
+    if (as_objects && !self->record_type) {
+        PyErr_SetString(PyExc_RuntimeError, "bind_record_type() was not called");
+        return NULL;
+    }
     uint32_t count = engine_ring_count(self->engine);
     PyObject *list = PyList_New(count);
     if (!list)
         return NULL;
     for (uint32_t i = 0; i < count; i++) {
-        PyObject *record = record_tuple(engine_ring_peek(self->engine, i));
+        const struct flow_record *r = engine_ring_peek(self->engine, i);
+        PyObject *record = as_objects ? record_object(self, r) : record_tuple(r);
         if (!record) {
-            Py_DECREF(list); /* the records stay in the ring */
+            Py_DECREF(list);
             return NULL;
         }
         PyList_SET_ITEM(list, i, record);
     }
     engine_ring_consume(self->engine, count);
     return list;
+}
+
+static PyObject *Engine_take(EngineObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return take_converted(self, 0);
+}
+
+static PyObject *Engine_take_records(EngineObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return take_converted(self, 1);
 }
 
 static int put_counter(PyObject *dict, const char *name, unsigned long long value)
@@ -350,6 +465,10 @@ static PyMethodDef Engine_methods[] = {
     {"run", (PyCFunction)Engine_run, METH_VARARGS,
      "Capture for at most about timeout_ms; returns a RUN_* status."},
     {"take", (PyCFunction)Engine_take, METH_NOARGS, "Finished records as flat tuples."},
+    {"bind_record_type", (PyCFunction)Engine_bind_record_type, METH_VARARGS,
+     "Bind the slotted record class and the end reason names for take_records()."},
+    {"take_records", (PyCFunction)Engine_take_records, METH_NOARGS,
+     "Finished records as instances of the bound record class."},
     {"flush", (PyCFunction)Engine_flush, METH_NOARGS,
      "End every flow (forced) as far as the ring has room; returns the flows left."},
     {"counters", (PyCFunction)Engine_counters, METH_NOARGS, "Engine counters as a dict."},
