@@ -455,7 +455,7 @@ class ReferenceEngine:
         self.records: list[FlowRecord] = []
         self.flows: dict[tuple, Flow] = {}
         self.clock_us = 0
-        self.next_serial = 0
+        self.next_serial = 0  # the first flow is serial 0, as the engine numbers them
         self.touches = 0
         # (src, dst, proto, fragment id) -> serial of the first fragment's flow; oldest
         # entries fall out first.

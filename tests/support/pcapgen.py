@@ -35,6 +35,7 @@ T0_US = 1_700_000_000_000_000
 
 MAC_A = "02:00:00:00:00:0a"
 MAC_B = "02:00:00:00:00:0b"
+MAC_ADDRESSES = bytes.fromhex(MAC_B.replace(":", "") + MAC_A.replace(":", ""))  # dst, src
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def ether(
     tpids = list(tpids) if tpids is not None else [0x8100] * len(vlans)
     l3_bytes = bytes(l3)
     ethertype = 0x86DD if l3_bytes[:1] and l3_bytes[0] >> 4 == 6 else 0x0800
-    header = bytearray(bytes(Ether(src=MAC_A, dst=MAC_B, type=0x0800))[:12])
+    header = bytearray(MAC_ADDRESSES)
     for tpid, vid in zip(tpids, vlans, strict=True):
         header += struct.pack(">HH", tpid, vid)
     header += struct.pack(">H", ethertype)
