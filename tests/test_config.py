@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import ConfigError, load_config
-from agent.config.adapters import mqtt_settings, spool_settings
+from agent.config.adapters import engine_settings, key_id, mqtt_settings, spool_settings
 from agent.config.model import SECTION_CLASSES
 from agent.config.schema import BY_SECTION, OPTIONS
 from agent.errors import UsageError
@@ -159,3 +159,20 @@ def test_settings_for_the_publisher_and_spool_carry_the_configured_values(
         0.0,
         "drop_newest",
     )
+
+
+def test_engine_settings_carry_the_flow_table_and_timeouts(config_dir: ConfigDir) -> None:
+    config_dir.drop_in(
+        "10.toml",
+        "[flows]\nmax_flows = 2048\nudp_idle_timeout_s = 12.5\nactive_timeout_s = 3600\n",
+    )
+    engine = engine_settings(config_dir.load())
+    assert engine.max_flows == 2048
+    assert engine.udp_idle_timeout_s == 12.5
+    assert engine.active_timeout_s == 3600
+    assert engine.tcp_idle_timeout_s == 300
+
+
+def test_key_id_is_computed_from_the_configured_key(config_dir: ConfigDir) -> None:
+    assert key_id(config_dir.load()) == config_dir.kid()
+    assert config_dir.key.with_name(f"{config_dir.kid()}.pub").is_file()  # what keygen printed

@@ -3,10 +3,14 @@ what is wrong and what would be right. And all of them at once."""
 
 from __future__ import annotations
 
+import datetime
+import os
+import pwd
 from pathlib import Path
 
 import pytest
 
+from tests.support.certs import make_pki
 from tests.test_config_support import ConfigDir, make_config_dir, run_cli
 
 
@@ -366,6 +370,99 @@ def test_message_expiry_needs_mqtt_5(config_dir: ConfigDir) -> None:
     ]
 
 
+# ---- broker TLS files --------------------------------------------------------------
+
+
+def _tls_drop_in(config_dir: ConfigDir, cert: Path, key: Path, ca: Path | None = None) -> Path:
+    ca_line = f'ca_file = "{ca}"\n' if ca else ""
+    return config_dir.drop_in(
+        "10.toml",
+        f'[mqtt]\nurl = "mqtts://127.0.0.1"\ncert_file = "{cert}"\nkey_file = "{key}"\n{ca_line}',
+    )
+
+
+def test_client_key_of_another_certificate_is_refused(
+    config_dir: ConfigDir, tmp_path: Path
+) -> None:
+    pki = make_pki(tmp_path / "pki")
+    cert, _ = pki.client("wing4b-01")
+    _, other_key = pki.client("someone-else")
+    path = _tls_drop_in(config_dir, cert, other_key, pki.ca_cert)
+    assert config_dir.errors() == [
+        f"{path}: mqtt.key_file: {other_key} does not belong to the certificate in {cert}; "
+        "name the key the certificate was issued for"
+    ]
+
+
+def test_ca_file_without_a_certificate_is_refused(config_dir: ConfigDir, tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    cert, key = pki.client("wing4b-01")
+    path = _tls_drop_in(config_dir, cert, key, ca=pki.ca_key.with_name("ca.key.copy"))
+    pki.ca_key.with_name("ca.key.copy").write_text("not a certificate\n")
+    assert config_dir.errors() == [
+        f"{path}: mqtt.ca_file: {pki.ca_key.with_name('ca.key.copy')} holds no PEM "
+        "certificate; name the CA certificate file (-----BEGIN CERTIFICATE-----)"
+    ]
+
+
+def test_expired_client_certificate_is_a_warning(config_dir: ConfigDir, tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path, days_ago_expired=3)
+    path = _tls_drop_in(config_dir, cert, key)
+    warnings = config_dir.load().warnings
+    expired = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=3)).date()
+    assert warnings == (
+        f"{path}: mqtt.cert_file: {cert} expired on {expired:%Y-%m-%d} (if this box's clock "
+        "is right); the broker will refuse it: install a renewed certificate",
+    )
+
+
+def _self_signed(directory: Path, days_ago_expired: int) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=30))
+        .not_valid_after(now - datetime.timedelta(days=days_ago_expired))
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / "expired.pem", directory / "expired.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+def test_capture_filter_that_libpcap_rejects_is_an_error(config_dir: ConfigDir) -> None:
+    path = config_dir.drop_in("10.toml", '[capture]\nbpf_filter = "not hots 10.1.2.3"\n')
+    assert config_dir.errors() == [
+        f'{path}: capture.bpf_filter: "not hots 10.1.2.3" is not a valid capture filter '
+        "(libpcap: can't parse filter expression: syntax error); use tcpdump syntax, e.g. "
+        '"not host 10.1.2.3"'
+    ]
+
+
+def test_capture_filter_in_tcpdump_syntax_is_accepted(config_dir: ConfigDir) -> None:
+    config_dir.drop_in("10.toml", '[capture]\nbpf_filter = "not host 10.1.2.3 and not port 22"\n')
+    assert config_dir.load().capture.bpf_filter == "not host 10.1.2.3 and not port 22"
+
+
 # ---- all at once --------------------------------------------------------------------
 
 
@@ -385,3 +482,25 @@ def test_every_error_is_reported_at_once_grouped_by_file(config_dir: ConfigDir) 
         [str(first), "batch.window_s"],
         [str(second), "is not valid TOML"],
     ]
+
+
+def test_secret_the_service_user_cannot_read_says_chown(config_dir: ConfigDir) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to hand the key to another user")
+    from agent.config.host import check_service_user_access
+    from agent.config.problems import Problems
+    from agent.config.values import Setting
+
+    # `nobody` stands in for the service user iomt-agent (which this machine lacks).
+    settings = {("signing", "key"): Setting(config_dir.key, config_dir.main)}
+    problems = Problems()
+    check_service_user_access(settings, problems, "nobody")
+    owner = config_dir.key.owner()
+    assert [str(problem) for problem in problems.errors] == [
+        f"{config_dir.main}: signing.key: {config_dir.key} is owned by {owner} with mode 0600, "
+        f"so the service user nobody cannot read it; run chown nobody: {config_dir.key}"
+    ]
+    os.chown(config_dir.key, pwd.getpwnam("nobody").pw_uid, -1)
+    problems = Problems()
+    check_service_user_access(settings, problems, "nobody")
+    assert problems.errors == []

@@ -4,12 +4,14 @@ both shipped files validate once their paths point at real files."""
 from __future__ import annotations
 
 import re
+import shutil
 import tomllib
 from pathlib import Path
 
 from agent.config import load_config
 from agent.config.schema import BY_SECTION, OPTIONS, check_value
 from agent.keys import generate_key_pair
+from tests.support.certs import make_pki
 from tests.test_config_support import REPO
 
 REFERENCE = REPO / "config" / "agent.toml"
@@ -87,10 +89,12 @@ def test_reference_file_validates_with_every_line_enabled_and_paths_adjusted(
 def test_worked_example_validates_with_its_files_in_place(tmp_path: Path) -> None:
     etc = tmp_path / "etc"
     generate_key_pair(etc)
-    for name in ("hospital-ca.pem", "client.pem"):
-        (etc / name).write_text("-----BEGIN CERTIFICATE-----\n")
+    pki = make_pki(tmp_path / "pki")
+    client_cert, client_key = pki.client("stmary-4b-01")
+    shutil.copy(pki.ca_cert, etc / "hospital-ca.pem")
+    shutil.copy(client_cert, etc / "client.pem")
+    shutil.copy(client_key, etc / "client.key")
     for name, content in (
-        ("client.key", "-----BEGIN PRIVATE KEY-----\n"),
         ("mqtt.password", "correct horse battery staple\n"),
         ("hostname.secret", "0123456789abcdef0123456789abcdef"),
     ):

@@ -206,6 +206,12 @@ stat -c '%a %U:%G %n' /etc/iomt-agent /etc/iomt-agent/agent.toml /etc/iomt-agent
 tail -n 1 /etc/iomt-agent/agent.toml
 readlink /etc/systemd/system/multi-user.target.wants/iomt-agent.service
 systemd-analyze verify /etc/systemd/system/iomt-agent.service && echo verify-clean
+# This machine's interface and a local broker; the rest as installed.
+printf '[capture]\ninterfaces = ["lo"]\n[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n' \
+    > /etc/iomt-agent/agent.d/50-test.toml
+"$PROGRAM" check-config -c /etc/iomt-agent | head -n 1
+chown root: /etc/iomt-agent/sensor.key
+"$PROGRAM" check-config -c /etc/iomt-agent 2>&1 | head -n 1
 """
 
 
@@ -242,6 +248,10 @@ def test_real_install_creates_user_dirs_key_and_enabled_unit(tmp_path: Path) -> 
         "# changed on site",
         "/etc/systemd/system/iomt-agent.service",
         "verify-clean",
+        "OK",
+        "/etc/iomt-agent/agent.toml: signing.key: /etc/iomt-agent/sensor.key is owned by root "
+        "with mode 0600, so the service user iomt-agent cannot read it; run chown iomt-agent: "
+        "/etc/iomt-agent/sensor.key",
     ]
     assert result.stdout.count("creating this box's signing key") == 1
     # The namespace is gone, and with it every change made to this machine.

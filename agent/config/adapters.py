@@ -13,6 +13,7 @@ from agent.config.model import AgentConfig
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from agent.engine import EngineSettings
     from agent.publish.settings import MqttSettings
     from agent.spool.spool import SpoolSettings
 
@@ -46,6 +47,23 @@ def spool_settings(config: AgentConfig) -> SpoolSettings:
         max_bytes=spool.max_bytes,
         fsync_interval_s=spool.fsync_interval_s,
         full_policy="drop_newest" if spool.on_full == "drop_newest" else "drop_oldest",
+    )
+
+
+def engine_settings(config: AgentConfig) -> EngineSettings:
+    """The flow engine's table size and timeouts (its ring size keeps the engine default)."""
+    from agent.engine import EngineSettings
+
+    flows = config.flows
+    return EngineSettings(
+        max_flows=flows.max_flows,
+        tcp_idle_timeout_s=flows.tcp_idle_timeout_s,
+        tcp_syn_idle_timeout_s=flows.tcp_syn_idle_timeout_s,
+        udp_idle_timeout_s=flows.udp_idle_timeout_s,
+        icmp_idle_timeout_s=flows.icmp_idle_timeout_s,
+        other_idle_timeout_s=flows.other_idle_timeout_s,
+        tcp_linger_s=flows.tcp_linger_s,
+        active_timeout_s=flows.active_timeout_s,
     )
 
 

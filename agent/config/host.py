@@ -94,6 +94,74 @@ def check_files(settings: Settings, problems: Problems) -> None:
                 problems.error(setting.path, f"{section}.{name}", problem)
 
 
+SERVICE_USER = "iomt-agent"
+
+
+def unreadable_by(path: Path, user: str) -> str | None:
+    """Why `user` could not read `path` (by owner, group and mode), or None when it can.
+
+    Only the file itself is looked at: the directories above are install.sh's job.
+    """
+    import grp
+    import pwd
+
+    try:
+        account = pwd.getpwnam(user)
+        info = path.stat()
+    except (KeyError, OSError):
+        return None
+    groups = {account.pw_gid} | {g.gr_gid for g in grp.getgrall() if user in g.gr_mem}
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid == account.pw_uid and mode & stat.S_IRUSR:
+        return None
+    if info.st_gid in groups and mode & stat.S_IRGRP:
+        return None
+    if mode & stat.S_IROTH:
+        return None
+    try:
+        owner = pwd.getpwuid(info.st_uid).pw_name
+    except KeyError:
+        owner = str(info.st_uid)
+    return (
+        f"{path} is owned by {owner} with mode {mode:04o}, so the service user {user} "
+        f"cannot read it; run chown {user}: {path}"
+    )
+
+
+def check_service_user_access(settings: Settings, problems: Problems, user: str) -> None:
+    """Secrets the service (running as `user`, not as root) must read are readable by it.
+
+    A key made by root with `iomt-agent keygen` is root's until chowned: check-config run
+    as root would pass and the service would still fail at start.
+    """
+    failed = {problem.key for problem in problems.errors}
+    for section, name in PRIVATE_FILES + PUBLIC_FILES:
+        setting = settings.get((section, name))
+        if setting is None or setting.value is None or f"{section}.{name}" in failed:
+            continue
+        problem = unreadable_by(setting.value, user)
+        if problem:
+            problems.error(setting.path, f"{section}.{name}", problem)
+
+
+def check_bpf_filter(settings: Settings, problems: Problems) -> None:
+    """The capture filter compiles (libpcap's own compiler, as the capture will use it)."""
+    from agent.config.bpf import filter_problem
+
+    setting = settings.get(("capture", "bpf_filter"))
+    snaplen = settings.get(("capture", "snaplen"))
+    if setting is None or snaplen is None or not setting.value:
+        return
+    problem = filter_problem(setting.value, snaplen.value)
+    if problem:
+        problems.error(
+            setting.path,
+            "capture.bpf_filter",
+            f'"{setting.value}" is not a valid capture filter (libpcap: {problem}); '
+            'use tcpdump syntax, e.g. "not host 10.1.2.3"',
+        )
+
+
 def present_interfaces() -> list[str]:
     """Names of the network interfaces in this process's network namespace."""
     # Netlink, not /sys: /sys/class/net shows the namespace sysfs was mounted in.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from agent.config import host, rules
+from agent.config import host, rules, tls
 from agent.config.model import AgentConfig, build
 from agent.config.problems import ConfigError, Problems
 from agent.config.schema import OPTIONS, check_value, format_value
@@ -55,10 +56,15 @@ def load_config(
     _fill_defaults(settings, sources, problems)
     rules.check_broker(settings, problems)
     host.check_files(settings, problems)
+    tls.check_tls_files(settings, problems)
+    host.check_bpf_filter(settings, problems)
     if check_interfaces:
         host.check_interfaces(settings, problems)
     service_config = sources.main.parent == DEFAULT_CONFIG_DIR
     host.check_spool(settings, problems, service_config)
+    if service_config and os.geteuid() == 0:
+        # Root reads everything; the service runs as its own user and does not.
+        host.check_service_user_access(settings, problems, host.SERVICE_USER)
 
     # Grouped by file, in reading order, so a technician fixes one file at a time.
     order = {path: index for index, path in enumerate(sources.attempted)}

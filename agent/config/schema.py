@@ -119,7 +119,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("sensor", "wing", "str", example='"4b"', check=_topic_level),
     # [capture]: where packets come from.
     Option("capture", "interfaces", "str_list", example='["eth1"]', check=_interface_names),
-    Option("capture", "snaplen", "int", 1024, 128, 65535),
+    Option("capture", "snaplen", "int", 65535, 128, 262144),
     Option("capture", "promiscuous", "bool", True),
     Option("capture", "buffer_bytes", "size", 4 * MIB, 1 * MIB, 256 * MIB),
     Option("capture", "bpf_filter", "str", "", example='"not port 22"', check=_no_newline),
@@ -131,7 +131,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("flows", "icmp_idle_timeout_s", "number", 60, 1, 86400),
     Option("flows", "other_idle_timeout_s", "number", 60, 1, 86400),
     Option("flows", "tcp_linger_s", "number", 5, 0, 300),
-    Option("flows", "active_timeout_s", "number", 300, 10, 86400),
+    Option("flows", "active_timeout_s", "number", 300, 10, 3600),
     # [batch]: how finished records are grouped into messages.
     Option("batch", "window_s", "number", 10, 1, 3600),
     Option("batch", "max_records", "int", 1000, 1, 100000),
