@@ -213,3 +213,45 @@ def test_expired_flows_make_room_before_anything_is_evicted(tmp_path, summarize)
     summary, records = run(tmp_path, summarize, frames, max_flows=2)
     assert [r.end_reason for r in records] == ["idle", "forced", "forced"]
     assert_counters(summary, flows_ended_resources=0, flows_ended_idle=1)
+
+
+def test_syn_answered_only_by_flagless_segments_keeps_the_syn_timeout(tmp_path, summarize):
+    # The peer's segment has neither ACK nor data: it stays INACTIVE, so the flow is
+    # still "SYN_SENT only" and ends after the 30 s SYN timeout, not the 300 s one.
+    frames = [
+        at(0.0, ether(tcp(A, B, 40000, 443, "S"))),
+        at(1.0, ether(tcp(B, A, 443, 40000, ""))),
+        at(31.5, ether(udp(A, C, 1, 2))),
+    ]
+    _, (syn_flow, _other) = run(tmp_path, summarize, frames)
+    assert_record(syn_flow, conn_state="S0", resp_pkts=1, end_reason="idle")
+
+
+def test_active_report_inside_the_linger_then_end(tmp_path, summarize):
+    def c2s(flags):
+        return ether(tcp(A, B, 40000, 80, flags))
+
+    def s2c(flags):
+        return ether(tcp(B, A, 80, 40000, flags))
+
+    frames = [
+        at(0.0, c2s("S")),
+        at(0.1, s2c("SA")),
+        at(0.2, c2s("A")),
+        at(9.0, c2s("FA")),
+        at(9.5, s2c("FA")),
+        at(10.2, c2s("A")),  # within the linger, and past record start + 10 s
+        at(15.3, ether(udp(A, C, 1, 2))),  # 5.1 s after the last packet: the linger is over
+    ]
+    _, (first, second, _other) = run(tmp_path, summarize, frames, active_s=10)
+    assert first.serial == second.serial
+    assert_record(first, orig_pkts=3, resp_pkts=2, conn_state="SF", end_reason="active")
+    assert_record(
+        second,
+        ts_us=T0_US + 10_200_000,
+        orig_pkts=1,
+        resp_pkts=0,
+        history="ShAFf",
+        conn_state="SF",
+        end_reason="end",
+    )

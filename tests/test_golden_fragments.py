@@ -117,3 +117,36 @@ def test_tcp_first_fragment_carries_ports_and_flags(tmp_path, summarize):
         orig_tcp_flags=0x18,
         history="D",
     )
+
+
+def test_later_fragment_does_not_join_a_new_flow_with_the_same_ports(tmp_path, summarize):
+    first, later, *_ = udp_datagram_fragments(55)
+    frames = [
+        at(0.0, first),
+        at(61.0, ether(udp(A, B, 5000, 6000, b"new"))),  # the first flow idled out
+        at(61.1, later),  # its datagram's flow is gone: unmatched
+    ]
+    summary = summarize(write_pcap(tmp_path / "stale.pcap", frames))
+    old, new = records_by_serial(summary)
+    assert_record(old, orig_pkts=1, end_reason="idle")
+    assert_record(new, orig_pkts=1, orig_bytes=3, end_reason="forced")
+    assert_counters(summary, fragments_unmatched=1, packets_in_flows=2)
+
+
+def test_fragment_memory_forgets_the_oldest_of_4096(tmp_path, summarize):
+    header = struct.pack(">HHHH", 5000, 6000, 8 + 16, 0) + b"f" * 8
+    template = ether(IP(src=A, dst=B, id=0, flags="MF", proto=17) / Raw(header))
+
+    def first_fragment(frag_id: int) -> bytes:
+        # The template with its IP identification replaced (checksums are not checked).
+        return template[:18] + struct.pack(">H", frag_id) + template[20:]
+
+    def later_fragment(frag_id: int) -> bytes:
+        return ether(IP(src=A, dst=B, id=frag_id, frag=2, proto=17) / Raw(b"l" * 8))
+
+    firsts = [first_fragment(i) for i in range(4097)]  # one more than the memory holds
+    frames = [at(i * 0.0001, packet) for i, packet in enumerate(firsts)]
+    frames += [at(1.0, later_fragment(0)), at(1.1, later_fragment(1))]
+    summary = summarize(write_pcap(tmp_path / "many.pcap", frames))
+    assert_record(only_record(summary), orig_pkts=4098)
+    assert_counters(summary, fragments_unmatched=1, packets_in_flows=4098)

@@ -191,3 +191,8 @@ def test_retransmitted_data_adds_each_letter_once(tmp_path, summarize):
     packets = [*HANDSHAKE, *[c2s("PA", b"z" * 10) for _ in range(5)], s2c("A")]
     record = one_flow(tmp_path, summarize, packets)
     assert_record(record, history="ShADa", orig_bytes=50, orig_pkts=7, resp_pkts=2)
+
+
+def test_syn_ack_with_rst_seen_first_is_flipped_and_rstrh(tmp_path, summarize):
+    record = one_flow(tmp_path, summarize, [s2c("SAR")])
+    assert_record(record, orig_addr=A, resp_addr=B, history="^hqr", conn_state="RSTRH", resp_pkts=1)

@@ -7,6 +7,9 @@ are those of the vectors.
 
 from __future__ import annotations
 
+from scapy.layers.inet import IP
+from scapy.packet import Raw
+
 from tests.support.pcapgen import (
     T0_US,
     at,
@@ -192,3 +195,9 @@ def test_portless_protocol_is_a_proto_only_flow(tmp_path, summarize):
     assert community_id(rsvp) == "1:ikv3kmf89luf73WPz1jOs49S768="
     assert_record(gre, proto=47, orig_bytes=24, resp_pkts=0)
     assert_counters(summary, flows_created=2, packets_in_flows=3)
+
+
+def test_icmp_shorter_than_its_header_has_no_payload(tmp_path, summarize):
+    short = ether(IP(src=A, dst=B, proto=1) / Raw(b"\x08\x00\x00\x00"))  # 4 of 8 bytes
+    record = only_record(summarize(write_pcap(tmp_path / "short.pcap", [at(0.0, short)])))
+    assert_record(record, orig_port=8, resp_port=0, orig_ip_bytes=24, orig_bytes=0, history="")
