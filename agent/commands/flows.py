@@ -54,9 +54,9 @@ def run(args: argparse.Namespace) -> int:
         for record in engine.flush():
             write(record)
         out.flush()
+        if failure:  # one error line, naming how far the file was read
+            raise failure
         print(_summary(engine.counters()), file=sys.stderr)
-    if failure:
-        raise failure
     return 0
 
 
