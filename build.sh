@@ -5,6 +5,7 @@
 #   ./build.sh test     set up, then lint, type-check, the whole test suite, the suite's
 #                       C-facing part against an AddressSanitizer/UBSan build, a short fuzz run
 #   ./build.sh demo     set up, then run the main job on a generated hospital-wing capture
+#   ./build.sh install  set up, then install the systemd service (as root; docs/CONFIG.md)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -57,5 +58,5 @@ case "${1:-setup}" in
     test) setup; run_tests ;;
     demo) setup; "$PY" -m tools.demo ;;
     install) setup; tools/install.sh ;;
-    *) echo "usage: ./build.sh [setup|test|demo]" >&2; exit 2 ;;
+    *) echo "usage: ./build.sh [setup|test|demo|install]" >&2; exit 2 ;;
 esac
