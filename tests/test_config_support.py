@@ -102,9 +102,10 @@ def make_config_dir(tmp_path: Path) -> ConfigDir:
 
 def run_cli(*args: str, drop_root_file_access: bool = False) -> subprocess.CompletedProcess[str]:
     """`python -m agent ARGS` as a technician runs it; optionally as root without the
-    capabilities that let root read and write every file (so file modes bite)."""
+    capabilities that let root read and write every file (so file modes bite; other users
+    are bound by them anyway)."""
     command = [sys.executable, "-m", "agent", *args]
-    if drop_root_file_access:
+    if drop_root_file_access and os.geteuid() == 0:
         command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
