@@ -84,6 +84,29 @@ def test_wrong_ca_is_a_clear_error_retried_with_backoff(
     spool.close()
 
 
+def test_certificate_for_another_host_name_is_rejected(tmp_path: Path) -> None:
+    broker = MosquittoBroker(tmp_path, tls=True, tls_server_names=("broker.other.example",))
+    broker.start()
+    assert broker.pki is not None
+    cert, key = broker.pki.client("wing4b-01")
+    spool = spool_with(tmp_path, 5)
+    publisher = make_publisher(
+        spool,
+        broker.tls_url,
+        ca_file=broker.pki.ca_cert,
+        client_cert_file=cert,
+        client_key_file=key,
+    )
+    publisher.start()
+    assert wait_until(lambda: publisher.health().last_error is not None, 5)
+    last_error = publisher.health().last_error or ""
+    assert "Hostname mismatch" in last_error and "names the host" in last_error
+    assert spool.stats().depth_messages == 5
+    publisher.stop()
+    broker.kill()
+    spool.close()
+
+
 def test_client_without_certificate_is_refused_clearly(
     tmp_path: Path, mosquitto_tls: MosquittoBroker
 ) -> None:

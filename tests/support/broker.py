@@ -78,6 +78,7 @@ class MosquittoBroker:
     acl: the text of a mosquitto ACL file (see mosquitto.conf(5)), or None for no ACL;
       rewrite `acl_path` and call `reload()` to change it while running.
     persistence: keep sessions and queued messages in workdir across stop/start.
+    tls_server_names: the names in the server certificate (hostname-check tests).
     """
 
     def __init__(
@@ -89,12 +90,15 @@ class MosquittoBroker:
         acl: str | None = None,
         persistence: bool = False,
         extra_config: str = "",
+        tls_server_names: tuple[str, ...] = ("localhost", "127.0.0.1"),
     ) -> None:
         self.workdir = Path(workdir) / f"mosquitto-{uuid.uuid4().hex[:8]}"
         self.workdir.mkdir(parents=True)
         self.port = free_port()
         self.tls_port = free_port() if tls else None
-        self.pki: Pki | None = make_pki(self.workdir / "pki") if tls else None
+        self.pki: Pki | None = None
+        if tls:
+            self.pki = make_pki(self.workdir / "pki", server_names=tls_server_names)
         self.log_path = self.workdir / "mosquitto.log"
         self.config_path = self.workdir / "mosquitto.conf"
         self.acl_path = self.workdir / "acl"
@@ -306,6 +310,7 @@ class Received:
     payload: bytes
     retain: bool
     expiry_s: int | None  # MQTT 5 Message Expiry Interval as forwarded by the broker
+    arrived_at: float  # epoch seconds when this subscriber got it
 
 
 class Subscriber:
@@ -348,7 +353,9 @@ class Subscriber:
     def _on_message(self, client, userdata, message) -> None:  # type: ignore[no-untyped-def]
         with self._lock:
             expiry = getattr(message.properties, "MessageExpiryInterval", None)
-            received = Received(message.topic, bytes(message.payload), message.retain, expiry)
+            received = Received(
+                message.topic, bytes(message.payload), message.retain, expiry, time.time()
+            )
             self.messages.append(received)
 
     def start(self, timeout_s: float = 5.0) -> None:

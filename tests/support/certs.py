@@ -71,6 +71,13 @@ class Pki:
         return cert_path, key_path
 
 
+def _san(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
 def _builder(
     subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey
 ) -> x509.CertificateBuilder:
@@ -86,8 +93,15 @@ def _builder(
     )
 
 
-def make_pki(directory: Path, ca_name: str = "iomt test CA") -> Pki:
-    """Create `directory` with a CA and a server certificate valid for localhost/127.0.0.1."""
+def make_pki(
+    directory: Path,
+    ca_name: str = "iomt test CA",
+    server_names: tuple[str, ...] = ("localhost", "127.0.0.1"),
+) -> Pki:
+    """Create `directory` with a CA and a server certificate for `server_names`.
+
+    Names that parse as IP addresses become IP SANs, the others DNS SANs.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
@@ -111,15 +125,10 @@ def make_pki(directory: Path, ca_name: str = "iomt test CA") -> Pki:
     )
     server_key = ec.generate_private_key(ec.SECP256R1())
     server_cert = (
-        _builder(_name("localhost"), ca_cert.subject, server_key)
+        _builder(_name(server_names[0]), ca_cert.subject, server_key)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")),
-                ]
-            ),
+            x509.SubjectAlternativeName([_san(name) for name in server_names]),
             critical=False,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
