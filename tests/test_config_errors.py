@@ -69,6 +69,14 @@ def test_qos_is_refused_with_the_reason(config_dir: ConfigDir) -> None:
     ]
 
 
+def test_password_in_the_config_is_refused_without_repeating_it(config_dir: ConfigDir) -> None:
+    path = config_dir.drop_in("10.toml", '[mqtt]\nusername = "u"\npassword = "hunter2"\n')
+    assert config_dir.errors() == [
+        f"{path}: mqtt.password: not a setting: passwords are not written into the "
+        "configuration; put it in a file readable only by the agent and set password_file"
+    ]
+
+
 def test_typo_in_agent_toml_is_reported_even_when_a_drop_in_sets_the_key(
     config_dir: ConfigDir,
 ) -> None:
