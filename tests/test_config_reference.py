@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 from agent.config import load_config
-from agent.config.schema import BY_SECTION, OPTIONS, check_value
+from agent.config.schema import BY_SECTION, OPTIONS, Option, check_value
 from agent.keys import generate_key_pair
 from tests.support.certs import make_pki
 from tests.test_config_support import REPO
@@ -55,14 +55,25 @@ def test_reference_says_unit_or_kind_default_and_range_for_every_key() -> None:
         match = re.search(rf"((?:^# .*\n|^#\n)+)#?{option.name} = ", text, re.MULTILINE)
         assert match, f"{option.dotted} has no comment above it"
         comment = match.group(1)
-        if option.minimum is not None:
-            assert "Range:" in comment, f"{option.dotted}: range not documented"
+        if option.minimum is not None and option.maximum is not None:
+            documented = f"Range: {_amount(option, option.minimum)} to "
+            documented += f"{_amount(option, option.maximum)}."
+            assert documented in comment, f"{option.dotted}: expected {documented!r}"
             if option.name.endswith("_s"):
                 assert "Unit: seconds" in comment, option.dotted
         if option.choices:
             for choice in option.choices:
                 assert f'"{choice}"' in comment, f"{option.dotted}: {choice} not documented"
     assert set(BY_SECTION) == set(tomllib.loads(_COMMENTED_KEY.sub("", text)))
+
+
+def _amount(option: Option, value: float) -> str:
+    """A range bound as the reference writes it: sizes in binary units, others plain."""
+    if option.kind == "size":
+        for unit, factor in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20)):
+            if value >= factor and value % factor == 0:
+                return f"{int(value // factor)} {unit}"
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _adjust_paths(text: str, root: Path) -> str:
