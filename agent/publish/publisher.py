@@ -175,26 +175,33 @@ class Publisher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self._client is None:
-                wait_s = self._next_attempt_at - time.monotonic()
-                if wait_s > 0:
-                    self._stop.wait(min(wait_s, 0.2))
-                    continue
-                self._begin_connect()
-                continue
-            rc = self._client.loop(timeout=_LOOP_TIMEOUT_S)
-            if self._handle_event():
-                continue
-            if rc != mqtt.MQTT_ERR_SUCCESS:
-                self._lost(f"{self._where()}: connection lost ({mqtt.error_string(rc)})")
-                continue
-            if self._connected:
-                self._fill_window()
-            elif time.monotonic() - self._connect_started > self.settings.connect_timeout_s:
-                self._failed(
-                    f"{self._where()}: no CONNACK within {self.settings.connect_timeout_s:g} s"
-                )
+            try:
+                self._step()
+            except Exception as exc:  # a bug must not silently end delivery: log, retry
+                log.exception("publisher error")
+                self._lost(f"{self._where()}: internal error ({type(exc).__name__})")
         self._shutdown()
+
+    def _step(self) -> None:
+        """One turn of the delivery loop: connect when due, or move bytes and fill."""
+        if self._client is None:
+            wait_s = self._next_attempt_at - time.monotonic()
+            if wait_s > 0:
+                self._stop.wait(min(wait_s, 0.2))
+            else:
+                self._begin_connect()
+            return
+        rc = self._client.loop(timeout=_LOOP_TIMEOUT_S)
+        if self._handle_event():
+            return
+        if rc != mqtt.MQTT_ERR_SUCCESS:
+            self._lost(f"{self._where()}: connection lost ({mqtt.error_string(rc)})")
+        elif self._connected:
+            self._fill_window()
+        elif time.monotonic() - self._connect_started > self.settings.connect_timeout_s:
+            self._failed(
+                f"{self._where()}: no CONNACK within {self.settings.connect_timeout_s:g} s"
+            )
 
     def _handle_event(self) -> bool:
         """Act on what a paho callback recorded; True if the connection was dropped.
@@ -264,7 +271,12 @@ class Publisher:
         else:
             self._log_up(message)
         self._last_error = None
-        self._send(self.status_topic, self.status_payload("online"), None, _Lane.STATUS, True)
+        try:
+            online = self.status_payload("online")
+        except Exception:  # no status is better than no data
+            log.exception("building the online status failed; publishing data without it")
+            return
+        self._send(self.status_topic, online, None, _Lane.STATUS, True)
 
     def _on_publish(
         self,
