@@ -426,7 +426,8 @@ static void test_null_loopback(void)
     current_test = __func__;
     struct packet p;
     const uint8_t af_inet_le[4] = {2, 0, 0, 0}, af_inet_be[4] = {0, 0, 0, 2};
-    const uint8_t af_inet6_le[3][4] = {{24, 0, 0, 0}, {28, 0, 0, 0}, {30, 0, 0, 0}};
+    /* AF_INET6 is 10 on Linux, 24 / 28 / 30 on the BSDs and macOS */
+    const uint8_t af_inet6_le[4][4] = {{10, 0, 0, 0}, {24, 0, 0, 0}, {28, 0, 0, 0}, {30, 0, 0, 0}};
     struct frame f = {0};
     memcpy(f.b, af_inet_le, 4);
     f.n = 4;
@@ -438,7 +439,7 @@ static void test_null_loopback(void)
     CHECK(parse_whole(0, &f, &p) == PARSE_OK && p.family == 4);
     f.b[3] = 7; /* AF 7 (big-endian): not IP */
     CHECK(parse_whole(0, &f, &p) == PARSE_NON_IP);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         struct frame g = {0};
         memcpy(g.b, af_inet6_le[i], 4);
         g.n = 4;
@@ -698,12 +699,12 @@ static void test_l4_ports(void)
     struct {
         unsigned proto, family, type, code, sport, dport;
     } icmp_cases[] = {
-        {1, 4, 8, 0, 8, 0},       {1, 4, 0, 0, 0, 8},       {1, 4, 13, 0, 13, 14},
-        {1, 4, 16, 0, 16, 15},    {1, 4, 10, 0, 10, 9},     {1, 4, 18, 0, 18, 17},
-        {1, 4, 3, 1, 3, 1},       {1, 4, 11, 0, 11, 0},     {58, 6, 128, 0, 128, 129},
-        {58, 6, 129, 0, 129, 128}, {58, 6, 135, 0, 135, 136}, {58, 6, 134, 0, 134, 133},
-        {58, 6, 131, 0, 131, 130}, {58, 6, 139, 0, 139, 140}, {58, 6, 145, 0, 145, 144},
-        {58, 6, 1, 4, 1, 4},      {58, 6, 8, 3, 8, 3},
+        {1, 4, 8, 0, 8, 0},        {1, 4, 0, 0, 0, 8},        {1, 4, 13, 0, 13, 14},
+        {1, 4, 16, 0, 16, 15},     {1, 4, 10, 0, 10, 9},      {1, 4, 18, 0, 18, 17},
+        {1, 4, 3, 1, 3, 1},        {1, 4, 11, 0, 11, 0},      {58, 6, 128, 0, 128, 129},
+        {58, 6, 129, 0, 129, 128}, {58, 6, 133, 0, 133, 134}, {58, 6, 134, 0, 134, 133},
+        {58, 6, 135, 0, 135, 136}, {58, 6, 131, 0, 131, 130}, {58, 6, 139, 0, 139, 140},
+        {58, 6, 145, 0, 145, 144}, {58, 6, 1, 4, 1, 4},       {58, 6, 8, 3, 8, 3},
     };
     for (size_t i = 0; i < sizeof icmp_cases / sizeof icmp_cases[0]; i++) {
         struct frame f = {0};
