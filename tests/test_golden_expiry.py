@@ -18,8 +18,10 @@ from tests.support.pcapgen import (
 )
 from tests.support.summarizers import (
     BOTH_SUMMARIZERS,
+    OUT_OF_ORDER_BUG,
     assert_counters,
     assert_record,
+    known_engine_bug,
     records_by_serial,
 )
 
@@ -255,3 +257,41 @@ def test_active_report_inside_the_linger_then_end(tmp_path, summarize):
         conn_state="SF",
         end_reason="end",
     )
+
+
+def test_out_of_order_packet_does_not_make_a_flow_look_fresh_for_eviction(
+    tmp_path, summarize, request
+):
+    known_engine_bug(request, summarize, OUT_OF_ORDER_BUG)
+    # Merged sources deliver timestamps slightly out of order. A late packet with an old
+    # timestamp leaves the flow's last packet where it was: X (last 10 s) is still
+    # staler than Y (last 20 s), so X makes room for Z.
+    frames = [
+        at(10.0, ether(udp(A, "10.5.2.1", 5000, 53, b"x"))),
+        at(20.0, ether(udp(A, "10.5.2.2", 5000, 53, b"y"))),
+        at(5.0, ether(udp(A, "10.5.2.1", 5000, 53, b"x"))),
+        at(30.0, ether(udp(A, "10.5.2.3", 5000, 53, b"z"))),
+    ]
+    _, records = run(tmp_path, summarize, frames, max_flows=2)
+    assert [(r.resp_addr[-1], r.orig_pkts, r.end_reason) for r in records] == [
+        (1, 2, "resources"),
+        (2, 1, "forced"),
+        (3, 1, "forced"),
+    ]
+
+
+def test_out_of_order_packet_does_not_delay_idle_expiry(tmp_path, summarize, request):
+    known_engine_bug(request, summarize, OUT_OF_ORDER_BUG)
+    x = ether(udp(A, "10.5.2.1", 5000, 53, b"x"))
+    frames = [
+        at(0.0, x),
+        at(50.0, ether(udp(A, "10.5.2.2", 5000, 53, b"y"))),
+        at(0.0, x),  # a late copy: X's last packet is still at 0 s
+        at(60.5, x),  # 60.5 s after X's last packet: X has ended, this starts a new flow
+    ]
+    _, records = run(tmp_path, summarize, frames)
+    assert [(r.resp_addr[-1], r.orig_pkts, r.end_reason) for r in records] == [
+        (1, 2, "idle"),
+        (2, 1, "forced"),
+        (1, 1, "forced"),
+    ]

@@ -134,3 +134,19 @@ def only_record(summary: Summary) -> FlowRecord:
 def records_by_serial(summary: Summary) -> list[FlowRecord]:
     """Records in flow creation order; the records of one flow in time order."""
     return sorted(summary.records, key=lambda r: (r.serial, r.ts_us))
+
+
+# Engine bugs the tests know about (reported to the engine's owner); see known_engine_bug.
+OUT_OF_ORDER_BUG = (
+    "a packet older than its flow's last packet moves the flow to the tail of its expiry "
+    "list, so the list is no longer ordered by last packet: eviction picks the least "
+    "recently touched flow instead of the oldest last packet, and the expiry scan stops "
+    "before an expired flow"
+)
+
+
+def known_engine_bug(request: pytest.FixtureRequest, summarize: object, reason: str) -> None:
+    """Expect the engine run of this test to fail (strictly: a pass is reported, so the
+    marker goes once the engine is fixed). The reference run must pass regardless."""
+    if summarize is run_engine:
+        request.node.add_marker(pytest.mark.xfail(strict=True, reason=f"engine bug: {reason}"))

@@ -329,8 +329,14 @@ class TrafficMix:
         return Conversation(vlans, tpids, make())
 
 
-def random_frames(seed: int, packets: int, link: str = "ethernet") -> list[Frame]:
-    """About `packets` frames of mixed traffic for link "ethernet", "sll2" or "raw"."""
+def random_frames(
+    seed: int, packets: int, link: str = "ethernet", disorder: float = 0.0
+) -> list[Frame]:
+    """About `packets` frames of mixed traffic for link "ethernet", "sll2" or "raw".
+
+    `disorder`: the share of frames stamped up to 3 s before the frame ahead of them,
+    as captures merged from several sources are; 0 keeps timestamps strictly increasing.
+    """
     mix = TrafficMix(seed)
     rng = mix.rng
     ts_us = pcapgen.T0_US
@@ -351,7 +357,10 @@ def random_frames(seed: int, packets: int, link: str = "ethernet") -> list[Frame
         wire_len = len(data)
         if rng.random() < 0.01:  # cut by a short snap length, anywhere
             data = data[: rng.randint(1, len(data) - 1)]
-        frames.append(Frame(ts_us, data, wire_len))
+        stamp_us = ts_us
+        if disorder and rng.random() < disorder:
+            stamp_us = max(pcapgen.T0_US, ts_us - rng.randint(1, 3_000_000))
+        frames.append(Frame(stamp_us, data, wire_len))
 
     while len(frames) < packets:
         gap_s = rng.expovariate(1 / 0.02)
