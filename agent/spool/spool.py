@@ -23,40 +23,18 @@ import logging
 import os
 import threading
 import time
-from array import array
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from agent.errors import AgentError
 from agent.spool.record import Damage, SpoolRecord, decode_at, encode, scan_segment
+from agent.spool.segment import SegmentIndex
+from agent.spool.settings import SpoolSettings
 
 log = logging.getLogger(__name__)
 
-FullPolicy = Literal["drop_oldest", "drop_newest"]
 _SEGMENT_SUFFIX = ".seg"
 _STATE_FILE = "state.json"
-
-
-@dataclass(frozen=True)
-class SpoolSettings:
-    """The `[spool]` table.
-
-    dir: directory of segment files (created if missing).
-    max_bytes: bound on the segment files' total size.
-    segment_bytes: a segment is closed and a new one started past this size; whole
-      segments are the unit of deletion, so it is also the granularity of drop_oldest
-      (clamped to a quarter of max_bytes).
-    fsync_interval_s: how often appended data is forced to disk.
-    full_policy: "drop_oldest" (default: the oldest segment's unsent batches are dropped
-      to make room) or "drop_newest" (the batch being appended is dropped).
-    """
-
-    dir: Path
-    max_bytes: int = 268_435_456
-    segment_bytes: int = 4 * 1024 * 1024
-    fsync_interval_s: float = 1.0
-    full_policy: FullPolicy = "drop_oldest"
 
 
 @dataclass(frozen=True)
@@ -102,52 +80,6 @@ class DropCount:
     bytes: int
 
 
-class _Segment:
-    """Index of one segment file: per record id, offset, size, creation time, acked flag."""
-
-    def __init__(self, path: Path, first_rid: int) -> None:
-        self.path = path
-        self.first_rid = first_rid
-        self.rids = array("Q")
-        self.offsets = array("Q")
-        self.sizes = array("I")
-        self.created_ms = array("Q")
-        self.acked = bytearray()
-        self.unacked_count = 0
-        self.head = 0  # index of the first record that may be unacked
-        self.file_bytes = 0
-        self.read_fd: int | None = None
-
-    def add(self, rid: int, offset: int, size: int, created_ms: int, acked: bool) -> None:
-        self.rids.append(rid)
-        self.offsets.append(offset)
-        self.sizes.append(size)
-        self.created_ms.append(created_ms)
-        self.acked.append(1 if acked else 0)
-        if not acked:
-            self.unacked_count += 1
-
-    def index_of(self, rid: int) -> int | None:
-        index = bisect.bisect_left(self.rids, rid)
-        if index < len(self.rids) and self.rids[index] == rid:
-            return index
-        return None
-
-    def first_unacked(self) -> int | None:
-        while self.head < len(self.rids) and self.acked[self.head]:
-            self.head += 1
-        return self.head if self.head < len(self.rids) else None
-
-    def close(self) -> None:
-        if self.read_fd is not None:
-            os.close(self.read_fd)
-            self.read_fd = None
-
-
-def rid_at(segment: _Segment, index: int) -> int:
-    return int(segment.rids[index])
-
-
 class Spool:
     """A bounded on-disk FIFO. Open with `Spool.open(settings)`; see module docstring."""
 
@@ -156,7 +88,7 @@ class Spool:
         self.directory = Path(settings.dir)
         self._segment_limit = max(1024, min(settings.segment_bytes, settings.max_bytes // 4))
         self._lock = threading.Lock()
-        self._segments: list[_Segment] = []
+        self._segments: list[SegmentIndex] = []
         self._write_fd: int | None = None
         self._unsynced_fds: list[int] = []
         self._next_rid = 0
@@ -225,7 +157,7 @@ class Spool:
             if not scanned:
                 path.unlink()
                 continue
-            segment = _Segment(path, scanned[0].rid)
+            segment = SegmentIndex(path, scanned[0].rid)
             for record in scanned:
                 acked = record.rid < acked_below
                 segment.add(record.rid, record.offset, record.size_bytes, record.created_ms, acked)
@@ -252,7 +184,7 @@ class Spool:
         if self._write_fd is not None:
             self._unsynced_fds.append(self._write_fd)
         self._write_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
-        self._segments.append(_Segment(path, self._next_rid))
+        self._segments.append(SegmentIndex(path, self._next_rid))
         self._data_dirty = True  # the new directory entry must reach the disk too
 
     # ---- the capture side -----------------------------------------------------------
@@ -309,7 +241,7 @@ class Spool:
             self._drop_segment(self._segments.pop(0))
         return self._disk_bytes + needed <= limit
 
-    def _drop_segment(self, segment: _Segment) -> None:
+    def _drop_segment(self, segment: SegmentIndex) -> None:
         lost_bytes = sum(
             size for size, acked in zip(segment.sizes, segment.acked, strict=True) if not acked
         )
@@ -334,7 +266,7 @@ class Spool:
         )
         self._state_dirty = True
 
-    def _delete_segment(self, segment: _Segment) -> None:
+    def _delete_segment(self, segment: SegmentIndex) -> None:
         segment.close()
         self._disk_bytes -= segment.file_bytes
         with contextlib.suppress(FileNotFoundError):
@@ -375,7 +307,7 @@ class Spool:
                     break
         return found
 
-    def _load(self, segment: _Segment, index: int) -> SpoolRecord | None:
+    def _load(self, segment: SegmentIndex, index: int) -> SpoolRecord | None:
         if segment.read_fd is None:
             segment.read_fd = os.open(segment.path, os.O_RDONLY)
         data = os.pread(segment.read_fd, segment.sizes[index], segment.offsets[index])
@@ -407,7 +339,7 @@ class Spool:
                 self._segments.remove(segment)
                 self._delete_segment(segment)
 
-    def _mark_acked(self, segment: _Segment, index: int) -> None:
+    def _mark_acked(self, segment: SegmentIndex, index: int) -> None:
         segment.acked[index] = 1
         segment.unacked_count -= 1
         self._depth_messages -= 1
