@@ -22,7 +22,7 @@ from tests.support.summarizers import (
     run_engine,
     run_reference,
 )
-from tests.support.trafficgen import random_frames
+from tests.support.trafficgen import mutated, random_frames
 
 # Short timeouts: a generated capture spans minutes, not hours.
 BUSY_SETTINGS = dict(
@@ -49,12 +49,16 @@ CASES = [
     ),
     ("sll2-pcapng", 3, 4000, "sll2", "pcapng", BUSY_SETTINGS),
     ("raw-ip-pcap", 4, 4000, "raw", "pcap", BUSY_SETTINGS),
+    ("sll-pcap", 7, 2500, "sll", "pcap", BUSY_SETTINGS),
+    ("null-pcapng", 8, 2500, "null", "pcapng", BUSY_SETTINGS),
     ("ethernet-default-settings", 5, 4000, "ethernet", "pcap", {}),
 ]
 LINKTYPES = {
     "ethernet": pcapgen.LINKTYPE_ETHERNET,
     "sll2": pcapgen.LINKTYPE_LINUX_SLL2,
     "raw": pcapgen.LINKTYPE_RAW,
+    "sll": pcapgen.LINKTYPE_LINUX_SLL,
+    "null": pcapgen.LINKTYPE_NULL,
 }
 
 
@@ -68,8 +72,10 @@ def comparable(summary: Summary) -> list[dict[str, Any]]:
     return out
 
 
-def summarize_both(tmp_path, seed, packets, link, file_format, settings, disorder=0.0):
+def summarize_both(tmp_path, seed, packets, link, file_format, settings, disorder=0.0, mutate=0.0):
     frames = random_frames(seed, packets, link, disorder=disorder)
+    if mutate:
+        frames = mutated(frames, seed, share=mutate)
     path = tmp_path / f"random.{file_format}"
     write = pcapgen.write_pcap if file_format == "pcap" else pcapgen.write_pcapng
     write(path, frames, linktype=LINKTYPES[link])
@@ -103,6 +109,18 @@ def assert_same(engine: Summary, reference: Summary) -> None:
         }
         assert not differing, f"record {index}: (engine, reference) {differing}; engine {ours}"
     assert len(engine_records) == len(reference_records)
+
+
+@pytest.mark.parametrize("link", ["ethernet", "raw", "sll2"])
+def test_engine_and_reference_agree_on_mutated_headers(tmp_path, link):
+    # A third of the frames have bytes changed in their headers: every parse decision
+    # (non-IP, malformed, truncated, which protocol, which ports) must still agree.
+    seed = {"ethernet": 21, "raw": 22, "sll2": 23}[link]
+    engine, reference = summarize_both(
+        tmp_path, seed, 3000, link, "pcap", BUSY_SETTINGS, mutate=0.3
+    )
+    assert reference.counters["malformed"] > 100
+    assert_same(engine, reference)
 
 
 @pytest.mark.xfail(strict=True, reason=f"engine bug: {OUT_OF_ORDER_BUG}")

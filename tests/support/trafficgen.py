@@ -332,7 +332,8 @@ class TrafficMix:
 def random_frames(
     seed: int, packets: int, link: str = "ethernet", disorder: float = 0.0
 ) -> list[Frame]:
-    """About `packets` frames of mixed traffic for link "ethernet", "sll2" or "raw".
+    """About `packets` frames of mixed traffic for link "ethernet", "sll", "sll2", "null"
+    or "raw".
 
     `disorder`: the share of frames stamped up to 3 s before the frame ahead of them,
     as captures merged from several sources are; 0 keeps timestamps strictly increasing.
@@ -352,6 +353,10 @@ def random_frames(
             data = pcapgen.ether(l3, vlans=vlans, tpids=tpids)
         elif link == "sll2":
             data = pcapgen.sll2(l3)
+        elif link == "sll":
+            data = pcapgen.sll(l3)
+        elif link == "null":
+            data = pcapgen.null(l3, family=2 if l3[0] >> 4 != 6 else rng.choice([10, 24, 28, 30]))
         else:
             data = l3
         wire_len = len(data)
@@ -391,4 +396,26 @@ def random_frames(
 def _non_ip_frame(link: str) -> bytes:
     if link == "sll2":
         return pcapgen.sll2(bytes(28), protocol=0x0806)
+    if link == "sll":
+        return pcapgen.sll(bytes(28), protocol=0x0806)
+    if link == "null":
+        return pcapgen.null(bytes(28), family=7)  # an address family that is not IP
     return pcapgen.ether_raw(0x0806, bytes(28))
+
+
+def mutated(frames: list[Frame], seed: int, share: float = 0.3) -> list[Frame]:
+    """A copy of `frames` where `share` of them have 1-3 of their first 80 bytes changed
+    (a random value or one flipped bit): headers that lie in every possible way."""
+    rng = random.Random(seed)
+    out = []
+    for frame in frames:
+        data = bytearray(frame.data)
+        if data and rng.random() < share:
+            for _ in range(rng.randint(1, 3)):
+                index = rng.randrange(min(len(data), 80))
+                if rng.random() < 0.5:
+                    data[index] = rng.randrange(256)
+                else:
+                    data[index] ^= 1 << rng.randrange(8)
+        out.append(Frame(frame.ts_us, bytes(data), frame.wire_len))
+    return out
