@@ -140,3 +140,15 @@ def test_ipv6_fragments_match_their_first_fragment(tmp_path, summarize):
         orig_bytes=100,
     )
     assert_counters(summary, packets_seen=5, packets_in_flows=4, fragments_unmatched=1)
+
+
+def test_walk_stops_after_eight_extension_headers(tmp_path, summarize):
+    chain = IPv6ExtHdrDestOpt()
+    for _ in range(8):
+        chain = chain / IPv6ExtHdrDestOpt()
+    packet = IPv6(src=A, dst=B) / chain / UDP(sport=1, dport=2) / Raw(b"u" * 4)
+    record = only_record(summarize(write_pcap(tmp_path / "deep.pcap", [at(0.0, ether(packet))])))
+    # Nine headers: the ninth is not walked, so its type (60) is the flow's protocol.
+    assert_record(
+        record, proto=60, orig_port=0, resp_port=0, orig_ip_bytes=40 + 72 + 12, orig_bytes=20
+    )

@@ -6,6 +6,8 @@ pcap and pcapng, with micro- and nanosecond timestamps; the flow must not change
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
 from tests.support import pcapgen
@@ -15,6 +17,7 @@ from tests.support.summarizers import (
     assert_counters,
     assert_record,
     only_record,
+    records_by_serial,
 )
 
 pytestmark = BOTH_SUMMARIZERS
@@ -143,3 +146,14 @@ def test_frames_without_ip_are_counted_as_non_ip(tmp_path, summarize):
     sll_summary = summarize(sll_path)
     assert sll_summary.records == []
     assert_counters(sll_summary, non_ip=1)
+
+
+def test_linux_cooked_capture_with_a_vlan_protocol_walks_the_tag(tmp_path, summarize):
+    first, second = exchange(A, B)
+    tagged = sll(struct.pack(">HH", 30, 0x0800) + bytes(first), protocol=0x8100)
+    frames = [at(0.000001, tagged), at(1.500251, sll(second))]
+    path = pcapgen.write_pcap(
+        tmp_path / "sllvlan.pcap", frames, linktype=pcapgen.LINKTYPE_LINUX_SLL
+    )
+    records = records_by_serial(summarize(path))
+    assert [(r.vlan, r.orig_pkts) for r in records] == [(30, 1), (None, 1)]  # serial order

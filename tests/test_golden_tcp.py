@@ -196,3 +196,18 @@ def test_retransmitted_data_adds_each_letter_once(tmp_path, summarize):
 def test_syn_ack_with_rst_seen_first_is_flipped_and_rstrh(tmp_path, summarize):
     record = one_flow(tmp_path, summarize, [s2c("SAR")])
     assert_record(record, orig_addr=A, resp_addr=B, history="^hqr", conn_state="RSTRH", resp_pkts=1)
+
+
+def test_resets_both_ways_after_data_are_rstr(tmp_path, summarize):
+    packets = [*HANDSHAKE, c2s("PA", b"x"), c2s("R"), s2c("R")]
+    record = one_flow(tmp_path, summarize, packets)
+    assert_record(record, conn_state="RSTR", history="ShADRr")
+
+
+def test_community_id_of_the_published_tcp_vector(tmp_path, summarize):
+    frames = [
+        at(0.0, ether(tcp("1.2.3.4", "5.6.7.8", 1122, 3344, "S"))),
+        at(0.1, ether(tcp("5.6.7.8", "1.2.3.4", 3344, 1122, "SA"))),
+    ]
+    record = only_record(summarize(write_pcap(tmp_path / "cid.pcap", frames)))
+    assert record.to_json(bytes(16))["community_id"] == "1:wCb3OG7yAFWelaUydu0D+125CLM="
