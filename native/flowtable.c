@@ -22,7 +22,8 @@
  *
  * Timestamps whose order goes backwards (merged sources, odd files) never move a
  * flow's record start or last-packet time backwards: such a packet counts at the
- * record's start offset 0 at the earliest.
+ * record's start offset 0 at the earliest, and its flow is placed in its list by its
+ * (unchanged) last packet time, see list_insert().
  */
 #include <stdlib.h>
 #include <string.h>
@@ -312,23 +313,41 @@ static void list_unlink(struct engine *e, uint32_t idx)
         e->list_tail[s->list] = s->lru_prev;
 }
 
-static void list_append(struct engine *e, uint32_t idx, uint8_t list)
-{
-    struct flow_slot *s = &e->slots[idx];
-    s->list = list;
-    s->lru_next = NIL;
-    s->lru_prev = e->list_tail[list];
-    if (s->lru_prev != NIL)
-        e->slots[s->lru_prev].lru_next = idx;
-    else
-        e->list_head[list] = idx;
-    e->list_tail[list] = idx;
-}
-
 static inline uint64_t flow_last_us(const struct flow_slot *s)
 {
     uint32_t off = s->last_off_us[0] > s->last_off_us[1] ? s->last_off_us[0] : s->last_off_us[1];
     return s->start_us + off;
+}
+
+/* How far back from the tail a flow is moved to keep its list ordered by last packet
+ * time when packets arrive out of timestamp order (merged sources). Past this bound the
+ * flow stays where the walk ended: expiry and eviction may then act up to that disorder
+ * late, but a capture with wild timestamps cannot make each packet cost O(flows). */
+#define LIST_ORDER_WALK 128
+
+/* Insert the flow into `list` ordered by (last packet time, touch order): normally at
+ * the tail, as the flow just got the newest packet. */
+static void list_insert(struct engine *e, uint32_t idx, uint8_t list)
+{
+    struct flow_slot *s = &e->slots[idx];
+    uint64_t last = flow_last_us(s);
+    uint32_t after = e->list_tail[list];
+    for (int steps = 0; after != NIL && steps < LIST_ORDER_WALK; steps++) {
+        if (flow_last_us(&e->slots[after]) <= last)
+            break;
+        after = e->slots[after].lru_prev;
+    }
+    s->list = list;
+    s->lru_prev = after;
+    s->lru_next = after != NIL ? e->slots[after].lru_next : e->list_head[list];
+    if (after != NIL)
+        e->slots[after].lru_next = idx;
+    else
+        e->list_head[list] = idx;
+    if (s->lru_next != NIL)
+        e->slots[s->lru_next].lru_prev = idx;
+    else
+        e->list_tail[list] = idx;
 }
 
 static uint8_t flow_list_for(const struct flow_slot *s)
@@ -716,7 +735,7 @@ static void touch(struct engine *e, uint32_t idx)
     struct flow_slot *s = &e->slots[idx];
     if (s->list != LIST_FREE)
         list_unlink(e, idx);
-    list_append(e, idx, flow_list_for(s));
+    list_insert(e, idx, flow_list_for(s));
 }
 
 static int frag_matches(const struct frag_entry *f, const struct packet *p)

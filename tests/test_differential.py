@@ -16,7 +16,6 @@ import pytest
 
 from tests.support import pcapgen
 from tests.support.summarizers import (
-    OUT_OF_ORDER_BUG,
     Summary,
     readable,
     run_engine,
@@ -123,7 +122,6 @@ def test_engine_and_reference_agree_on_mutated_headers(tmp_path, link):
     assert_same(engine, reference)
 
 
-@pytest.mark.xfail(strict=True, reason=f"engine bug: {OUT_OF_ORDER_BUG}")
 def test_engine_and_reference_agree_when_timestamps_go_backwards(tmp_path):
     engine, reference = summarize_both(
         tmp_path, 6, 4000, "ethernet", "pcap", {**BUSY_SETTINGS, "max_flows": 16}, disorder=0.05

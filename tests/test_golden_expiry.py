@@ -18,10 +18,8 @@ from tests.support.pcapgen import (
 )
 from tests.support.summarizers import (
     BOTH_SUMMARIZERS,
-    OUT_OF_ORDER_BUG,
     assert_counters,
     assert_record,
-    known_engine_bug,
     records_by_serial,
 )
 
@@ -262,7 +260,6 @@ def test_active_report_inside_the_linger_then_end(tmp_path, summarize):
 def test_out_of_order_packet_does_not_make_a_flow_look_fresh_for_eviction(
     tmp_path, summarize, request
 ):
-    known_engine_bug(request, summarize, OUT_OF_ORDER_BUG)
     # Merged sources deliver timestamps slightly out of order. A late packet with an old
     # timestamp leaves the flow's last packet where it was: X (last 10 s) is still
     # staler than Y (last 20 s), so X makes room for Z.
@@ -281,7 +278,6 @@ def test_out_of_order_packet_does_not_make_a_flow_look_fresh_for_eviction(
 
 
 def test_out_of_order_packet_does_not_delay_idle_expiry(tmp_path, summarize, request):
-    known_engine_bug(request, summarize, OUT_OF_ORDER_BUG)
     x = ether(udp(A, "10.5.2.1", 5000, 53, b"x"))
     frames = [
         at(0.0, x),
