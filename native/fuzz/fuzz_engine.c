@@ -8,17 +8,22 @@
  *
  * Input format (native/fuzz/make_seeds.py writes seeds from real captures):
  *   byte 0      link type: index into LINKTYPES (mod its size)
- *   byte 1      engine shape: bits 0-1 pick max_flows, bits 2-3 the ring size, bit 4
- *               drains the ring after every frame (else only when the engine asks)
- *   then frames, each:
- *     u16 caplen (big endian), u8 wire_extra (wire_len = caplen + wire_extra, or, when
- *     wire_extra is 255, wire_len = caplen / 2: a lying record), u16 ts_step in 10 ms
- *     units (packet time moves on by up to ~11 minutes, past every timeout below), then
- *     caplen bytes (fewer if the input ends: the frame is cut there).
+ *   byte 1      engine shape: bits 0-1 pick max_flows, bits 2-3 the ring size; bit 4
+ *               drains the ring after every frame (else only when the engine asks);
+ *               bit 5 drains by engine_ring_discard() without looking at the records
+ *   then records, each:
+ *     u16 caplen (big endian), u8 wire_extra, u16 ts_step (big endian), caplen bytes
+ *     (fewer if the input ends: the frame is cut there).
+ *     ts_step: bit 15 clear, packet time moves on by ts_step * 10 ms (up to ~5 min, so
+ *     a few steps pass every timeout below); bit 15 set, it goes back by the rest (out
+ *     of order files). wire_extra: wire_len = caplen + wire_extra; 255 makes the record
+ *     lie (wire_len = caplen / 2); 254 feeds no frame but moves the clock (a live
+ *     capture's idle tick, engine_advance_clock).
  *
  * Beyond the sanitizers' checks, the harness aborts when an engine invariant breaks:
- * the per-frame counters must add up to packets_seen, no record may be lost, and after
- * the flush no flow may remain.
+ * the per-frame counters add up to packets_seen, no record is lost, every record is
+ * well formed, the records' packets add up to packets_in_flows after the flush, and
+ * no flow remains.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -78,6 +83,36 @@ static void check_counters(const struct engine *engine)
         fail("a record was lost to a full ring");
 }
 
+struct drain {
+    int look;                /* read every record (else engine_ring_discard) */
+    uint64_t record_packets; /* packets of every record read so far */
+};
+
+/* Take every waiting record out of the ring, checking each one's shape. */
+static void drain_ring(struct engine *engine, struct drain *drain)
+{
+    uint32_t n = engine_ring_count(engine);
+    if (!drain->look) {
+        engine_ring_discard(engine);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        const struct flow_record *r = engine_ring_peek(engine, i);
+        if (r->end_reason >= END_REASON_COUNT || r->vlan_count > 2 ||
+            (r->family != 4 && r->family != 6))
+            fail("record with an impossible end reason, VLAN count or family");
+        if (!memchr(r->history, 0, sizeof r->history) ||
+            !memchr(r->conn_state, 0, sizeof r->conn_state))
+            fail("record history or conn_state not NUL-terminated");
+        if (r->pkts[0] + r->pkts[1] == 0)
+            fail("record without packets");
+        if (r->payload_bytes[0] > r->ip_bytes[0] || r->payload_bytes[1] > r->ip_bytes[1])
+            fail("record with more payload than IP bytes");
+        drain->record_packets += r->pkts[0] + r->pkts[1];
+    }
+    engine_ring_consume(engine, n);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint32_t max_flows_choice[] = {1, 4, 64, 4096};
@@ -87,6 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int linktype = LINKTYPES[data[0] % LINKTYPE_COUNT];
     uint8_t shape = data[1];
     int drain_every_frame = shape & 0x10;
+    struct drain drain = {.look = !(shape & 0x20), .record_packets = 0};
 
     /* Short timeouts so that inputs of a few frames reach every end reason. */
     struct engine_settings settings = {
@@ -106,6 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!engine)
         return 0;
 
+    /* Far from 0, so that steps back (at most ~5.5 min each) never wrap. */
     uint64_t ts_us = 1700000000ULL * 1000000ULL;
     size_t pos = 2;
     while (pos + 5 <= size) {
@@ -115,33 +152,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pos += 5;
         if (caplen > size - pos)
             caplen = (uint32_t)(size - pos);
-        uint32_t wire_len = wire_extra == 255 ? caplen / 2 : caplen + wire_extra;
-        ts_us += (uint64_t)ts_step * 10000;
+        if (ts_step & 0x8000)
+            ts_us -= (uint64_t)(ts_step & 0x7fff) * 10000;
+        else
+            ts_us += (uint64_t)ts_step * 10000;
 
         /* The engine may have deferred work when the ring filled: drain until ready. */
         while (!engine_resume(engine))
-            engine_ring_discard(engine);
-        uint8_t *frame = exact_copy(data + pos, caplen);
-        engine_handle_frame(engine, linktype, frame, caplen, wire_len, ts_us);
-        free(frame);
+            drain_ring(engine, &drain);
+        if (wire_extra == 254) {
+            engine_advance_clock(engine, ts_us);
+        } else {
+            uint32_t wire_len = wire_extra == 255 ? caplen / 2 : caplen + wire_extra;
+            uint8_t *frame = exact_copy(data + pos, caplen);
+            engine_handle_frame(engine, linktype, frame, caplen, wire_len, ts_us);
+            free(frame);
+        }
         pos += caplen;
         if (drain_every_frame)
-            engine_ring_discard(engine);
+            drain_ring(engine, &drain);
         check_counters(engine);
     }
 
     while (!engine_resume(engine))
-        engine_ring_discard(engine);
+        drain_ring(engine, &drain);
     int rounds = 0;
     while (engine_flush(engine) > 0) {
         if (engine_ring_count(engine) == 0 || ++rounds > 1000000)
             fail("engine_flush makes no progress although the ring was drained");
-        engine_ring_discard(engine);
+        drain_ring(engine, &drain);
     }
-    engine_ring_discard(engine);
+    drain_ring(engine, &drain);
     check_counters(engine);
     if (engine_flows_active(engine) != 0)
         fail("flows left after the flush");
+    if (drain.look && drain.record_packets != engine_counters(engine)->packets_in_flows)
+        fail("the records' packets do not add up to packets_in_flows");
     engine_free(engine);
     return 0;
 }

@@ -31,8 +31,11 @@ def encode_seed(linktype: int, frames: list[tuple[int, bytes, int]]) -> bytes:
     previous_ts_us = frames[0][0] if frames else 0
     for ts_us, data, wire_len in frames:
         data = data[:MAX_FRAME_BYTES]
-        wire_extra = min(max(wire_len - len(data), 0), 254)
-        step = min(max(ts_us - previous_ts_us, 0) // TS_STEP_UNIT_US, 0xFFFF)
+        wire_extra = min(max(wire_len - len(data), 0), 253)  # 254, 255: special records
+        # 15 bits of 10 ms steps; bit 15 steps back (out-of-order timestamps).
+        step = min(abs(ts_us - previous_ts_us) // TS_STEP_UNIT_US, 0x7FFF)
+        if ts_us < previous_ts_us:
+            step |= 0x8000
         previous_ts_us = ts_us
         out += struct.pack(">HBH", len(data), wire_extra, step) + data
     return bytes(out)
