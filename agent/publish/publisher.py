@@ -43,7 +43,11 @@ from agent.spool import Spool, SpoolStats
 
 log = logging.getLogger(__name__)
 
-_LOOP_TIMEOUT_S = 0.01
+# How long one paho loop turn may wait for the socket: short while data moves, longer
+# when idle, so an idle sensor does not wake 100 times a second. New data waits at most
+# the idle figure before it is sent.
+_BUSY_LOOP_TIMEOUT_S = 0.01
+_IDLE_LOOP_TIMEOUT_S = 0.1
 StatusPayload = Callable[[str], bytes]
 
 
@@ -191,7 +195,8 @@ class Publisher:
             else:
                 self._begin_connect()
             return
-        rc = self._client.loop(timeout=_LOOP_TIMEOUT_S)
+        busy = bool(self._inflight) or not self._connected
+        rc = self._client.loop(timeout=_BUSY_LOOP_TIMEOUT_S if busy else _IDLE_LOOP_TIMEOUT_S)
         if self._handle_event():
             return
         if rc != mqtt.MQTT_ERR_SUCCESS:
@@ -421,6 +426,6 @@ class Publisher:
         while info.mid in self._inflight and self._event is None:
             if time.monotonic() >= deadline:
                 break
-            client.loop(timeout=_LOOP_TIMEOUT_S)
+            client.loop(timeout=_BUSY_LOOP_TIMEOUT_S)
         log.info("disconnected from %s (clean shutdown)", self._where())
         self._drop_client()
