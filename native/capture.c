@@ -23,6 +23,7 @@
 
 #define FILE_BATCH_PACKETS 8192 /* per pcap_dispatch on a file: stop/timeout checks between */
 #define IDLE_POLL_MS 100        /* longest wait for live packets before the clock moves */
+#define FILE_BUFFER_BYTES (1 << 20) /* stdio's default (4 KiB reads) costs a syscall per page */
 
 struct source {
     struct capture *capture;
@@ -111,9 +112,17 @@ enum capture_status capture_open_file(struct capture *c, const char *path, char 
         return CAPTURE_ERR_LIMIT;
     }
     char errbuf[PCAP_ERRBUF_SIZE] = "";
-    pcap_t *pcap = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO,
-                                                           errbuf);
+    FILE *file = fopen(path, "rb");
+    if (!file) {
+        snprintf(err, err_len, "%s: cannot open: %s", path, strerror(errno));
+        return CAPTURE_ERR_OPEN;
+    }
+    setvbuf(file, NULL, _IOFBF, FILE_BUFFER_BYTES); /* before any read, as stdio requires */
+    /* On success pcap owns the FILE (pcap_close closes it); on failure it is ours. */
+    pcap_t *pcap = pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_MICRO,
+                                                            errbuf);
     if (!pcap) {
+        fclose(file);
         snprintf(err, err_len, "%s: not a readable pcap or pcapng capture (%s)", path, errbuf);
         return CAPTURE_ERR_OPEN;
     }

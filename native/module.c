@@ -324,6 +324,10 @@ static PyObject *record_object(EngineObject *self, const struct flow_record *r)
     }
     for (int i = 0; i < RECORD_FIELDS; i++)
         *(PyObject **)((char *)obj + self->record_offsets[i]) = items[i];
+    /* Its fields are ints, bytes, str and None: it can never be part of a reference
+     * cycle, so the cyclic GC need not traverse it (CPython untracks such tuples too). */
+    if (PyObject_GC_IsTracked(obj))
+        PyObject_GC_UnTrack(obj);
     return obj;
 }
 
