@@ -8,6 +8,7 @@ transport header.
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from scapy.layers.inet import UDP
 from scapy.layers.inet6 import (
@@ -105,7 +106,7 @@ def test_esp_and_no_next_header_end_the_walk_as_the_protocol(tmp_path, summarize
 
 def test_ipv6_fragments_match_their_first_fragment(tmp_path, summarize):
     first_part = struct.pack(">HHHH", 5000, 6000, 108, 0) + b"z" * 24  # UDP header + 24
-    frag = dict(nh=17, id=0xABCDEF01)
+    frag: dict[str, Any] = dict(nh=17, id=0xABCDEF01)
     frames = [
         at(
             0.0,

@@ -7,6 +7,8 @@ pcap and pcapng, with micro- and nanosecond timestamps; the flow must not change
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -50,7 +52,7 @@ def ntp(ip_bytes: int):
 
 
 # (link type, wraps an IP packet into a frame)
-LINKS = {
+LINKS: dict[str, tuple[int, Callable[[Any], bytes]]] = {
     "ethernet": (pcapgen.LINKTYPE_ETHERNET, ether),
     "sll": (pcapgen.LINKTYPE_LINUX_SLL, sll),
     "sll2": (pcapgen.LINKTYPE_LINUX_SLL2, sll2),

@@ -5,6 +5,7 @@ capture writer cannot share a mistake unnoticed."""
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import pytest
 from scapy.layers.l2 import Ether
@@ -32,7 +33,8 @@ def test_reader_matches_scapy_reading_our_pcap_and_pcapng(tmp_path):
         assert [(f.ts_us, f.data, f.wire_len) for f in frames] == expected
         with reader_class(str(path)) as reader:
             seen = []
-            for data, meta in reader:
+            for data, meta_ in reader:
+                meta: Any = meta_  # fields differ between the pcap and pcapng readers
                 if reader_class is RawPcapReader:
                     ts_us = meta.sec * 1_000_000 + meta.usec
                 else:

@@ -14,6 +14,7 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
@@ -57,7 +58,7 @@ def at(offset_s: float, packet: Packet | bytes, caplen: int | None = None) -> Fr
 # ---------------------------------------------------------------- network and transport
 
 
-def ip(src: str, dst: str, **fields: object) -> Packet:
+def ip(src: str, dst: str, **fields: Any) -> Packet:
     """An IPv4 or IPv6 header, chosen by the address family of `src`."""
     if ipaddress.ip_address(src).version == 4:
         return IP(src=src, dst=dst, **fields)
@@ -209,15 +210,3 @@ def write_pcapng(
         out += _pcapng_block(6, body + frame.data)
     path.write_bytes(bytes(out))
     return path
-
-
-__all__ = [
-    "ICMP",
-    "IP",
-    "TCP",
-    "UDP",
-    "Frame",
-    "IPv6",
-    "Raw",
-    "at",
-]

@@ -136,17 +136,8 @@ def records_by_serial(summary: Summary) -> list[FlowRecord]:
     return sorted(summary.records, key=lambda r: (r.serial, r.ts_us))
 
 
-# Engine bugs the tests know about (reported to the engine's owner); see known_engine_bug.
-OUT_OF_ORDER_BUG = (
-    "a packet older than its flow's last packet moves the flow to the tail of its expiry "
-    "list, so the list is no longer ordered by last packet: eviction picks the least "
-    "recently touched flow instead of the oldest last packet, and the expiry scan stops "
-    "before an expired flow"
-)
-
-
 def known_engine_bug(request: pytest.FixtureRequest, summarize: object, reason: str) -> None:
-    """Expect the engine run of this test to fail (strictly: a pass is reported, so the
-    marker goes once the engine is fixed). The reference run must pass regardless."""
+    """Expect the engine run of this test to fail, strictly: once the engine is fixed the
+    pass is reported and the marker must go. The reference run must pass regardless."""
     if summarize is run_engine:
         request.node.add_marker(pytest.mark.xfail(strict=True, reason=f"engine bug: {reason}"))
