@@ -51,6 +51,16 @@ CASES = [
     ("sll-pcap", 7, 2500, "sll", "pcap", BUSY_SETTINGS),
     ("null-pcapng", 8, 2500, "null", "pcapng", BUSY_SETTINGS),
     ("ethernet-default-settings", 5, 4000, "ethernet", "pcap", {}),
+    # A 16-record output ring: expiry bursts overflow it and frames are deferred; the
+    # records must not depend on that.
+    (
+        "ethernet-small-ring",
+        9,
+        5000,
+        "ethernet",
+        "pcap",
+        {**BUSY_SETTINGS, "max_flows": 2000, "batch_records": 16},
+    ),
 ]
 LINKTYPES = {
     "ethernet": pcapgen.LINKTYPE_ETHERNET,
