@@ -155,7 +155,10 @@ struct flow_record {
 const char *engine_settings_check(const struct engine_settings *settings);
 
 /* Finish work a full ring interrupted (expiry, then a deferred frame). Returns 1 when the
- * engine is ready for the next frame, 0 while the ring is too full (drain it, retry). */
+ * engine is ready for the next frame, 0 while the ring is too full (drain it, retry).
+ * engine_handle_frame() defers (copies) a frame it cannot finish for lack of ring room;
+ * call this before handing it the next frame, or records that do not fit are lost
+ * (counted by engine_records_lost). */
 int engine_resume(struct engine *engine);
 
 /* Move the clock forward without a packet (idle live capture) and expire by it. */
