@@ -482,7 +482,12 @@ class ReferenceEngine:
             self.counters[parsed.kind] += 1
 
     def flush(self) -> None:
-        """End every remaining flow as `forced` (end of file)."""
+        """End every remaining flow as `forced` (end of file).
+
+        spec: a flow past its timeout by the clock has expired; it is not "remaining".
+        That only happens when the last packets came with timestamps older than the clock.
+        """
+        self._expire()
         for flow in sorted(self.flows.values(), key=lambda f: f.serial):
             self._emit(flow, "forced")
         self.flows.clear()

@@ -18,6 +18,7 @@ from tests.support.summarizers import (
     BOTH_SUMMARIZERS,
     assert_counters,
     assert_record,
+    known_engine_bug,
     only_record,
     records_by_serial,
 )
@@ -159,3 +160,21 @@ def test_linux_cooked_capture_with_a_vlan_protocol_walks_the_tag(tmp_path, summa
     )
     records = records_by_serial(summarize(path))
     assert [(r.vlan, r.orig_pkts) for r in records] == [(30, 1), (None, 1)]  # serial order
+
+
+def test_pcap_timestamps_after_2038_keep_their_value(tmp_path, summarize, request):
+    known_engine_bug(
+        request,
+        summarize,
+        "libpcap hands pcap record seconds (and microseconds) over as signed 32-bit values; "
+        "capture.c turns a negative tv_sec into time 0 (and a negative tv_usec wraps), "
+        "where the file format means unsigned: cast them through uint32_t",
+    )
+    # The pcap record header holds seconds as an unsigned 32-bit number (good to 2106).
+    year_2040_us = 2_208_988_800 * 1_000_000
+    frames = [
+        pcapgen.Frame(year_2040_us + 7, ether(udp(A, B, 1, 2, b"late")), 46),
+        pcapgen.Frame(year_2040_us + 2_000_007, ether(udp(B, A, 2, 1)), 42),
+    ]
+    path = pcapgen.write_pcap(tmp_path / "y2040.pcap", frames)
+    assert_record(only_record(summarize(path)), ts_us=year_2040_us + 7, duration_us=2_000_000)
