@@ -6,7 +6,7 @@
  * the output ring and one deferred-frame buffer. Nothing is allocated afterwards.
  *
  * Expiry is ordered: each timeout class keeps its flows in one list ordered by last
- * packet time (a touched flow moves to the tail), so a scan stops at the first flow
+ * packet time (a touched flow normally moves to the tail), so a scan stops at the first flow
  * still alive, and the stalest flow of the table is the oldest of the list heads.
  *
  * The output ring never overflows. The rule:
@@ -592,10 +592,35 @@ static void flow_end(struct engine *e, uint32_t idx, enum end_reason reason)
     e->flows_active--;
 }
 
-static int expiring_by_serial(const void *a, const void *b)
+/* In-place heapsort by serial: qsort may allocate, and nothing allocates after
+ * engine_new(). */
+static void expiring_sift_down(struct expiring *a, uint32_t root, uint32_t n)
 {
-    uint64_t x = ((const struct expiring *)a)->serial, y = ((const struct expiring *)b)->serial;
-    return (x > y) - (x < y);
+    for (;;) {
+        uint32_t child = 2 * root + 1;
+        if (child >= n)
+            return;
+        if (child + 1 < n && a[child + 1].serial > a[child].serial)
+            child++;
+        if (a[root].serial >= a[child].serial)
+            return;
+        struct expiring tmp = a[root];
+        a[root] = a[child];
+        a[child] = tmp;
+        root = child;
+    }
+}
+
+static void expiring_sort_by_serial(struct expiring *a, uint32_t n)
+{
+    for (uint32_t i = n / 2; i-- > 0;)
+        expiring_sift_down(a, i, n);
+    for (uint32_t end = n; end-- > 1;) {
+        struct expiring tmp = a[0];
+        a[0] = a[end];
+        a[end] = tmp;
+        expiring_sift_down(a, 0, end);
+    }
 }
 
 /* End every flow idle past its timeout, in serial order (the order in which the flows
@@ -617,8 +642,7 @@ static int expire(struct engine *e)
             e->expiring[n++] = (struct expiring){e->slots[idx].serial, idx, reason};
         }
     }
-    if (n > 1)
-        qsort(e->expiring, n, sizeof *e->expiring, expiring_by_serial);
+    expiring_sort_by_serial(e->expiring, n);
     for (uint32_t i = 0; i < n; i++)
         flow_end(e, e->expiring[i].slot, (enum end_reason)e->expiring[i].reason);
     return complete;
@@ -730,12 +754,32 @@ static void count_packet(struct engine *e, uint32_t idx, const struct packet *p,
     e->counters.packets_in_flows++;
 }
 
+/* After a packet: the flow's place in its list, by (last packet time, touch order). */
 static void touch(struct engine *e, uint32_t idx)
 {
     struct flow_slot *s = &e->slots[idx];
+    uint8_t list = flow_list_for(s);
+    if (s->list == list) {
+        /* A late packet that left the last packet time alone keeps the flow where it
+         * is, however many newer flows follow it. */
+        uint32_t next = s->lru_next;
+        if (next == NIL || flow_last_us(&e->slots[next]) > flow_last_us(s))
+            return;
+    }
     if (s->list != LIST_FREE)
         list_unlink(e, idx);
-    list_insert(e, idx, flow_list_for(s));
+    list_insert(e, idx, list);
+}
+
+/* A flow past its own timeout that the ordered scan missed (its list was out of order
+ * beyond LIST_ORDER_WALK): end it now, before a packet is counted to it. */
+static int end_if_timed_out(struct engine *e, uint32_t idx)
+{
+    struct flow_slot *s = &e->slots[idx];
+    if (e->clock_us <= flow_last_us(s) + e->timeout_us[s->list])
+        return 0;
+    flow_end(e, idx, s->list == LIST_TCP_CLOSING ? END_END : END_IDLE);
+    return 1;
 }
 
 static int frag_matches(const struct frag_entry *f, const struct packet *p)
@@ -809,7 +853,8 @@ static void account_later_fragment(struct engine *e, const struct packet *p)
     if (i != FRAG_NIL) {
         const struct frag_entry *f = &e->frags[i];
         struct flow_slot *s = &e->slots[f->slot];
-        if (s->list != LIST_FREE && s->serial == f->serial) { /* its flow still runs */
+        /* The first fragment's flow must still run (and not be overdue to end). */
+        if (s->list != LIST_FREE && s->serial == f->serial && !end_if_timed_out(e, f->slot)) {
             active_check(e, s, p->ts_us);
             count_packet(e, f->slot, p, f->dir);
             touch(e, f->slot);
@@ -825,6 +870,8 @@ static void account_packet(struct engine *e, const struct packet *p)
     int dir = key_from_packet(p, &key);
     uint32_t bucket = (uint32_t)key_hash(e->hash_seed, &key) & e->bucket_mask;
     uint32_t idx = flow_find(e, &key, bucket);
+    if (idx != NIL && end_if_timed_out(e, idx))
+        idx = NIL;
     if (idx == NIL)
         idx = flow_create(e, &key, bucket, p, dir);
     else

@@ -20,7 +20,6 @@ from tests.support.summarizers import (
     BOTH_SUMMARIZERS,
     assert_counters,
     assert_record,
-    known_engine_bug,
     records_by_serial,
 )
 
@@ -293,14 +292,6 @@ def test_out_of_order_packet_does_not_delay_idle_expiry(tmp_path, summarize):
 
 
 def test_late_copy_behind_many_newer_flows_does_not_delay_idle_expiry(tmp_path, summarize, request):
-    known_engine_bug(
-        request,
-        summarize,
-        "a packet older than its flow's last packet re-inserts the flow by a walk of at most "
-        "128 steps from its list's tail; with more newer flows the flow lands out of order "
-        "and the expiry scan stops before it (leave the flow in place when its last packet "
-        "time did not change, and check a found flow's own timeout on lookup)",
-    )
     # As above, but with 200 flows newer than X between X and the end of its expiry
     # list: the late copy must leave X's place (oldest) alone however long the list.
     x = ether(udp(A, "10.5.2.1", 5000, 53, b"x"))
