@@ -16,6 +16,7 @@ from tests.support import pcapgen
 from tests.support.pcapgen import T0_US, at, ether, ether_raw, null, sll, sll2, udp
 from tests.support.summarizers import (
     BOTH_SUMMARIZERS,
+    SIGNED_TIMESTAMPS,
     assert_counters,
     assert_record,
     known_engine_bug,
@@ -163,13 +164,7 @@ def test_linux_cooked_capture_with_a_vlan_protocol_walks_the_tag(tmp_path, summa
 
 
 def test_pcap_timestamps_after_2038_keep_their_value(tmp_path, summarize, request):
-    known_engine_bug(
-        request,
-        summarize,
-        "libpcap hands pcap record seconds (and microseconds) over as signed 32-bit values; "
-        "capture.c turns a negative tv_sec into time 0 (and a negative tv_usec wraps), "
-        "where the file format means unsigned: cast them through uint32_t",
-    )
+    known_engine_bug(request, summarize, SIGNED_TIMESTAMPS)
     # The pcap record header holds seconds as an unsigned 32-bit number (good to 2106).
     year_2040_us = 2_208_988_800 * 1_000_000
     frames = [
