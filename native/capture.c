@@ -204,9 +204,14 @@ static void on_frame(u_char *user, const struct pcap_pkthdr *header, const u_cha
 {
     struct source *s = (struct source *)user;
     struct engine *e = s->capture->engine;
-    uint64_t ts_us = header->ts.tv_sec < 0 ? 0
-                                           : (uint64_t)header->ts.tv_sec * 1000000u +
-                                                 (uint64_t)header->ts.tv_usec;
+    /* pcap files hold unsigned 32-bit seconds and fractions, but libpcap hands them over
+     * in signed fields: a time after 2038 or a bogus fraction arrives negative. Read
+     * them back as the unsigned values in the file (as tests/reference.py does). */
+    uint64_t sec = header->ts.tv_sec < 0 ? (uint32_t)header->ts.tv_sec
+                                         : (uint64_t)header->ts.tv_sec;
+    uint64_t usec = header->ts.tv_usec < 0 ? (uint32_t)header->ts.tv_usec
+                                           : (uint64_t)header->ts.tv_usec;
+    uint64_t ts_us = sec * 1000000u + usec;
     engine_handle_frame(e, s->linktype, bytes, header->caplen, header->len, ts_us);
     /* Return to the caller before the next frame could find the ring too full. */
     if (engine_ring_room(e) < ENGINE_RECORDS_PER_PACKET)
