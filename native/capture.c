@@ -249,8 +249,8 @@ static enum capture_status read_error(struct source *s, char *err, size_t err_le
     return strstr(msg, "truncated") ? CAPTURE_ERR_TRUNCATED : CAPTURE_ERR_READ;
 }
 
-/* One round over the live sources: 1 when any delivered a frame, 0 when none did,
- * -1 on an error (err filled). */
+/* One round over the live sources: 1 when any delivered a frame (or was broken off to
+ * return), 0 when none did, -1 on an error (err filled). */
 static int dispatch_live(struct capture *c, enum capture_status *status, char *err,
                          size_t err_len)
 {
@@ -264,7 +264,7 @@ static int dispatch_live(struct capture *c, enum capture_status *status, char *e
             *status = read_error(s, err, err_len);
             return -1;
         }
-        if (n > 0)
+        if (n > 0 || n == PCAP_ERROR_BREAK) /* broken off: ring full or stop requested */
             got = 1;
         if (engine_ring_room(c->engine) < ENGINE_RECORDS_PER_PACKET)
             break;

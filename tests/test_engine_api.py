@@ -413,6 +413,29 @@ def test_live_loopback_capture_counts_sent_datagrams():
 
 
 @live
+def test_live_capture_with_a_small_ring_loses_no_flow():
+    # 60 flows (one per destination port) through 4 slots: evictions fill the 16-record
+    # ring again and again while packets keep coming.
+    first = 20000 + os.getpid() % 10000
+    settings = EngineSettings(max_flows=4, batch_records=16)
+    records: list[FlowRecord] = []
+    with Engine(settings) as engine:
+        engine.open_live("lo", bpf_filter=f"udp and dst portrange {first}-{first + 59}")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for port in range(first, first + 60):
+                sock.sendto(b"ping", ("127.0.0.1", port))
+        deadline = time.monotonic() + 5
+        while engine.counters().packets_seen < 60 and time.monotonic() < deadline:
+            records.extend(engine.poll(100))
+        records.extend(engine.flush())
+        counters = engine.counters()
+    assert counters.packets_seen == 60
+    assert sorted(r.resp_port for r in records) == list(range(first, first + 60))
+    assert counters.flows_ended_resources == 56
+    assert counters.records_lost == 0
+
+
+@live
 def test_stop_from_another_thread_ends_a_long_poll():
     with Engine() as engine:
         engine.open_live("lo", bpf_filter="udp port 9")
