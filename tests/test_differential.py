@@ -19,7 +19,6 @@ import pytest
 from tests.reference import CaptureFormatError, read_capture
 from tests.support import pcapgen
 from tests.support.summarizers import (
-    SIGNED_TIMESTAMPS,
     Summary,
     readable,
     run_engine,
@@ -172,14 +171,6 @@ def test_random_traffic_reaches_every_corner(tmp_path):
 # kept next to the repository; only those of a link type the spec decodes.
 SAMPLE_CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "pcaps" / "tcpdump"
 DECODED_LINKTYPES = {0, 1, 12, 101, 113, 228, 229, 276}
-# Timestamps at or beyond 2^31 in the pcap record header: see the 2038 golden test.
-SIGNED_TIMESTAMP_FILES = {
-    "olsr-oobr-2.pcap",
-    "pim_header_asan-2.pcap",
-    "rx_serviceid_oobr.pcap",
-    "time_2106.pcap",
-    "timestamp_invalid_micro.pcap",
-}
 
 
 def sample_captures() -> list[Any]:
@@ -191,10 +182,7 @@ def sample_captures() -> list[Any]:
             continue  # not a capture the reference reads; the engine's tests cover refusal
         if linktype not in DECODED_LINKTYPES:
             continue
-        marks = []
-        if path.name in SIGNED_TIMESTAMP_FILES:
-            marks.append(pytest.mark.xfail(strict=True, reason=f"engine bug: {SIGNED_TIMESTAMPS}"))
-        params.append(pytest.param(path, id=path.name, marks=marks))
+        params.append(pytest.param(path, id=path.name))
     return params or [
         pytest.param(None, marks=pytest.mark.skip(reason=f"{SAMPLE_CAPTURES} absent"))
     ]

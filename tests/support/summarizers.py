@@ -88,6 +88,9 @@ def run_engine(path: Path, **settings: float) -> Summary:
             records.extend(engine.poll())
         records.extend(engine.flush())
         counters = dataclasses.asdict(engine.counters())
+    # The engine's own gauges: after the flush no flow is left and no record was lost.
+    assert counters["flows_active"] == 0, counters
+    assert counters["records_lost"] == 0, counters
     return Summary(records, {name: counters[name] for name in COUNTER_NAMES})
 
 
@@ -137,18 +140,3 @@ def only_record(summary: Summary) -> FlowRecord:
 def records_by_serial(summary: Summary) -> list[FlowRecord]:
     """Records in flow creation order; the records of one flow in time order."""
     return sorted(summary.records, key=lambda r: (r.serial, r.ts_us))
-
-
-# Engine bugs reported to the engine's owner, shared by the tests that show them.
-SIGNED_TIMESTAMPS = (
-    "libpcap hands pcap record seconds (and microseconds) over as signed 32-bit values; "
-    "capture.c turns a negative tv_sec into time 0 (and a negative tv_usec wraps), "
-    "where the file format means unsigned: cast them through uint32_t"
-)
-
-
-def known_engine_bug(request: pytest.FixtureRequest, summarize: object, reason: str) -> None:
-    """Expect the engine run of this test to fail, strictly: once the engine is fixed the
-    pass is reported and the marker must go. The reference run must pass regardless."""
-    if summarize is run_engine:
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=f"engine bug: {reason}"))
