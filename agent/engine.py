@@ -256,6 +256,12 @@ class Engine:
         return EngineCounters(*(raw[name] for name in _COUNTER_NAMES))
 
     @property
+    def clock_us(self) -> int:
+        """The engine's clock (microseconds since the epoch): the largest packet time seen,
+        or the wall clock while a live capture is idle. Drives expiry, and batch windows."""
+        return int(self._native.clock_us)
+
+    @property
     def bytes_per_slot(self) -> float:
         """Flow table memory per flow slot (slot plus its share of hash buckets)."""
         return float(self._native.bytes_per_slot)

@@ -169,6 +169,8 @@ const struct flow_record *engine_ring_peek(const struct engine *engine, uint32_t
 void engine_ring_consume(struct engine *engine, uint32_t n);
 
 uint32_t engine_flows_active(const struct engine *engine);
+/* The engine's clock: the largest packet time seen (live and idle: the wall clock). */
+uint64_t engine_clock_us(const struct engine *engine);
 uint32_t engine_max_flows(const struct engine *engine);
 /* Bytes of one flow slot, and of the whole flow table (slots + hash buckets). */
 size_t engine_slot_bytes(void);

@@ -987,6 +987,8 @@ const struct engine_counters *engine_counters(const struct engine *e) { return &
 
 uint32_t engine_flows_active(const struct engine *e) { return e->flows_active; }
 
+uint64_t engine_clock_us(const struct engine *e) { return e->clock_us; }
+
 uint32_t engine_max_flows(const struct engine *e) { return e->settings.max_flows; }
 
 size_t engine_slot_bytes(void) { return sizeof(struct flow_slot); }

@@ -16,6 +16,7 @@
  *   .stop()                     make a running run() return RUN_STOPPED (any thread)
  *   .close()                    release sources and tables
  *   .bytes_per_slot             flow table bytes per slot (slot + hash bucket share)
+ *   .clock_us                   the engine's clock: largest packet time seen (microseconds)
  * Errors: OpenError (LinkTypeError, FilterError) when a source cannot be opened,
  * ReadError (TruncatedError) when reading fails; all are OSError subclasses.
  */
@@ -480,7 +481,16 @@ static PyMethodDef Engine_methods[] = {
     {"close", (PyCFunction)Engine_close, METH_NOARGS, "Close sources and free the tables."},
     {NULL, NULL, 0, NULL}};
 
+static PyObject *Engine_get_clock_us(EngineObject *self, void *Py_UNUSED(closure))
+{
+    if (!engine_usable(self))
+        return NULL;
+    return PyLong_FromUnsignedLongLong(engine_clock_us(self->engine));
+}
+
 static PyGetSetDef Engine_getset[] = {
+    {"clock_us", (getter)Engine_get_clock_us, NULL,
+     "The engine's clock: the largest packet time seen, in microseconds.", NULL},
     {"bytes_per_slot", (getter)Engine_get_bytes_per_slot, NULL,
      "Flow table bytes per flow slot (the slot and its share of hash buckets).", NULL},
     {NULL, NULL, NULL, NULL, NULL}};

@@ -211,6 +211,18 @@ def test_packet_within_the_linger_still_counts(tmp_path):
     assert records[0].orig_pkts == 6
 
 
+def test_clock_follows_the_largest_packet_time(tmp_path):
+    from tests.support.pcapgen import T0_US
+
+    frames = [at(0, udp_flow(1)), at(2.5, udp_flow(2)), at(1.0, udp_flow(3))]
+    with Engine() as engine:
+        assert engine.clock_us == 0
+        engine.open_file(write_pcap(tmp_path / "c.pcap", frames))
+        while not engine.exhausted:
+            engine.poll()
+        assert engine.clock_us == T0_US + 2_500_000
+
+
 def test_idle_udp_flow_ends_after_its_timeout(tmp_path):
     frames = [at(0, udp_flow(1)), at(60.0, udp_flow(2)), at(60.000002, udp_flow(3))]
     records, counters = run_all(write_pcap(tmp_path / "u.pcap", frames))
