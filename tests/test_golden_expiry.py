@@ -291,7 +291,7 @@ def test_out_of_order_packet_does_not_delay_idle_expiry(tmp_path, summarize):
     ]
 
 
-def test_late_copy_behind_many_newer_flows_does_not_delay_idle_expiry(tmp_path, summarize, request):
+def test_late_copy_behind_many_newer_flows_does_not_delay_idle_expiry(tmp_path, summarize):
     # As above, but with 200 flows newer than X between X and the end of its expiry
     # list: the late copy must leave X's place (oldest) alone however long the list.
     x = ether(udp(A, "10.5.2.1", 5000, 53, b"x"))
