@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import random
 import shutil
+import struct
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -204,3 +205,86 @@ def test_parser_never_fills_ports_of_later_fragments(c_parse):
     assert verdict == "fragment_later"
     assert (packet.sport, packet.dport, packet.frag_id) == (0, 0, 0xABCD)
     assert packet.payload_len == 12
+
+
+def _v4(proto: int, l4: bytes, *, ihl: int = 5, total: int | None = None) -> bytes:
+    total = 20 + 4 * (ihl - 5) + len(l4) if total is None else total
+    header = struct.pack(
+        ">BBHHHBBH4s4s",
+        0x40 | ihl,
+        0,
+        total,
+        1,
+        0,
+        64,
+        proto,
+        0,
+        bytes([10, 0, 0, 1]),
+        bytes([10, 0, 0, 2]),
+    )
+    return header + bytes(4 * (ihl - 5)) + l4
+
+
+def _v6(next_header: int, rest: bytes, payload_len: int | None = None) -> bytes:
+    length = len(rest) if payload_len is None else payload_len
+    return (
+        struct.pack(">IHBB", 0x60000000, length, next_header, 64)
+        + bytes(15)
+        + b"\x01"
+        + (bytes(15) + b"\x02" + rest)
+    )
+
+
+UDP_53 = struct.pack(">HHHH", 5353, 53, 8, 0)
+SLL_VLAN = bytes(14) + b"\x81\x00" + b"\x00\x2a\x08\x00" + _v4(17, UDP_53)
+DOCUMENTED_CHOICES = {
+    "SLL with an 802.1Q tag": (113, SLL_VLAN),
+    "SLL2 with two tags": (
+        276,
+        b"\x88\xa8" + bytes(18) + b"\x00\x01\x81\x00\x00\x02\x08\x00" + _v4(17, UDP_53),
+    ),
+    "NULL AF_INET6 = 10 (Linux)": (0, b"\x0a\x00\x00\x00" + _v6(17, UDP_53)),
+    "NULL AF_INET big-endian": (0, b"\x00\x00\x00\x02" + _v4(17, UDP_53)),
+    "NULL AF 7": (0, b"\x07\x00\x00\x00" + _v4(17, UDP_53)),
+    "raw IP version 5": (12, b"\x55" + bytes(30)),
+    "IPv4 on the IPv6 link": (229, _v4(17, UDP_53)),
+    "IHL 3 in a 10-byte capture": (101, b"\x43" + bytes(9)),
+    "options not captured, total length bad": (101, _v4(17, b"", ihl=6, total=3)[:22]),
+    "IPv6 nine extension headers": (
+        229,
+        _v6(60, b"".join(bytes([60 if i < 8 else 17, 0]) + bytes(6) for i in range(9)) + UDP_53),
+    ),
+    "IPv6 extension header past the payload length": (229, _v6(0, b"\x11\x03" + bytes(30))),
+    "IPv6 payload length 0, padding after it": (229, _v6(0, bytes(8), payload_len=0)),
+    "ICMP with one byte of IP payload": (228, _v4(1, b"\x08")),
+    "UDP with 7 bytes of IP payload": (228, _v4(17, UDP_53[:7])),
+    "TCP data offset 4": (228, _v4(6, struct.pack(">HHIIBBHHH", 1, 2, 0, 0, 0x40, 2, 0, 0, 0))),
+}
+
+# What each case must come to (both parsers could otherwise drift together).
+EXPECTED_VERDICT = {
+    "ICMP with one byte of IP payload": "malformed",
+    "IHL 3 in a 10-byte capture": "malformed",
+    "IPv4 on the IPv6 link": "malformed",
+    "IPv6 extension header past the payload length": "malformed",
+    "IPv6 nine extension headers": "ok",
+    "IPv6 payload length 0, padding after it": "malformed",
+    "NULL AF 7": "non_ip",
+    "NULL AF_INET big-endian": "ok",
+    "NULL AF_INET6 = 10 (Linux)": "ok",
+    "SLL with an 802.1Q tag": "ok",
+    "SLL2 with two tags": "ok",
+    "TCP data offset 4": "malformed",
+    "UDP with 7 bytes of IP payload": "malformed",
+    "options not captured, total length bad": "truncated",
+    "raw IP version 5": "malformed",
+}
+
+
+@pytest.mark.parametrize("case", sorted(DOCUMENTED_CHOICES))
+def test_parser_and_reference_make_the_same_documented_choices(c_parse, case):
+    linktype, frame = DOCUMENTED_CHOICES[case]
+    assert c_parse(linktype, frame, len(frame))[0] == EXPECTED_VERDICT[case]
+    assert disagreement(c_parse, linktype, frame, len(frame)) is None
+    # and the frame is judged on its own terms, not by the wire length alone
+    assert disagreement(c_parse, linktype, frame, 3) is None
