@@ -249,6 +249,15 @@ static enum capture_status read_error(struct source *s, char *err, size_t err_le
     return strstr(msg, "truncated") ? CAPTURE_ERR_TRUNCATED : CAPTURE_ERR_READ;
 }
 
+static void remove_source(struct capture *c, int i)
+{
+    pcap_close(c->sources[i].pcap);
+    for (int j = i + 1; j < c->count; j++) {
+        c->sources[j - 1] = c->sources[j];
+    }
+    c->count--;
+}
+
 /* One round over the live sources: 1 when any delivered a frame (or was broken off to
  * return), 0 when none did, -1 on an error (err filled). */
 static int dispatch_live(struct capture *c, enum capture_status *status, char *err,
@@ -261,7 +270,10 @@ static int dispatch_live(struct capture *c, enum capture_status *status, char *e
             continue;
         int n = pcap_dispatch(s->pcap, -1, on_frame, (u_char *)s);
         if (n == PCAP_ERROR) {
+            /* The interface went away or down: report it once and drop the source, so
+             * the caller can open it again when it is back. */
             *status = read_error(s, err, err_len);
+            remove_source(c, i);
             return -1;
         }
         if (n > 0 || n == PCAP_ERROR_BREAK) /* broken off: ring full or stop requested */
@@ -291,12 +303,13 @@ static void wait_live(struct capture *c, int wait_ms)
 enum capture_status capture_run(struct capture *c, int timeout_ms, char *err, size_t err_len)
 {
     struct engine *e = c->engine;
-    uint64_t deadline = now_us(CLOCK_MONOTONIC) + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000u;
-    int live_count = 0;
-    for (int i = 0; i < c->count; i++)
-        live_count += c->sources[i].is_live;
+    uint64_t deadline =
+        now_us(CLOCK_MONOTONIC) + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000u;
     enum capture_status status = CAPTURE_OK;
     while (status == CAPTURE_OK) {
+        int live_count = 0;
+        for (int i = 0; i < c->count; i++)
+            live_count += c->sources[i].is_live;
         if (atomic_exchange(&c->stop_requested, 0)) {
             status = CAPTURE_STOPPED;
             break;
@@ -329,8 +342,7 @@ enum capture_status capture_run(struct capture *c, int timeout_ms, char *err, si
         if (status == CAPTURE_OK && now_us(CLOCK_MONOTONIC) >= deadline)
             status = CAPTURE_TIMEOUT;
     }
-    if (live_count)
-        collect_drops(c);
+    collect_drops(c);
     return status;
 }
 

@@ -89,6 +89,14 @@ static PyObject *raise_status(enum capture_status status, const char *message)
 
 /* ---------------------------------------------------------------- life cycle */
 
+static void engine_release(EngineObject *self)
+{
+    capture_free(self->capture);
+    engine_free(self->engine);
+    self->capture = NULL;
+    self->engine = NULL;
+}
+
 static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"max_flows",   "ring_records", "tcp_idle_us",   "tcp_syn_idle_us",
@@ -122,12 +130,11 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_ValueError, problem);
         return -1;
     }
-    if (self->engine) { /* __init__ called twice: start over */
-        capture_free(self->capture);
-        engine_free(self->engine);
-        self->capture = NULL;
-        self->engine = NULL;
+    if (self->running) {
+        PyErr_SetString(PyExc_RuntimeError, "the engine is running in another thread");
+        return -1;
     }
+    engine_release(self); /* __init__ called again: start over */
     self->engine = engine_new(&settings);
     self->capture = self->engine ? capture_new(self->engine) : NULL;
     if (!self->capture) {
@@ -137,14 +144,6 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwargs)
         return -1;
     }
     return 0;
-}
-
-static void engine_release(EngineObject *self)
-{
-    capture_free(self->capture);
-    engine_free(self->engine);
-    self->capture = NULL;
-    self->engine = NULL;
 }
 
 static void Engine_dealloc(EngineObject *self)
