@@ -142,6 +142,15 @@ def test_engine_and_reference_agree_when_timestamps_go_backwards(tmp_path):
     assert_same(engine, reference)
 
 
+def test_engine_and_reference_agree_with_everything_at_once(tmp_path):
+    # Disorder, lying headers, a tiny table and a tiny output ring, on a NULL link.
+    settings = {**BUSY_SETTINGS, "max_flows": 32, "batch_records": 16}
+    engine, reference = summarize_both(
+        tmp_path, 31, 4000, "null", "pcapng", settings, disorder=0.1, mutate=0.2
+    )
+    assert_same(engine, reference)
+
+
 def test_random_traffic_reaches_every_corner(tmp_path):
     """The generator is only worth something if the busy captures hit every case."""
     _, reference = summarize_both(tmp_path, *CASES[0][1:])
