@@ -16,6 +16,8 @@ from agent.errors import AgentError
 
 # (command, module, one-line help), in the order `--help` lists them.
 COMMANDS = [
+    ("run", "agent.commands.run", "the daemon: capture the configured interfaces, ship summaries"),
+    ("replay", "agent.commands.replay", "the full pipeline over a capture file, then exit"),
     ("flows", "agent.commands.flows", "summarize a capture file and print its flows"),
     ("check-config", "agent.commands.check_config", "validate the configuration, print a summary"),
     ("keygen", "agent.commands.keygen", "write a new Ed25519 signing key pair, print its kid"),

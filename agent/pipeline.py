@@ -1,0 +1,186 @@
+"""The whole pipeline for one configuration: capture -> flows -> batch -> sign -> spool -> publish.
+
+`Pipeline` wires the parts together; `run_live` and `run_replay` drive them. The engine
+is polled on this (the main) thread; the publisher drains the spool on its own thread,
+so capture never waits on the network. Packet time drives windows in a replay, the wall
+clock when live (the engine itself always expires flows on packet time).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+
+from agent.batcher import FlowBatcher, FlowWindow
+from agent.config import AgentConfig
+from agent.config.adapters import engine_settings, mqtt_settings, spool_settings
+from agent.cose import Signer
+from agent.engine import Engine, EngineCounters
+from agent.flowrecord import FlowRecord
+from agent.health import SystemSampler
+from agent.publish.publisher import Publisher
+from agent.shipper import Shipper
+from agent.spool import Spool
+from agent.wire import KIND_STATUS, SensorIdentity
+from agent.wire.encode import HealthValue
+
+log = logging.getLogger(__name__)
+
+# Gauges and limits: reported in health as they are, never as per-message deltas.
+_GAUGES = frozenset({"flows_active", "max_flows"})
+LIVE_POLL_MS = 200
+
+
+def cumulative_counters(counters: EngineCounters) -> dict[str, int]:
+    """The engine's counters that only grow (sent as deltas in each data message)."""
+    return {name: value for name, value in asdict(counters).items() if name not in _GAUGES}
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
+
+
+class Pipeline:
+    """Every part of the agent for one configuration and one sensor boot.
+
+    Raises UsageError (via the parts) when the key, spool or broker settings are unusable.
+    """
+
+    def __init__(
+        self, config: AgentConfig, boot_id: bytes | None = None, first_seq: int = 0
+    ) -> None:
+        self.config = config
+        self.identity = SensorIdentity(
+            config.sensor.id, config.sensor.site, config.sensor.wing, boot_id or os.urandom(16)
+        )
+        signer = Signer.from_file(config.signing.key)
+        self.kid = signer.kid
+        self.spool = Spool.open(spool_settings(config))
+        self.shipper = Shipper(
+            self.identity, config.mqtt.topic_prefix, signer, self.spool, first_seq
+        )
+        self.publisher = Publisher(
+            mqtt_settings(config),
+            self.spool,
+            self.shipper.topic(KIND_STATUS),
+            self.shipper.status_message,
+        )
+        self.engine = Engine(engine_settings(config))
+        self.batcher = FlowBatcher(config.batch.window_s, config.batch.max_records)
+        self.sampler = SystemSampler(str(config.spool.dir))
+        self.flows_shipped = 0
+        self._health_interval_us = int(config.health.interval_s * 1_000_000)
+        self._next_health_us: int | None = None
+        self._health_window_start_us: int | None = None
+        self.extra_health: Callable[[], dict[str, HealthValue | None]] = dict
+
+    # ---- the per-iteration steps ------------------------------------------------------
+
+    def take_records(self, records: list[FlowRecord], now_us: int) -> None:
+        """Batch finished flows; ship every window that is complete at `now_us`."""
+        self._ship(self.batcher.add(records, now_us))
+        self.maybe_ship_health(now_us)
+
+    def maybe_ship_health(self, now_us: int) -> None:
+        if self._next_health_us is None:
+            self._next_health_us = now_us + self._health_interval_us
+            self._health_window_start_us = now_us
+        elif now_us >= self._next_health_us:
+            self.ship_health(now_us)
+            self._next_health_us = now_us + self._health_interval_us
+
+    def ship_health(self, now_us: int) -> None:
+        start = self._health_window_start_us if self._health_window_start_us is not None else now_us
+        counters = self.engine.counters()
+        self.shipper.ship_health(
+            self.health_figures(counters), start, now_us, cumulative_counters(counters)
+        )
+        self._health_window_start_us = now_us
+
+    def finish(self, now_us: int) -> None:
+        """End every flow (reason `forced`) and ship what is left, then a last health."""
+        records = self.engine.flush()
+        self._ship(self.batcher.add(records, now_us))
+        self._ship(self.batcher.drain(now_us))
+        self.ship_health(now_us)
+
+    def _ship(self, windows: list[FlowWindow]) -> None:
+        if not windows:
+            return
+        counters = cumulative_counters(self.engine.counters())
+        for window in windows:
+            self.shipper.ship_flows(window.records, window.start_us, window.end_us, counters)
+            self.flows_shipped += len(window.records)
+
+    def health_figures(self, counters: EngineCounters) -> dict[str, HealthValue | None]:
+        """Everything the `health` message says, flat and named (docs/WIRE.md lists them)."""
+        system = self.sampler.sample()
+        delivery = self.publisher.health()
+        spool = delivery.spool
+        figures: dict[str, HealthValue | None] = {
+            "agent_cpu_percent": round(system.agent_cpu_percent, 1),
+            "agent_rss_bytes": system.agent_rss_bytes,
+            "box_cpu_percent": round(system.box_cpu_percent, 1),
+            "box_memory_percent": round(system.box_memory_percent, 1),
+            "box_load_1m": round(system.box_load_1m, 2),
+            "temperature_c": system.temperature_c,
+            "spool_disk_free_bytes": system.spool_disk_free_bytes,
+            "clock_synchronized": system.clock_synchronized,
+            "uptime_s": int(system.uptime_s),
+            "packets_seen": counters.packets_seen,
+            "kernel_drops": counters.kernel_drops,
+            "interface_drops": counters.interface_drops,
+            "malformed": counters.malformed,
+            "truncated": counters.truncated,
+            "flows_active": counters.flows_active,
+            "max_flows": counters.max_flows,
+            "flows_evicted": counters.flows_ended_resources,
+            "spool_depth_messages": spool.depth_messages,
+            "spool_depth_bytes": spool.depth_bytes,
+            "spool_dropped_messages": spool.dropped_messages,
+            "oldest_unsent_age_s": (
+                None
+                if delivery.oldest_unsent_age_s is None
+                else round(delivery.oldest_unsent_age_s, 1)
+            ),
+            "broker_connected": delivery.connected,
+            "broker_url": delivery.broker_url,
+            "last_ack_age_s": (
+                None
+                if delivery.last_ack_at is None
+                else round(time.time() - delivery.last_ack_at, 1)
+            ),
+        }
+        figures.update(self.extra_health())
+        return figures
+
+    def close(self, publish_timeout_s: float) -> None:
+        """Stop delivery (publishing "offline"), close the engine and the spool."""
+        self.publisher.stop(publish_timeout_s)
+        self.engine.close()
+        self.spool.close()
+
+
+def run_replay(
+    pipeline: Pipeline, capture: str, speed: float | None, drain_timeout_s: float
+) -> bool:
+    """The full pipeline over a capture file, windows on packet time.
+
+    speed: None = as fast as possible, else X times real time. Returns True when every
+    message was acknowledged by the broker within drain_timeout_s (else they stay spooled).
+    Raises UsageError for an unreadable capture, CaptureError for a truncated one (after
+    shipping every flow read up to the cut).
+    """
+    engine = pipeline.engine
+    engine.open_file(capture)
+    pipeline.publisher.start()
+    try:
+        while not engine.exhausted:
+            records = engine.poll()
+            pipeline.take_records(records, engine.clock_us)
+    finally:
+        pipeline.finish(engine.clock_us)
+    return pipeline.publisher.wait_drained(drain_timeout_s)

@@ -1,0 +1,105 @@
+"""Data messages out of the pipeline: encode, sign, number, spool.
+
+The shipper owns the per-boot sequence (from 0, +1 per data message of any kind) and
+the bookkeeping that makes loss visible: engine counters go out as deltas per message,
+and batches the spool had to drop are reported in the next data message that is made.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+from agent.cose import Signer
+from agent.flowrecord import FlowRecord
+from agent.spool import Spool
+from agent.wire import (
+    KIND_FLOWS,
+    KIND_HEALTH,
+    KIND_STATUS,
+    BatchInfo,
+    SensorIdentity,
+    encode_flow_batch,
+    encode_health,
+    encode_status,
+    topic_for,
+)
+from agent.wire.encode import HealthValue
+
+
+class Shipper:
+    """Builds signed messages for one sensor boot and appends data messages to the spool."""
+
+    def __init__(
+        self,
+        identity: SensorIdentity,
+        topic_prefix: str,
+        signer: Signer,
+        spool: Spool,
+        first_seq: int = 0,
+    ) -> None:
+        """first_seq continues the sequence of this boot (a configuration reload)."""
+        self.identity = identity
+        self.signer = signer
+        self.spool = spool
+        self._topic_prefix = topic_prefix
+        self.next_seq = first_seq
+        self._reported_counters: dict[str, int] = {}
+        self.messages_spooled = 0
+        self.messages_dropped_at_append = 0
+
+    def topic(self, kind: str) -> str:
+        identity = self.identity
+        return topic_for(self._topic_prefix, identity.site, identity.wing, identity.sensor_id, kind)
+
+    def ship_flows(
+        self,
+        records: Sequence[FlowRecord],
+        window_start_us: int,
+        window_end_us: int,
+        counters: Mapping[str, int],
+    ) -> None:
+        """One `flows` message: the records and the engine counters' change since the last."""
+        batch = self._next_batch(window_start_us, window_end_us, counters)
+        self._spool(KIND_FLOWS, batch.seq, encode_flow_batch(records, self.identity, batch))
+
+    def ship_health(
+        self,
+        figures: Mapping[str, HealthValue | None],
+        window_start_us: int,
+        window_end_us: int,
+        counters: Mapping[str, int],
+    ) -> None:
+        """One `health` message with the figures (and the counters' change, like flows)."""
+        batch = self._next_batch(window_start_us, window_end_us, counters)
+        self._spool(KIND_HEALTH, batch.seq, encode_health(figures, self.identity, batch))
+
+    def status_message(self, state: str) -> bytes:
+        """The signed retained `status` message ("online"/"offline"); never spooled."""
+        payload = encode_status(state, self.identity, int(time.time() * 1e6))
+        return self.signer.sign(payload, self.topic(KIND_STATUS))
+
+    def _next_batch(
+        self, window_start_us: int, window_end_us: int, counters: Mapping[str, int]
+    ) -> BatchInfo:
+        deltas = {
+            name: value - self._reported_counters.get(name, 0)
+            for name, value in counters.items()
+            if value != self._reported_counters.get(name, 0)
+        }
+        self._reported_counters.update(counters)
+        drops = self.spool.take_unreported_drops()
+        losses = {}
+        if drops.messages:
+            losses = {"spool_messages": drops.messages, "spool_bytes": drops.bytes}
+        seq = self.next_seq
+        self.next_seq += 1
+        return BatchInfo(seq, window_start_us, window_end_us, deltas, losses)
+
+    def _spool(self, kind: str, seq: int, payload: bytes) -> None:
+        topic = self.topic(kind)
+        if self.spool.append(topic, kind, seq, self.signer.sign(payload, topic)) is None:
+            # drop_newest on a full spool: counted by the spool, reported next message.
+            self.messages_dropped_at_append += 1
+        else:
+            self.messages_spooled += 1
