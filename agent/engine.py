@@ -222,10 +222,8 @@ class Engine:
         except _engine.TruncatedError as exc:
             self._exhausted = not self._live
             read = self.counters().packets_seen
-            files = ", ".join(self._files)
             raise CaptureError(
-                f"{files}: capture file is truncated ({exc}); "
-                f"{read} packets were read before it ended"
+                f"{exc} (the file ends inside a packet; {read} packets were read before it)"
             ) from None
         except _engine.ReadError as exc:
             raise CaptureError(f"capture failed: {exc}") from None

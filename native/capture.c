@@ -34,6 +34,7 @@ struct source {
     int fd;                 /* live: the selectable descriptor for poll() */
     unsigned last_drop;     /* live: pcap_stats figures already added to the counters */
     unsigned last_ifdrop;
+    char name[128];         /* file path or interface, for error messages */
 };
 
 struct capture {
@@ -100,6 +101,7 @@ static enum capture_status add_source(struct capture *c, pcap_t *pcap, int is_li
     s->linktype = linktype;
     s->is_live = is_live;
     s->fd = is_live ? pcap_get_selectable_fd(pcap) : -1;
+    snprintf(s->name, sizeof s->name, "%s", name);
     return CAPTURE_OK;
 }
 
@@ -133,9 +135,8 @@ static enum capture_status live_fail(pcap_t *pcap, const char *interface, const 
                                      int status, char *err, size_t err_len)
 {
     /* pcap_geterr holds the specific text when libpcap set one (often names the cause). */
-    const char *detail = pcap_geterr(pcap)[0] ? pcap_geterr(pcap) : "no detail";
-    snprintf(err, err_len, "%s: %s failed: %s (%s)", interface, call, detail,
-             pcap_statustostr(status));
+    const char *detail = pcap_geterr(pcap)[0] ? pcap_geterr(pcap) : pcap_statustostr(status);
+    snprintf(err, err_len, "%s: %s failed: %s", interface, call, detail);
     pcap_close(pcap);
     return CAPTURE_ERR_OPEN;
 }
@@ -245,7 +246,7 @@ static enum capture_status read_error(struct source *s, char *err, size_t err_le
 {
     const char *msg = pcap_geterr(s->pcap);
     s->at_eof = 1;
-    snprintf(err, err_len, "%s", msg);
+    snprintf(err, err_len, "%s: %s", s->name, msg);
     return strstr(msg, "truncated") ? CAPTURE_ERR_TRUNCATED : CAPTURE_ERR_READ;
 }
 

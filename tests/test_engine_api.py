@@ -475,6 +475,57 @@ def test_idle_live_capture_expires_flows_by_the_wall_clock():
     assert [r.end_reason for r in records] == ["idle"]
 
 
+_VANISHING_INTERFACE = """
+import subprocess, sys
+from agent.engine import Engine
+from agent.errors import CaptureError
+engine = Engine()
+engine.open_live("v0")
+engine.poll(50)
+subprocess.run(["ip", "link", "del", "v0"], check=True)
+try:
+    for _ in range(50):
+        engine.poll(50)
+except CaptureError as exc:
+    print("error:", exc)
+engine.open_live("v2")  # the failed source left its place: another can be opened
+print("reopened")
+"""
+
+
+@pytest.fixture
+def namespace():
+    """A network namespace of our own with two veth pairs (v0/v1, v2/v3), all up."""
+    name = f"iomt-engine-{os.getpid()}"
+    try:
+        subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"cannot create a network namespace here: {exc}")
+    try:
+        for a, b in (("v0", "v1"), ("v2", "v3")):
+            ip = ["ip", "-n", name, "link"]
+            subprocess.run([*ip, "add", a, "type", "veth", "peer", "name", b], check=True)
+            subprocess.run([*ip, "set", a, "up"], check=True)
+            subprocess.run([*ip, "set", b, "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def test_vanished_interface_is_reported_once_naming_it(namespace):
+    result = subprocess.run(
+        ["ip", "netns", "exec", namespace, sys.executable, "-c", _VANISHING_INTERFACE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    error, reopened = result.stdout.splitlines()
+    assert error.startswith("error: capture failed: v0: ")
+    assert reopened == "reopened"
+
+
 @live
 def test_bad_bpf_filter_is_a_usage_error():
     with pytest.raises(UsageError, match=r"lo: bad capture filter \"port banana\""), Engine() as e:
