@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.reference import CaptureFormatError, read_capture
 from tests.support import pcapgen
+from tests.support.capturefile import CaptureFormatError, read_capture
 from tests.support.summarizers import (
     Summary,
     readable,

@@ -11,8 +11,9 @@ import pytest
 from scapy.layers.l2 import Ether
 from scapy.utils import PcapNgWriter, PcapWriter, RawPcapNgReader, RawPcapReader
 
-from tests.reference import CaptureFormatError, ReferenceEngine, read_capture
+from tests.reference import ReferenceEngine
 from tests.support import pcapgen
+from tests.support.capturefile import CaptureFormatError, read_capture
 from tests.support.pcapgen import T0_US, at, ether, udp
 from tests.support.trafficgen import random_frames
 
