@@ -24,7 +24,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.flowrecord import END_REASONS, FlowRecord
-from tests.support.capturefile import CapturedFrame, read_capture
+from tests.support.capturefile import CapturedFrame, CaptureFormatError, read_capture
+
+# The capture reader lives in tests/support/capturefile.py; re-exported here because
+# tools (native/fuzz/make_seeds.py) read captures through the reference.
+__all__ = [
+    "CaptureFormatError",
+    "ReferenceEngine",
+    "ReferenceResult",
+    "ReferenceSettings",
+    "parse_frame",
+    "read_capture",
+    "summarize_file",
+]
 
 # ---------------------------------------------------------------- settings and counters
 
