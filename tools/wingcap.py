@@ -29,7 +29,7 @@ from random import Random
 from typing import Any
 
 from tools import wingcap_sessions as ws
-from tools.wingcap_pcap import frame_len, write_pcap
+from tools.wingcap_pcap import SNAPLEN, frame_len, write_pcap
 from tools.wingcap_truth import FlowTruth
 
 DEFAULT_PACKETS = 100_000
@@ -37,6 +37,7 @@ DEFAULT_SEED = 4
 DEFAULT_DURATION_S = 900
 MIN_DURATION_S = 660  # room for a transfer that crosses the active timeout and closes
 SLACK_S = 10
+MIN_SNAPLEN = 128  # QinQ + IPv6 + TCP with options still fit: every header is captured
 CAPTURE_EPOCH_S = calendar.timegm((2026, 3, 2, 8, 0, 0))  # a Monday morning, ward 4B
 END_REASONS = ("idle", "active", "end", "forced", "resources")
 GENERATOR_VERSION = 1
@@ -240,16 +241,25 @@ def generate(
     packets: int = DEFAULT_PACKETS,
     seed: int = DEFAULT_SEED,
     duration_s: int = DEFAULT_DURATION_S,
+    snaplen: int = SNAPLEN,
 ) -> Generated:
-    """Write the capture and its truth file; raises ValueError on impossible parameters."""
+    """Write the capture and its truth file; raises ValueError on impossible parameters.
+
+    A `snaplen` below the longest frame writes a headers-only capture of the same
+    traffic: the truth does not change (the engine counts bytes from IP headers).
+    """
     if packets < 1000:
         raise ValueError(f"--packets must be at least 1000 (got {packets})")
     if duration_s < MIN_DURATION_S:
         raise ValueError(f"--duration-s must be at least {MIN_DURATION_S} (got {duration_s})")
+    if not MIN_SNAPLEN <= snaplen <= SNAPLEN:
+        raise ValueError(f"--snaplen must be from {MIN_SNAPLEN} to {SNAPLEN} (got {snaplen})")
     started = time.perf_counter()
     pcap = Path(pcap)
     plan = plan_capture(packets, seed, duration_s)
-    frames, wire_bytes = write_pcap(str(pcap), plan.sessions, CAPTURE_EPOCH_S * 1_000_000, seed)
+    frames, wire_bytes = write_pcap(
+        str(pcap), plan.sessions, CAPTURE_EPOCH_S * 1_000_000, seed, snaplen
+    )
     # The writer re-walks the same steps the planner accounted: they must agree.
     if (frames, wire_bytes) != (plan.packets, plan.wire_bytes):
         raise AssertionError(
@@ -262,6 +272,7 @@ def generate(
         "seed": seed,
         "packets_requested": packets,
         "duration_s": duration_s,
+        "snaplen": snaplen,
         "capture_epoch_s": CAPTURE_EPOCH_S,
         "counters": counters,
         "flows": plan.flows,
@@ -314,9 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--duration-s", type=int, default=DEFAULT_DURATION_S, help="capture length in seconds"
     )
+    parser.add_argument(
+        "--snaplen", type=int, default=SNAPLEN, help="cut frames to this many bytes (headers only)"
+    )
     args = parser.parse_args(argv)
     try:
-        made = generate(args.pcap, args.packets, args.seed, args.duration_s)
+        made = generate(args.pcap, args.packets, args.seed, args.duration_s, args.snaplen)
     except (ValueError, OSError) as exc:
         print(f"wingcap: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ValueError) else 1

@@ -182,26 +182,33 @@ def _merged_steps(sessions: Sequence[tuple[int, Session]]) -> Iterator[tuple[Ses
 
 
 def write_pcap(
-    path: str, sessions: Sequence[tuple[int, Session]], epoch_us: int, seed: int
+    path: str,
+    sessions: Sequence[tuple[int, Session]],
+    epoch_us: int,
+    seed: int,
+    snaplen: int = SNAPLEN,
 ) -> tuple[int, int]:
-    """Write the sessions' frames to a pcap (microsecond, Ethernet); returns (frames, bytes)."""
+    """Write the sessions' frames to a pcap (microsecond, Ethernet); returns (frames, bytes).
+
+    Frames longer than `snaplen` are cut as a capture with that snap length cuts them
+    (the record keeps the wire length); the flows and counters stay the same.
+    """
     writer = FrameWriter(seed)
     frames = wire_bytes = 0
     chunk: list[bytes] = []
     pack_record = _RECORD.pack
     with open(path, "wb") as out:
-        out.write(_PCAP_HEADER.pack(PCAP_MAGIC_US, 2, 4, 0, 0, SNAPLEN, LINKTYPE_ETHERNET))
+        out.write(_PCAP_HEADER.pack(PCAP_MAGIC_US, 2, 4, 0, 0, snaplen, LINKTYPE_ETHERNET))
         for session, (ts_us, flow, side, flags, payload) in _merged_steps(sessions):
             frame = writer.frame(session.flows[flow], ts_us, side, flags, payload)
-            absolute_us = epoch_us + ts_us
-            chunk.append(
-                pack_record(
-                    absolute_us // 1_000_000, absolute_us % 1_000_000, len(frame), len(frame)
-                )
-            )
+            wire = len(frame)
+            if wire > snaplen:
+                frame = frame[:snaplen]
+            seconds, micros = divmod(epoch_us + ts_us, 1_000_000)
+            chunk.append(pack_record(seconds, micros, len(frame), wire))
             chunk.append(frame)
             frames += 1
-            wire_bytes += len(frame)
+            wire_bytes += wire
             if len(chunk) >= 8192:
                 out.write(b"".join(chunk))
                 chunk.clear()
