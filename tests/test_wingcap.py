@@ -183,7 +183,7 @@ def test_capture_holds_the_wing_mix_and_every_expiry(truth):
     reasons = collections.Counter(r["end_reason"] for r in expected)
     assert {"idle", "active", "end", "forced"} <= set(reasons)
     states = {(r["proto"], r["conn_state"]) for r in expected}
-    for state in ("SF", "S0", "S1", "REJ", "RSTO", "RSTR", "OTH"):
+    for state in ("SF", "S0", "S1", "S2", "S3", "REJ", "RSTO", "RSTR", "RSTOS0", "RSTRH", "OTH"):
         assert (6, state) in states, state
     assert {(17, "SF"), (17, "S0"), (1, "OTH"), (58, "OTH"), (112, "OTH")} <= states
     services = {r["resp_port"] for r in expected if r["proto"] in (6, 17)}

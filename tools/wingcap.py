@@ -40,7 +40,7 @@ SLACK_S = 10
 MIN_SNAPLEN = 128  # QinQ + IPv6 + TCP with options still fit: every header is captured
 CAPTURE_EPOCH_S = calendar.timegm((2026, 3, 2, 8, 0, 0))  # a Monday morning, ward 4B
 END_REASONS = ("idle", "active", "end", "forced", "resources")
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 
 @dataclass
@@ -145,6 +145,7 @@ def _backbone(plan: Plan, wing: ws.Wing, rng: Random, packets: int) -> None:
     for vid, offset in ((10, 0), (20, 250_000), (30, 500_000), (0, 750_000)):
         plan.add(ws.vrrp(rng, vid, offset, second, end))
     plan.add(ws.syn_ack_first(wing, rng, 1_000))
+    plan.add(ws.mid_stream_reset(wing, rng, 2_000))
     plan.add(ws.hl7_persistent(wing, rng, 37_000, end - 2 * second, mid_stream=True))
     plan.add(ws.hl7_persistent(wing, rng, rng.randrange(20, 120) * second, end - 2 * second, False))
     # Two big studies, each ~6% of the packets: one closes after crossing the active

@@ -284,12 +284,14 @@ def dicom_echo(wing: Wing, rng: Random, start_us: int) -> Session:
 def hl7_short(wing: Wing, rng: Random, start_us: int) -> Session:
     """A device connects to the interface engine, sends 1-3 results, gets ACKs, closes.
 
-    One in twelve finds the port closed: SYN answered by RST (REJ).
+    One in twelve finds the port closed: SYN answered by RST (REJ); one in twenty ends
+    with the engine closing its side while the device never answers (S3, then idle).
     """
     device = rng.choice(wing.monitors + wing.pumps + [wing.lab])
     engine = wing.server(LIS if device is wing.lab else HL7_ENGINE, device)
     flows = [_flow(TCP, device, engine, wing.ephemeral_port(device), 2575)]
     refused = rng.random() < 1 / 12
+    half_closed = not refused and rng.random() < 0.05
     messages = rng.randint(1, 3)
     first_id = rng.randrange(10**7)
 
@@ -307,6 +309,9 @@ def hl7_short(wing: Wing, rng: Random, start_us: int) -> Session:
             )
             yield (t + 40, 0, 0, ACK, 0)
             t += 40
+        if half_closed:
+            yield (t + 1000, 0, 1, FIN | ACK, 0)
+            return
         yield from _close(0, t + 1000, rtt)
 
     return Session("hl7_short", flows, steps, rng.getrandbits(64))
@@ -346,7 +351,8 @@ def hl7_persistent(
 def tls(wing: Wing, rng: Random, start_us: int, ipv6: bool) -> Session:
     """A workstation or device talks HTTPS: handshake, a few requests, then one ending.
 
-    Endings: FIN both ways (most), client RST, server RST, or left open (idle expiry).
+    Endings: FIN both ways (most), client RST, server RST, left open (idle expiry), or
+    the client's FIN acknowledged but never answered with the server's (S2, idle).
     """
     if ipv6:
         client = rng.choice(wing.workstations6)
@@ -355,7 +361,8 @@ def tls(wing: Wing, rng: Random, start_us: int, ipv6: bool) -> Session:
         client = rng.choice(wing.workstations + wing.pumps + wing.monitors)
         server = wing.server(rng.choice(WEB4), client)
     flows = [_flow(TCP, client, server, wing.ephemeral_port(client), 443)]
-    ending = rng.choices(("fin", "client_rst", "server_rst", "open"), (70, 12, 8, 10))[0]
+    endings = ("fin", "client_rst", "server_rst", "open", "client_half_close")
+    ending = rng.choices(endings, (68, 12, 8, 9, 3))[0]
     sni = rng.choice(SNI)
     requests = rng.randint(1, 5)
 
@@ -386,6 +393,9 @@ def tls(wing: Wing, rng: Random, start_us: int, ipv6: bool) -> Session:
             yield (t, 0, 0, RST | ACK, 0)
         elif ending == "server_rst":
             yield (t, 0, 1, RST | ACK, 0)
+        elif ending == "client_half_close":
+            yield (t, 0, 0, FIN | ACK, 0)
+            yield (t + rtt, 0, 1, ACK, 0)
 
     return Session(f"tls{'6' if ipv6 else ''}", flows, steps, rng.getrandbits(64))
 
@@ -530,13 +540,15 @@ def ping(
 
 def port_scan(wing: Wing, rng: Random, start_us: int) -> Session:
     """An unknown laptop SYN-scans a device: closed ports answer RST (REJ), filtered ones
-    stay silent (S0, one retransmission), open ones answer SYN-ACK and get a RST."""
+    stay silent (S0, one retransmission), open ones answer SYN-ACK and get a RST (RSTO);
+    a few probes the scanner abandons with its own RST (RSTOS0)."""
     target = rng.choice(wing.modalities + wing.pumps + wing.monitors)
     target = Host(target.name, GATEWAY_MAC[30], target.addr, wing.scanner.vlans)
     ports = rng.sample(range(1, 10_000), rng.randint(10, 60))
     sport = rng.randrange(40000, 60000)
     flows = [_flow(TCP, wing.scanner, target, sport, port) for port in ports]
-    answers = [rng.choices(("closed", "filtered", "open"), (60, 30, 10))[0] for _ in ports]
+    outcomes = ("closed", "filtered", "open", "abandoned")
+    answers = [rng.choices(outcomes, (58, 27, 10, 5))[0] for _ in ports]
 
     def steps(r: Random) -> Iterator[Step]:
         pending: list[Step] = []
@@ -547,6 +559,8 @@ def port_scan(wing: Wing, rng: Random, start_us: int) -> Session:
                 pending.append((t + 300, f, 1, RST | ACK, 0))
             elif answer == "filtered":
                 pending.append((t + 1_000_000, f, 0, SYN, 0))
+            elif answer == "abandoned":  # the scanner gives up and resets: RSTOS0
+                pending.append((t + 200_000, f, 0, RST, 0))
             else:
                 pending.append((t + 300, f, 1, SYN | ACK, 0))
                 pending.append((t + 350, f, 0, RST, 0))
@@ -619,3 +633,19 @@ def syn_ack_first(wing: Wing, rng: Random, start_us: int) -> Session:
         yield (t + 5450, 0, 1, ACK, 0)
 
     return Session("syn_ack_first", flows, steps, rng.getrandbits(64))
+
+
+def mid_stream_reset(wing: Wing, rng: Random, start_us: int) -> Session:
+    """A connection older than the capture, which the server then resets (RSTRH)."""
+    client = rng.choice(wing.workstations)
+    server = wing.server(WEB4[0], client)
+    flows = [_flow(TCP, client, server, wing.ephemeral_port(client), 443)]
+
+    def steps(r: Random) -> Iterator[Step]:
+        t = start_us
+        yield (t, 0, 0, PSH | ACK, pay.tls_record_header(23, 300) + bytes(300))
+        yield (t + 20_000, 0, 1, PSH | ACK, 900)
+        yield (t + 20_100, 0, 0, ACK, 0)
+        yield (t + 1_500_000, 0, 1, RST | ACK, 0)
+
+    return Session("mid_stream_reset", flows, steps, rng.getrandbits(64))
