@@ -129,6 +129,9 @@ class MosquittoBroker:
         if os.geteuid() == 0:
             # Root mosquitto drops to user "mosquitto", who cannot read pytest's tmp dirs.
             lines.append("user root")
+        # mosquitto drops QoS 1 messages beyond 1000 queued per slow or offline subscriber;
+        # a test consumer must see everything the publisher had acknowledged.
+        lines.append("max_queued_messages 1000000")
         lines.append(f"allow_anonymous {'false' if users else 'true'}")
         if users:
             password_file = self.workdir / "passwords"
