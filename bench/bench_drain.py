@@ -79,7 +79,17 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     if args.consumer:
         # A central consumer in its own process, so the broker really forwards everything.
         consumer = subprocess.Popen(
-            ["mosquitto_sub", "-p", str(broker.port), "-q", "1", "-t", BACKLOG_TOPIC],
+            [
+                "mosquitto_sub",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(broker.port),
+                "-q",
+                "1",
+                "-t",
+                BACKLOG_TOPIC,
+            ],
             stdout=subprocess.DEVNULL,
         )
         time.sleep(0.3)
