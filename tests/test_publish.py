@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import re
+import time
 from pathlib import Path
 
 import pytest
 
 from agent.errors import UsageError
+from agent.publish.backoff import Backoff
 from agent.publish.publisher import Publisher
 from agent.publish.settings import MqttSettings
 from agent.spool import Spool, SpoolSettings
@@ -184,4 +187,32 @@ def test_unreadable_tls_material_is_a_usage_error(tmp_path: Path) -> None:
     spool = spool_with(tmp_path, 0)
     with pytest.raises(UsageError, match=r"mqtt\.ca_file"):
         make_publisher(spool, "mqtts://localhost:8883", ca_file=tmp_path / "missing.pem")
+    spool.close()
+
+
+def test_backoff_doubles_to_its_cap_with_jitter() -> None:
+    backoff = Backoff(initial_s=1.0, max_s=8.0, rng=random.Random(7))
+    delays = [backoff.next_delay_s() for _ in range(8)]
+    ceilings = [1, 2, 4, 8, 8, 8, 8, 8]
+    assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
+    assert len({round(d, 6) for d in delays[3:]}) == 5, "jittered, not one fixed value"
+    backoff.reset()
+    assert backoff.next_delay_s() <= 1.0
+
+
+def test_appends_never_wait_for_a_dead_uplink(tmp_path: Path, mosquitto: MosquittoBroker) -> None:
+    proxy = UplinkProxy(mosquitto.port)
+    proxy.start()
+    proxy.block()  # connects hang until connect_timeout_s: the worst case for a publisher
+    spool = spool_with(tmp_path, 0)
+    publisher = make_publisher(spool, proxy.url, connect_timeout_s=5.0)
+    publisher.start()
+    time.sleep(0.3)
+    started = time.perf_counter()
+    for seq in range(2000):
+        spool.append(DATA_TOPIC, "flows", seq, seq_payload("A", seq))
+    assert time.perf_counter() - started < 1.0
+    assert not publisher.health().connected and spool.stats().depth_messages == 2000
+    publisher.stop(timeout_s=0.5)
+    proxy.stop()
     spool.close()
