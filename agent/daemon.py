@@ -206,6 +206,14 @@ class Daemon:
         log.info("stopping: flushing flows")
         pipeline = self.pipeline
         pipeline.finish(_now_us())
+        counters = pipeline.engine.counters()
+        log.info(
+            "captured %d packets (%d kernel drops), shipped %d flows in %d messages",
+            counters.packets_seen,
+            counters.kernel_drops,
+            pipeline.flows_shipped,
+            pipeline.shipper.next_seq,
+        )
         drained = pipeline.publisher.wait_drained(SHUTDOWN_PUBLISH_S)
         spool = pipeline.spool.stats()
         pipeline.close(SHUTDOWN_PUBLISH_S)

@@ -21,6 +21,8 @@ class SystemdNotifier:
         self._sock: socket.socket | None = None
         if self._address:
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            # Never block the capture loop on systemd: a full queue drops the message.
+            self._sock.setblocking(False)
 
     @property
     def enabled(self) -> bool:
@@ -37,7 +39,7 @@ class SystemdNotifier:
     def notify(self, *lines: str) -> None:
         if self._sock is None:
             return
-        # systemd gone or the socket unreachable: the service keeps running.
+        # systemd gone, busy or unreachable: the service keeps running.
         with contextlib.suppress(OSError):
             self._sock.sendto("\n".join(lines).encode(), self._address)
 

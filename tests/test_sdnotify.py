@@ -37,3 +37,17 @@ def test_watchdog_interval_is_half_of_watchdog_usec(monkeypatch):
     assert SystemdNotifier("").watchdog_interval_s() == 10.0
     monkeypatch.setenv("WATCHDOG_PID", "1")  # meant for another process
     assert SystemdNotifier("").watchdog_interval_s() is None
+
+
+def test_a_notify_socket_nobody_reads_never_blocks_the_agent(tmp_path):
+    path = str(tmp_path / "notify.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    notifier = SystemdNotifier(path)
+    try:
+        for _ in range(1000):  # far more than the socket's queue holds
+            notifier.watchdog()
+        assert server.recv(64) == b"WATCHDOG=1"
+    finally:
+        notifier.close()
+        server.close()
