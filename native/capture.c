@@ -9,6 +9,9 @@
  *
  * Snap length default: 262144 bytes, libpcap's own maximum, so no frame is cut short;
  * the parser needs far less, but extractors of first payloads (DICOM, HL7) may not.
+ * Immediate mode makes libpcap use fixed-size ring frames (TPACKET_V2) of
+ * min(snap length, interface MTU + link header): on a 1500-byte SPAN port the default
+ * 32 MiB buffer holds ~20000 frames; on loopback (MTU 65536) only ~500.
  */
 #include <errno.h>
 #include <pcap/pcap.h>

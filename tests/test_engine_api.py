@@ -448,6 +448,21 @@ def test_live_capture_with_a_small_ring_loses_no_flow():
 
 
 @live
+def test_kernel_drops_are_counted_not_silent():
+    # A burst larger than a minimal capture buffer while nobody reads it.
+    port = 46000 + os.getpid() % 5000
+    with Engine() as engine:
+        engine.open_live("lo", buffer_bytes=65536, bpf_filter=f"udp and port {port}")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for _ in range(2000):
+                sock.sendto(b"x" * 1000, ("127.0.0.1", port))
+        engine.poll(100)
+        counters = engine.counters()
+    assert counters.packets_seen < 2000
+    assert counters.kernel_drops > 0
+
+
+@live
 def test_stop_from_another_thread_ends_a_long_poll():
     with Engine() as engine:
         engine.open_live("lo", bpf_filter="udp port 9")
