@@ -527,6 +527,39 @@ def namespace():
         subprocess.run(["ip", "netns", "del", name], check=False)
 
 
+_TWO_SPAN_PORTS = """
+import time
+from scapy.all import Ether, IP, UDP, sendp
+from agent.engine import Engine
+with Engine() as engine:
+    engine.open_live("v0", bpf_filter="udp and port 2575")
+    engine.open_live("v2", bpf_filter="udp and port 2575")
+    engine.poll(50)
+    # One conversation, each direction mirrored to a different port (v1 -> v0, v3 -> v2).
+    to_server = Ether() / IP(src="10.7.0.1", dst="10.7.0.2") / UDP(sport=40001, dport=2575)
+    to_client = Ether() / IP(src="10.7.0.2", dst="10.7.0.1") / UDP(sport=2575, dport=40001)
+    sendp(to_server / b"MSH|", iface="v1", count=3, verbose=False)
+    sendp(to_client / b"MSA|", iface="v3", count=2, verbose=False)
+    deadline = time.monotonic() + 5
+    while engine.counters().packets_seen < 5 and time.monotonic() < deadline:
+        engine.poll(50)
+    for r in engine.flush():
+        print(r.orig_port, r.resp_port, r.orig_pkts, r.resp_pkts, r.conn_state)
+"""
+
+
+def test_two_span_ports_feed_one_flow_table(namespace):
+    result = subprocess.run(
+        ["ip", "netns", "exec", namespace, sys.executable, "-c", _TWO_SPAN_PORTS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["40001", "2575", "3", "2", "SF"]
+
+
 def test_vanished_interface_is_reported_once_naming_it(namespace):
     result = subprocess.run(
         ["ip", "netns", "exec", namespace, sys.executable, "-c", _VANISHING_INTERFACE],
