@@ -121,7 +121,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("capture", "interfaces", "str_list", example='["eth1"]', check=_interface_names),
     Option("capture", "snaplen", "int", 65535, 128, 262144),
     Option("capture", "promiscuous", "bool", True),
-    Option("capture", "buffer_bytes", "size", 4 * MIB, 1 * MIB, 256 * MIB),
+    Option("capture", "buffer_bytes", "size", 32 * MIB, 1 * MIB, 256 * MIB),
     Option("capture", "bpf_filter", "str", "", example='"not port 22"', check=_no_newline),
     # [flows]: the flow table and when a flow's record is emitted.
     Option("flows", "max_flows", "int", 65536, 1024, 4194304),
