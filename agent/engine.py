@@ -244,7 +244,7 @@ class Engine:
                 (forced if record.end_reason == "forced" else waiting).append(record)
             if not left:
                 break
-        # The table hands them out by slot order; serial order is the order flows began.
+        # The table ends them list by list; serial order is the order the flows began.
         forced.sort(key=lambda record: record.serial)
         return waiting + forced
 
