@@ -17,12 +17,15 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 if __name__ == "__main__":  # the subprocess: make `agent` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.spool import Spool, SpoolSettings
 from tests.support.broker import (
     MosquittoBroker,
+    NetnsUplink,
     Subscriber,
     UplinkProxy,
     seq_payload,
@@ -139,6 +142,37 @@ def test_uplink_cut_and_restored_loses_nothing(tmp_path: Path) -> None:
     proxy.stop()
     broker.kill()
     spool.close()
+
+
+def test_uplink_cut_in_a_network_namespace_loses_nothing(tmp_path: Path) -> None:
+    if not NetnsUplink.available():
+        pytest.skip("network namespaces need root (CAP_NET_ADMIN)")
+    namespace = NetnsUplink()
+    namespace.create()
+    try:
+        broker = MosquittoBroker(tmp_path, netns=namespace)
+        broker.start()
+        subscriber = Subscriber(f"mqtt://{namespace.central_ip}:{broker.port}", "iomt/#")
+        subscriber.start()
+        spool = open_spool(tmp_path)
+        publisher = make_publisher(spool, broker.url)
+        publisher.start()
+        feeder = Feeder(spool, "A", 1200, per_second=300).start()
+        time.sleep(0.7)
+        namespace.cut()  # the kernel drops the sensor's packets: no RST, no ICMP
+        time.sleep(3.0)
+        assert not publisher.health().connected
+        assert publisher.health().spool.depth_messages > 0
+        namespace.restore()
+        feeder.join()
+        assert all_seqs_arrive(subscriber, "A", 1200, 15), gaps(subscriber, "A", 1200)
+        assert publisher.connections >= 2
+        publisher.stop()
+        subscriber.stop()
+        broker.kill()
+        spool.close()
+    finally:
+        namespace.delete()
 
 
 def test_backlog_drains_oldest_first_while_live_data_gets_through(tmp_path: Path) -> None:

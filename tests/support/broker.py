@@ -16,6 +16,10 @@ generated config under the test's tmp directory.
     proxy = UplinkProxy(broker.port); proxy.start(); proxy.url
     proxy.block(); proxy.unblock()    # a silent uplink cut: bytes stop, sockets stay open
 
+    ns = NetnsUplink(); ns.create()                        # root only: a real namespace
+    MosquittoBroker(tmp_path, netns=ns).url                # via the uplink veth; ns.cut()
+    Subscriber(f"mqtt://{ns.central_ip}:{port}", ...)      # consumers use the other veth
+
     sub = Subscriber(broker.url, "iomt/#"); sub.start(); sub.wait_for(lambda msgs: ..., 10)
     seq_payload("bootA", 7) / seqs_received(sub.snapshot(), "bootA")   # opaque test payloads
 
@@ -53,10 +57,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _port_open(port: int) -> bool:
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((host, port)) == 0
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.02) -> bool:
@@ -91,9 +95,13 @@ class MosquittoBroker:
         persistence: bool = False,
         extra_config: str = "",
         tls_server_names: tuple[str, ...] = ("localhost", "127.0.0.1"),
+        netns: NetnsUplink | None = None,
     ) -> None:
         self.workdir = Path(workdir) / f"mosquitto-{uuid.uuid4().hex[:8]}"
         self.workdir.mkdir(parents=True)
+        self.netns = netns
+        # In a namespace the broker listens on every address there, reached over veths.
+        self.host = netns.uplink_ip if netns else "127.0.0.1"
         self.port = free_port()
         self.tls_port = free_port() if tls else None
         self.pki: Pki | None = None
@@ -107,8 +115,8 @@ class MosquittoBroker:
 
     @property
     def url(self) -> str:
-        """The plain listener, e.g. mqtt://127.0.0.1:41234."""
-        return f"mqtt://127.0.0.1:{self.port}"
+        """The plain listener, e.g. mqtt://127.0.0.1:41234 (the uplink address in a netns)."""
+        return f"mqtt://{self.host}:{self.port}"
 
     @property
     def tls_url(self) -> str:
@@ -152,7 +160,7 @@ class MosquittoBroker:
                 f"persistence_location {self.workdir}/",
                 "autosave_interval 1",
             ]
-        lines.append(f"listener {self.port} 127.0.0.1")
+        lines.append(f"listener {self.port} {'0.0.0.0' if self.netns else '127.0.0.1'}")
         if self.pki is not None:
             lines += [
                 f"listener {self.tls_port} 127.0.0.1",
@@ -167,13 +175,18 @@ class MosquittoBroker:
         """Start mosquitto and wait until its listeners accept connections."""
         if self.running:
             return
+        command = [MOSQUITTO, "-c", str(self.config_path)]
+        if self.netns is not None:  # `ip netns exec` execs mosquitto: same pid
+            command = ["ip", "netns", "exec", self.netns.name, *command]
         self._process = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self.config_path)],
+            command,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         ports = [p for p in (self.port, self.tls_port) if p is not None]
-        ok = wait_until(lambda: not self.running or all(_port_open(p) for p in ports), timeout_s)
+        ok = wait_until(
+            lambda: not self.running or all(_port_open(p, self.host) for p in ports), timeout_s
+        )
         if not ok or not self.running:
             log_tail = self.log_path.read_text()[-2000:] if self.log_path.exists() else ""
             self.kill()
@@ -212,6 +225,65 @@ class MosquittoBroker:
     def log(self) -> str:
         """The broker's log so far (for assertions on refusals, and for debugging)."""
         return self.log_path.read_text() if self.log_path.exists() else ""
+
+
+class NetnsUplink:
+    """A network namespace for a broker, reached from here over two veth links.
+
+    The uplink (the sensor's path, `uplink_ip`) and the central link (the consumer's
+    path, `central_ip`) are separate, so `cut()` silences only the sensor's path: the
+    namespace end of its veth goes down, packets vanish without RST or ICMP, exactly as
+    when a wing's uplink fails. `restore()` brings it back. Needs root (CAP_NET_ADMIN);
+    `available()` says whether this machine allows it.
+    """
+
+    def __init__(self) -> None:
+        tag = f"{os.getpid() % 10000:04d}{uuid.uuid4().hex[:4]}"
+        self.name = f"mqtt-{tag}"
+        octet = 16 + int(uuid.uuid4().hex[:2], 16) % 200
+        self.uplink_ip, self._uplink_host_ip = f"10.{octet}.1.2", f"10.{octet}.1.1"
+        self.central_ip, self._central_host_ip = f"10.{octet}.2.2", f"10.{octet}.2.1"
+        self._links = [(f"mu{tag}", f"mun{tag}"), (f"mc{tag}", f"mcn{tag}")]
+
+    @staticmethod
+    def available() -> bool:
+        probe = f"mqtt-probe-{os.getpid()}"
+        made = subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode == 0
+        if made:
+            subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+        return made
+
+    def _ip(self, *args: str, netns: bool = False) -> None:
+        prefix = ["ip", "netns", "exec", self.name, "ip"] if netns else ["ip"]
+        subprocess.run([*prefix, *args], check=True, capture_output=True)
+
+    def create(self) -> None:
+        self._ip("netns", "add", self.name)
+        self._ip("link", "set", "lo", "up", netns=True)
+        addresses = [
+            (self._uplink_host_ip, self.uplink_ip),
+            (self._central_host_ip, self.central_ip),
+        ]
+        for (host_end, ns_end), (host_ip, ns_ip) in zip(self._links, addresses, strict=True):
+            self._ip("link", "add", host_end, "type", "veth", "peer", "name", ns_end)
+            self._ip("link", "set", ns_end, "netns", self.name)
+            self._ip("addr", "add", f"{host_ip}/24", "dev", host_end)
+            self._ip("link", "set", host_end, "up")
+            self._ip("addr", "add", f"{ns_ip}/24", "dev", ns_end, netns=True)
+            self._ip("link", "set", ns_end, "up", netns=True)
+
+    def cut(self) -> None:
+        """The uplink goes silent (its namespace end down: no carrier, no RST, no ICMP)."""
+        self._ip("link", "set", self._links[0][1], "down", netns=True)
+
+    def restore(self) -> None:
+        self._ip("link", "set", self._links[0][1], "up", netns=True)
+
+    def delete(self) -> None:
+        """Remove the namespace (its veth pairs go with it)."""
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+        for host_end, _ in self._links:
+            subprocess.run(["ip", "link", "del", host_end], capture_output=True)
 
 
 class UplinkProxy:
