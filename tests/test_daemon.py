@@ -14,6 +14,7 @@ import textwrap
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,8 @@ pytestmark = [
     pytest.mark.skipif(not Path("/usr/sbin/mosquitto").exists(), reason="mosquitto missing"),
 ]
 
-AGENT_ADDR, PEER_ADDR = "198.51.100.1", "198.51.100.2"  # TEST-NET-2: our two test hosts
+# Documentation ranges, on veth pairs of our own (this host itself uses TEST-NET-1).
+TEST_NET_2, TEST_NET_3 = "198.51.100", "203.0.113"
 
 FAST_TOML = """
 [batch]
@@ -44,17 +46,18 @@ def ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True)
 
 
-@pytest.fixture
-def wire():
-    """A veth pair: `capture` end here (the SPAN port), `peer` end in a namespace."""
+@contextlib.contextmanager
+def veth_into_namespace(subnet: str) -> Iterator[tuple[str, str, str]]:
+    """A veth pair: `capture` end here (the SPAN port), `peer` end in a namespace of its
+    own; `subnet` is the first three octets of the pair's two addresses (.1 and .2)."""
     tag = uuid.uuid4().hex[:6]
     namespace, capture, peer = f"iomt{tag}", f"span{tag}", f"host{tag}"
     ip("netns", "add", namespace)
     ip("link", "add", capture, "type", "veth", "peer", "name", peer)
     ip("link", "set", peer, "netns", namespace)
-    ip("addr", "add", f"{AGENT_ADDR}/24", "dev", capture)
+    ip("addr", "add", f"{subnet}.1/24", "dev", capture)
     ip("link", "set", capture, "up")
-    ip("-n", namespace, "addr", "add", f"{PEER_ADDR}/24", "dev", peer)
+    ip("-n", namespace, "addr", "add", f"{subnet}.2/24", "dev", peer)
     ip("-n", namespace, "link", "set", peer, "up")
     try:
         yield namespace, capture, peer
@@ -63,14 +66,20 @@ def wire():
         subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
 
 
-def send_udp(namespace: str, first_port: int, count: int) -> None:
+@pytest.fixture
+def wire():
+    with veth_into_namespace(TEST_NET_2) as names:
+        yield names
+
+
+def send_udp(namespace: str, first_port: int, count: int, subnet: str = TEST_NET_2) -> None:
     """`count` UDP datagrams, each a flow of its own, from the namespace to the agent."""
     script = textwrap.dedent(
         f"""
         import socket
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         for port in range({first_port}, {first_port + count}):
-            s.sendto(b"hello %d" % port, ("{AGENT_ADDR}", port))
+            s.sendto(b"hello %d" % port, ("{subnet}.1", port))
         """
     )
     subprocess.run(["ip", "netns", "exec", namespace, sys.executable, "-c", script], check=True)
@@ -192,3 +201,30 @@ def test_sighup_refuses_a_bad_config_and_applies_a_good_one(tmp_path, mosquitto,
     kinds = Counter(r["type"] for r in records)
     assert kinds["gap"] == 0 and kinds["rejected"] == 0, kinds
     assert data_seqs(records) == list(range(len(data_seqs(records))))
+
+
+def test_run_captures_two_span_ports_into_one_flow_table(tmp_path, mosquitto):
+    with (
+        veth_into_namespace(TEST_NET_2) as (first_ns, first, _),
+        veth_into_namespace(TEST_NET_3) as (second_ns, second, _),
+    ):
+        sensor = make_sensor(
+            tmp_path, mosquitto.url, interfaces=[first, second], extra_toml=FAST_TOML
+        )
+        consumer = Consumer(mosquitto.url, sensor.trust, idle_exit_s=8)
+        notify = NotifySocket(tmp_path / "notify.sock")
+        agent = start_agent(sensor.config, notify)
+        send_udp(first_ns, 44000, 4, TEST_NET_2)
+        send_udp(second_ns, 45000, 4, TEST_NET_3)
+        time.sleep(1.0)
+        stop_agent(agent)
+    records = consumer.records()
+    flows = [r for r in records if r["type"] == "flow" and r["proto"] == "udp"]
+    by_subnet = {r["id.resp_p"]: r["id.resp_h"].rsplit(".", 1)[0] for r in flows}
+    assert {p: by_subnet.get(p) for p in range(44000, 44004)} == dict.fromkeys(
+        range(44000, 44004), TEST_NET_2
+    )
+    assert {p: by_subnet.get(p) for p in range(45000, 45004)} == dict.fromkeys(
+        range(45000, 45004), TEST_NET_3
+    )
+    assert len({r["boot"] for r in records if "boot" in r}) == 1
