@@ -9,7 +9,7 @@
 3. Starts the publisher and, while it drains, keeps appending live batches at
    `--live-per-s` on another topic; a subscriber on that topic measures how long live
    data waits (append -> delivery) while the backlog drains.
-   With --consumer, a mosquitto_sub process subscribes to the backlog topic (QoS 1), so
+   With --consumer, a paho subscriber process takes the backlog topic (QoS 1), so
    the broker forwards every batch as it would to a central consumer.
 4. Reports drain time, MB/s, batches/s, and the process CPU time per batch (publisher
    thread, spool reads and the live feeder together; the broker is a separate process).
@@ -37,6 +37,17 @@ from tests.support.broker import MosquittoBroker, Subscriber
 BACKLOG_TOPIC = "iomt/bench/wing/sensor/flows"
 LIVE_TOPIC = "iomt/bench/wing/sensor/alerts"
 STATUS_TOPIC = "iomt/bench/wing/sensor/status"
+
+
+# A central consumer in its own process: subscribes QoS 1 and throws the payloads away.
+_CONSUMER = """
+import sys
+import paho.mqtt.client as mqtt
+client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+client.on_connect = lambda c, u, f, rc, p: c.subscribe(sys.argv[2], qos=1)
+client.connect("127.0.0.1", int(sys.argv[1]))
+client.loop_forever()
+"""
 
 
 def build_backlog(spool: Spool, backlog_bytes: int, rng: random.Random) -> tuple[int, int, float]:
@@ -79,17 +90,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     if args.consumer:
         # A central consumer in its own process, so the broker really forwards everything.
         consumer = subprocess.Popen(
-            [
-                "mosquitto_sub",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(broker.port),
-                "-q",
-                "1",
-                "-t",
-                BACKLOG_TOPIC,
-            ],
+            [sys.executable, "-c", _CONSUMER, str(broker.port), BACKLOG_TOPIC],
             stdout=subprocess.DEVNULL,
         )
         time.sleep(0.3)
@@ -144,7 +145,7 @@ def main() -> int:
     parser.add_argument("--live-per-s", type=float, default=10.0)
     parser.add_argument("--max-inflight", type=int, default=64)
     parser.add_argument(
-        "--consumer", action="store_true", help="a mosquitto_sub receives the backlog too"
+        "--consumer", action="store_true", help="a subscriber process receives the backlog too"
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
