@@ -29,6 +29,7 @@ from random import Random
 from typing import Any
 
 from tools import wingcap_sessions as ws
+from tools import wingcap_wing as wm
 from tools.wingcap_pcap import SNAPLEN, frame_len, write_pcap
 from tools.wingcap_truth import FlowTruth
 
@@ -48,7 +49,7 @@ class Plan:
     """Accepted sessions (with their first step time), their records and the counters."""
 
     end_us: int
-    sessions: list[tuple[int, ws.Session]] = field(default_factory=list)
+    sessions: list[tuple[int, wm.Session]] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
     packets: int = 0
     wire_bytes: int = 0
@@ -58,10 +59,10 @@ class Plan:
     lanes: dict[tuple[object, ...], list[tuple[int, int]]] = field(default_factory=dict)
     live: list[tuple[int, int]] = field(default_factory=list)  # (first packet, key free)
 
-    def add(self, session: ws.Session) -> bool:
+    def add(self, session: wm.Session) -> bool:
         """Account the session's steps; keep it unless it would make the truth ambiguous."""
         truths = [
-            None if spec.proto == ws.ARP else FlowTruth(self.flows + n, spec.identity())
+            None if spec.proto == wm.ARP else FlowTruth(self.flows + n, spec.identity())
             for n, spec in enumerate(session.flows)
         ]
         packets = wire_bytes = non_ip = 0
@@ -137,7 +138,7 @@ class Plan:
         return peak
 
 
-def _backbone(plan: Plan, wing: ws.Wing, rng: Random, packets: int) -> None:
+def _backbone(plan: Plan, wing: wm.Wing, rng: Random, packets: int) -> None:
     """Sessions every capture has: gateways, long-lived links, long transfers, polls."""
     end = plan.end_us
     second = 1_000_000
@@ -160,7 +161,7 @@ def _backbone(plan: Plan, wing: ws.Wing, rng: Random, packets: int) -> None:
     )
     # The NMS pings three pumps every 10 s for the whole capture: ICMP active splits.
     for pump in rng.sample(wing.pumps, 3):
-        nms = ws.Host("nms", ws.GATEWAY_MAC[10], ws.NMS, pump.vlans)
+        nms = wm.Host("nms", wm.GATEWAY_MAC[10], wm.NMS, pump.vlans)
         plan.add(
             ws.ping(
                 wing,
@@ -180,8 +181,8 @@ def _backbone(plan: Plan, wing: ws.Wing, rng: Random, packets: int) -> None:
 
 
 # Session kinds of the random fill, with weights (sessions, not packets).
-def _fill_kinds(wing: ws.Wing) -> list[tuple[float, Callable[[Random, int], ws.Session]]]:
-    def store(rng: Random, t: int) -> ws.Session:
+def _fill_kinds(wing: wm.Wing) -> list[tuple[float, Callable[[Random, int], wm.Session]]]:
+    def store(rng: Random, t: int) -> wm.Session:
         segments = max(4, min(3000, int(rng.lognormvariate(4.3, 1.0))))
         return ws.dicom_store(wing, rng, t, segments, rng.randrange(80, 250))
 
@@ -205,7 +206,7 @@ def _fill_kinds(wing: ws.Wing) -> list[tuple[float, Callable[[Random, int], ws.S
 def plan_capture(packets: int, seed: int, duration_s: int = DEFAULT_DURATION_S) -> Plan:
     """Decide every session of the capture (about `packets` frames, at least that many)."""
     rng = Random(seed)
-    wing = ws.Wing(rng)
+    wing = wm.Wing(rng)
     plan = Plan(end_us=duration_s * 1_000_000)
     _backbone(plan, wing, rng, packets)
     kinds = _fill_kinds(wing)

@@ -13,8 +13,8 @@ import struct
 from collections.abc import Iterator, Sequence
 from random import Random
 
-from tools.wingcap_sessions import ARP, ICMP4, ICMP6, TCP, UDP, FlowSpec, Session, Step
 from tools.wingcap_truth import ACK, FIN, RST, SYN
+from tools.wingcap_wing import ARP, ICMP4, ICMP6, TCP, UDP, FlowSpec, Session, Step
 
 PCAP_MAGIC_US = 0xA1B2C3D4
 LINKTYPE_ETHERNET = 1

@@ -1,221 +1,54 @@
-"""The hospital wing the generator simulates: its hosts, and one builder per kind of session.
+"""One builder per kind of session in the simulated wing (tools/wingcap_wing.py).
 
-A session is a short story (a DICOM store, a DNS lookup, a port scan) told as timed
-steps over one or more flows. Builders decide addresses and ports with the planner's
-random generator; a session's steps come from its own seeded generator, so the planner
-(bookkeeping) and the writer (bytes) can walk the very same steps one after the other.
+Each builder decides addresses and ports with the planner's random generator and
+returns a `Session` whose steps (packets: time, flow, side, TCP flags, payload) its own
+seeded generator produces.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from random import Random
 
 from tools import wingcap_payloads as pay
-from tools.wingcap_truth import ACK, FIN, PSH, RST, SYN, FlowIdentity
-
-# (time in us from capture start, flow index in the session, sending side, TCP flags,
-#  payload: a length of junk bytes, or the exact bytes)
-Step = tuple[int, int, int, int, int | bytes]
-# A building block's steps; its return value is the time it ends.
-Steps = Generator[Step, None, int]
-
-TCP, UDP, ICMP4, ICMP6, VRRP = 6, 17, 1, 58, 112
-ARP = -1  # a non-IP frame: counted by the engine as `non_ip`, never a flow
-
-MSS = 1448  # Ethernet MTU with a 20-byte IPv4 header and TCP timestamps
-BROADCAST_MAC = b"\xff" * 6
-
-
-@dataclass(frozen=True, slots=True)
-class Host:
-    """One station on the wing: its MAC, one address (v4 or v6) and the tags its frames carry."""
-
-    name: str
-    mac: bytes
-    addr: bytes
-    vlans: tuple[int, ...]  # () untagged, (vid,) 802.1Q, (outer, inner) QinQ
-
-
-@dataclass(slots=True)
-class FlowSpec:
-    """A flow as the generator addresses it: side 0 and side 1 (side 0 usually opens it)."""
-
-    proto: int
-    addr: tuple[bytes, bytes]
-    port: tuple[int, int]  # ICMP: side 0's type and its counterpart type (or code)
-    mac: tuple[bytes, bytes]  # source MAC of frames sent by side 0 / side 1
-    vlans: tuple[int, ...]
-    icmp: tuple[tuple[int, int], tuple[int, int]] | None = None  # (type, code) per side
-    render: list[object] = field(default_factory=list)  # the writer's per-flow cache
-
-    @property
-    def family(self) -> int:
-        return 4 if len(self.addr[0]) == 4 else 6
-
-    def identity(self) -> FlowIdentity:
-        """The truth's view of this flow (text addresses, outer and inner VLAN)."""
-        return FlowIdentity(
-            proto=self.proto,
-            addr=(_text(self.addr[0]), _text(self.addr[1])),
-            port=self.port,
-            vlan=self.vlans[0] if self.vlans else None,
-            inner_vlan=self.vlans[1] if len(self.vlans) > 1 else None,
-        )
-
-    def lane(self) -> tuple[object, ...]:
-        """The engine's flow key in a canonical form: flows sharing it must not overlap."""
-        ends = sorted([(self.addr[0], self.port[0]), (self.addr[1], self.port[1])])
-        return (self.vlans, self.proto, *ends)
-
-
-@dataclass(slots=True)
-class Session:
-    """A planned session: its flows and a deterministic source of its steps."""
-
-    kind: str
-    flows: list[FlowSpec]
-    steps_fn: Callable[[Random], Iterator[Step]]
-    seed: int
-
-    def steps(self) -> Iterator[Step]:
-        """The session's steps in time order (the same sequence on every call)."""
-        return self.steps_fn(Random(self.seed))
-
-
-def _text(addr: bytes) -> str:
-    return str(ipaddress.ip_address(addr))
-
-
-def _v4(text: str) -> bytes:
-    return ipaddress.IPv4Address(text).packed
-
-
-def _v6(text: str) -> bytes:
-    return ipaddress.IPv6Address(text).packed
-
-
-def _mac(oui: int, serial: int) -> bytes:
-    return oui.to_bytes(3, "big") + (serial & 0xFFFFFF).to_bytes(3, "big")
-
-
-# ---- the wing ----
-
-GATEWAY_MAC = {vid: _mac(0x00005E, 0x000100 + vid) for vid in (10, 20, 30, 0)}
-
-
-class Wing:
-    """Hosts of ward 4B: clinical devices, modalities, workstations, servers, a scanner."""
-
-    def __init__(self, rng: Random) -> None:
-        self.monitors = [
-            Host(f"mon{n}", _mac(0x0009FB, n), _v4(f"10.4.10.{10 + n}"), (10,)) for n in range(30)
-        ]
-        self.pumps = [
-            Host(f"pump{n}", _mac(0x001A5C, n), _v4(f"10.4.10.{100 + n}"), (10,)) for n in range(60)
-        ]
-        modality_tags: list[tuple[int, ...]] = [(20,)] * 4 + [(300, 20)] * 2  # 2 behind QinQ
-        self.modalities = [
-            Host(f"mod{n}", _mac(0x000B7E, n), _v4(f"10.4.20.{11 + n}"), tags)
-            for n, tags in enumerate(modality_tags)
-        ]
-        self.workstations = [
-            Host(f"ws{n}", _mac(0x3C5282, n), _v4(f"10.4.30.{11 + n}"), (30,)) for n in range(40)
-        ]
-        self.workstations6 = [
-            Host(f"ws{n}", _mac(0x3C5282, n), _v6(f"2001:db8:4b:30::{11 + n:x}"), (30,))
-            for n in range(40)
-        ]
-        self.lab = Host("lab0", _mac(0x00C0B7, 1), _v4("10.4.10.200"), (10,))
-        self.scanner = Host("laptop", _mac(0xF0DEF1, 7), _v4("10.4.30.250"), (30,))
-        self.switch = Host("sw4b", _mac(0x00D0B7, 2), _v4("10.4.0.2"), ())
-        self.ports: dict[bytes, int] = {}
-        self.rng = rng
-
-    @staticmethod
-    def server(addr: bytes, client: Host) -> Host:
-        """A server seen from the client's VLAN: behind the VLAN's gateway MAC."""
-        vid = client.vlans[-1] if client.vlans else 0
-        return Host("srv", GATEWAY_MAC[vid], addr, client.vlans)
-
-    def ephemeral_port(self, host: Host) -> int:
-        """The host's next client port (Linux range, sequential like most stacks)."""
-        port = self.ports.get(host.addr)
-        if port is None:
-            port = self.rng.randrange(32768, 60999)
-        port = 32768 if port >= 60999 else port + 1
-        self.ports[host.addr] = port
-        return port
-
-
-PACS = _v4("10.20.0.10")
-PACS_ARCHIVE = _v4("10.20.0.11")
-HL7_ENGINE = _v4("10.20.0.20")
-LIS = _v4("10.20.0.21")
-NMS = _v4("10.20.0.30")
-DNS4 = _v4("10.20.0.53")
-DNS6 = _v6("2001:db8:20::53")
-DHCP_SERVER = _v4("10.20.0.67")
-NTP_SERVER = _v4("10.20.0.123")
-SYSLOG = _v4("10.20.0.114")
-WEB4 = [_v4("10.20.0.80"), _v4("203.0.113.40"), _v4("198.51.100.7")]
-WEB6 = [_v6("2001:db8:cafe::10"), _v6("2001:db8:beef::443")]
-SNI = ["ehr.stmary.example", "pacs-viewer.stmary.example", "telemetry.pumpvendor.example"]
-NAMES = ["pacs01.stmary.local", "ehr-ie.stmary.local", "time.stmary.local", "lis.stmary.local"]
-SOP_CLASSES = {
-    "CT": "1.2.840.10008.5.1.4.1.1.2",
-    "MR": "1.2.840.10008.5.1.4.1.1.4",
-    "US": "1.2.840.10008.5.1.4.1.1.6.1",
-    "CR": "1.2.840.10008.5.1.4.1.1.1",
-}
-VERIFICATION = "1.2.840.10008.1.1"
-
-
-def _flow(proto: int, a: Host, b: Host, a_port: int, b_port: int) -> FlowSpec:
-    return FlowSpec(proto, (a.addr, b.addr), (a_port, b_port), (a.mac, b.mac), a.vlans)
-
-
-# ---- TCP building blocks (each a generator of steps that returns the time it ends) ----
-
-
-def _handshake(f: int, t: int, rtt_us: int) -> Steps:
-    yield (t, f, 0, SYN, 0)
-    yield (t + rtt_us, f, 1, SYN | ACK, 0)
-    yield (t + rtt_us + 40, f, 0, ACK, 0)
-    return t + rtt_us + 40
-
-
-def _close(f: int, t: int, rtt_us: int, closer: int = 0) -> Steps:
-    yield (t, f, closer, FIN | ACK, 0)
-    yield (t + rtt_us, f, 1 - closer, FIN | ACK, 0)
-    yield (t + rtt_us + 30, f, closer, ACK, 0)
-    return t + rtt_us + 30
-
-
-def _bulk(f: int, t: int, side: int, total: int, gap_us: int, head: bytes = b"") -> Steps:
-    """`total` payload bytes from `side` in full segments, the peer ACKing every second one."""
-    sent, segments = 0, 0
-    while sent < total:
-        size = min(MSS, total - sent)
-        payload: int | bytes = size
-        if sent == 0 and head:
-            payload = head + bytes(size - len(head))
-        t += gap_us
-        sent += size
-        segments += 1
-        yield (t, f, side, PSH | ACK if sent >= total else ACK, payload)
-        if segments % 2 == 0 or sent >= total:
-            yield (t + 25, f, 1 - side, ACK, 0)
-    return t + 25
-
-
-def _exchange(f: int, t: int, rtt_us: int, request: int | bytes, reply: int | bytes) -> Steps:
-    yield (t, f, 0, PSH | ACK, request)
-    yield (t + rtt_us, f, 1, PSH | ACK, reply)
-    return t + rtt_us
-
+from tools.wingcap_truth import ACK, FIN, PSH, RST, SYN
+from tools.wingcap_wing import (
+    ARP,
+    BROADCAST_MAC,
+    DHCP_SERVER,
+    DNS4,
+    DNS6,
+    GATEWAY_MAC,
+    HL7_ENGINE,
+    ICMP4,
+    ICMP6,
+    LIS,
+    MSS,
+    NAMES,
+    NTP_SERVER,
+    PACS,
+    PACS_ARCHIVE,
+    SNI,
+    SOP_CLASSES,
+    SYSLOG,
+    TCP,
+    UDP,
+    VERIFICATION,
+    VRRP,
+    WEB4,
+    WEB6,
+    FlowSpec,
+    Host,
+    Session,
+    Step,
+    Wing,
+    new_flow,
+    tcp_bulk,
+    tcp_close,
+    tcp_exchange,
+    tcp_handshake,
+    v4,
+)
 
 # ---- session kinds: (wing, planner rng, start time) -> Session ----
 
@@ -230,27 +63,27 @@ def dicom_store(
     modality = rng.choice(wing.modalities)
     port = rng.choice((104, 104, 11112))
     pacs = wing.server(PACS if port == 104 else PACS_ARCHIVE, modality)
-    flows = [_flow(TCP, modality, pacs, wing.ephemeral_port(modality), port)]
+    flows = [new_flow(TCP, modality, pacs, wing.ephemeral_port(modality), port)]
     kind = rng.choice(list(SOP_CLASSES))
     total = segments * MSS - rng.randrange(MSS)
 
     def steps(r: Random) -> Iterator[Step]:
         rtt = r.randrange(200, 900)
-        t = yield from _handshake(0, start_us, rtt)
+        t = yield from tcp_handshake(0, start_us, rtt)
         request = pay.dicom_associate_rq(
             "PACS_MAIN", f"{kind}_4B_{modality.name}", SOP_CLASSES[kind]
         )
         accept = pay.dicom_associate_ac("PACS_MAIN", f"{kind}_4B_{modality.name}")
-        t = yield from _exchange(0, t + 500, rtt, request, accept)
-        t = yield from _bulk(0, t, 0, total, gap_us, pay.dicom_pdata_header(total))
+        t = yield from tcp_exchange(0, t + 500, rtt, request, accept)
+        t = yield from tcp_bulk(0, t, 0, total, gap_us, pay.dicom_pdata_header(total))
         if not close:
             return
         response = pay.dicom_pdata_header(120) + bytes(114)
         yield (t + 3000, 0, 1, PSH | ACK, response)
-        t = yield from _exchange(
+        t = yield from tcp_exchange(
             0, t + 3500, rtt, pay.dicom_release(True), pay.dicom_release(False)
         )
-        yield from _close(0, t + 300, rtt)
+        yield from tcp_close(0, t + 300, rtt)
 
     return Session("dicom_store", flows, steps, rng.getrandbits(64))
 
@@ -262,21 +95,25 @@ def dicom_echo(wing: Wing, rng: Random, start_us: int) -> Session:
     """
     modality = rng.choice(wing.modalities)
     pacs = wing.server(PACS, modality)
-    flows = [_flow(TCP, modality, pacs, wing.ephemeral_port(modality), 104)]
+    flows = [new_flow(TCP, modality, pacs, wing.ephemeral_port(modality), 104)]
     rejected = rng.random() < 0.2
 
     def steps(r: Random) -> Iterator[Step]:
         rtt = r.randrange(200, 900)
-        t = yield from _handshake(0, start_us, rtt)
+        t = yield from tcp_handshake(0, start_us, rtt)
         request = pay.dicom_associate_rq("PACS_MAIN", f"ECHO_{modality.name}", VERIFICATION)
         if rejected:
-            t = yield from _exchange(0, t + 400, rtt, request, pay.dicom_associate_rj())
-            yield from _close(0, t + 200, rtt, closer=1)
+            t = yield from tcp_exchange(0, t + 400, rtt, request, pay.dicom_associate_rj())
+            yield from tcp_close(0, t + 200, rtt, closer=1)
             return
-        t = yield from _exchange(0, t + 400, rtt, request, pay.dicom_associate_ac("PACS_MAIN", "X"))
-        t = yield from _exchange(0, t + 300, rtt, pay.dicom_pdata_header(80) + bytes(74), 90)
-        t = yield from _exchange(0, t + 300, rtt, pay.dicom_release(True), pay.dicom_release(False))
-        yield from _close(0, t + 200, rtt)
+        t = yield from tcp_exchange(
+            0, t + 400, rtt, request, pay.dicom_associate_ac("PACS_MAIN", "X")
+        )
+        t = yield from tcp_exchange(0, t + 300, rtt, pay.dicom_pdata_header(80) + bytes(74), 90)
+        t = yield from tcp_exchange(
+            0, t + 300, rtt, pay.dicom_release(True), pay.dicom_release(False)
+        )
+        yield from tcp_close(0, t + 200, rtt)
 
     return Session("dicom_echo", flows, steps, rng.getrandbits(64))
 
@@ -289,7 +126,7 @@ def hl7_short(wing: Wing, rng: Random, start_us: int) -> Session:
     """
     device = rng.choice(wing.monitors + wing.pumps + [wing.lab])
     engine = wing.server(LIS if device is wing.lab else HL7_ENGINE, device)
-    flows = [_flow(TCP, device, engine, wing.ephemeral_port(device), 2575)]
+    flows = [new_flow(TCP, device, engine, wing.ephemeral_port(device), 2575)]
     refused = rng.random() < 1 / 12
     half_closed = not refused and rng.random() < 0.05
     messages = rng.randint(1, 3)
@@ -301,10 +138,10 @@ def hl7_short(wing: Wing, rng: Random, start_us: int) -> Session:
             yield (start_us, 0, 0, SYN, 0)
             yield (start_us + rtt, 0, 1, RST | ACK, 0)
             return
-        t = yield from _handshake(0, start_us, rtt)
+        t = yield from tcp_handshake(0, start_us, rtt)
         for n in range(messages):
             message = pay.hl7_oru(device.name.upper(), first_id + n, r.randint(1, 12))
-            t = yield from _exchange(
+            t = yield from tcp_exchange(
                 0, t + r.randrange(200, 50_000), rtt * 3, message, pay.hl7_ack(first_id + n)
             )
             yield (t + 40, 0, 0, ACK, 0)
@@ -312,7 +149,7 @@ def hl7_short(wing: Wing, rng: Random, start_us: int) -> Session:
         if half_closed:
             yield (t + 1000, 0, 1, FIN | ACK, 0)
             return
-        yield from _close(0, t + 1000, rtt)
+        yield from tcp_close(0, t + 1000, rtt)
 
     return Session("hl7_short", flows, steps, rng.getrandbits(64))
 
@@ -327,20 +164,20 @@ def hl7_persistent(
     """
     device = wing.lab if not mid_stream else rng.choice(wing.monitors)
     engine = wing.server(LIS if device is wing.lab else HL7_ENGINE, device)
-    flows = [_flow(TCP, device, engine, wing.ephemeral_port(device), 2575)]
+    flows = [new_flow(TCP, device, engine, wing.ephemeral_port(device), 2575)]
     first_id = rng.randrange(10**7)
 
     def steps(r: Random) -> Iterator[Step]:
         rtt = r.randrange(300, 1500)
         t = start_us
         if not mid_stream:
-            t = yield from _handshake(0, start_us, rtt)
+            t = yield from tcp_handshake(0, start_us, rtt)
         n = 0
         while True:
             message = pay.hl7_oru(device.name.upper(), first_id + n, r.randint(2, 20))
             if t + 2 * rtt + 100 > end_us:
                 return
-            t = yield from _exchange(0, t, rtt, message, pay.hl7_ack(first_id + n))
+            t = yield from tcp_exchange(0, t, rtt, message, pay.hl7_ack(first_id + n))
             yield (t + 40, 0, 0, ACK, 0)
             t += r.randrange(1_000_000, 8_000_000)
             n += 1
@@ -360,7 +197,7 @@ def tls(wing: Wing, rng: Random, start_us: int, ipv6: bool) -> Session:
     else:
         client = rng.choice(wing.workstations + wing.pumps + wing.monitors)
         server = wing.server(rng.choice(WEB4), client)
-    flows = [_flow(TCP, client, server, wing.ephemeral_port(client), 443)]
+    flows = [new_flow(TCP, client, server, wing.ephemeral_port(client), 443)]
     endings = ("fin", "client_rst", "server_rst", "open", "client_half_close")
     ending = rng.choices(endings, (68, 12, 8, 9, 3))[0]
     sni = rng.choice(SNI)
@@ -368,14 +205,14 @@ def tls(wing: Wing, rng: Random, start_us: int, ipv6: bool) -> Session:
 
     def steps(r: Random) -> Iterator[Step]:
         rtt = r.randrange(300, 2000) if server.addr in (WEB4[0],) else r.randrange(8000, 40000)
-        t = yield from _handshake(0, start_us, rtt)
+        t = yield from tcp_handshake(0, start_us, rtt)
         t += 200
         yield (t, 0, 0, PSH | ACK, pay.tls_client_hello(sni, 517))
         t += rtt
         yield (t, 0, 1, ACK, pay.tls_record_header(22, 2890) + bytes(MSS - 5))
         yield (t + 30, 0, 1, PSH | ACK, 2895 - MSS)
         yield (t + 60, 0, 0, ACK, 0)
-        t = yield from _exchange(0, t + 900, rtt, 80, 283)
+        t = yield from tcp_exchange(0, t + 900, rtt, 80, 283)
         for _ in range(requests):
             t += r.randrange(500, 400_000)
             yield (
@@ -385,10 +222,10 @@ def tls(wing: Wing, rng: Random, start_us: int, ipv6: bool) -> Session:
                 PSH | ACK,
                 pay.tls_record_header(23, 400) + bytes(r.randrange(100, 900)),
             )
-            t = yield from _bulk(0, t + rtt, 1, r.randrange(200, 12_000), 60)
+            t = yield from tcp_bulk(0, t + rtt, 1, r.randrange(200, 12_000), 60)
         t += r.randrange(1000, 2_000_000)
         if ending == "fin":
-            yield from _close(0, t, rtt)
+            yield from tcp_close(0, t, rtt)
         elif ending == "client_rst":
             yield (t, 0, 0, RST | ACK, 0)
         elif ending == "server_rst":
@@ -408,7 +245,7 @@ def dns(wing: Wing, rng: Random, start_us: int, ipv6: bool) -> Session:
     else:
         client = rng.choice(wing.workstations + wing.pumps + wing.monitors + wing.modalities)
         resolver = wing.server(DNS4, client)
-    flows = [_flow(UDP, client, resolver, wing.ephemeral_port(client), 53)]
+    flows = [new_flow(UDP, client, resolver, wing.ephemeral_port(client), 53)]
     name = rng.choice(NAMES)
     qtype = 28 if ipv6 else 1
     outcome = rng.choices(("answer", "nxdomain", "lost"), (90, 5, 5))[0]
@@ -432,7 +269,7 @@ def dns(wing: Wing, rng: Random, start_us: int, ipv6: bool) -> Session:
 
 def ntp_poll(wing: Wing, rng: Random, start_us: int, client: Host, client_port: int) -> Session:
     """One NTP poll (client 123 -> server 123 for the devices that do it that way)."""
-    flows = [_flow(UDP, client, wing.server(NTP_SERVER, client), client_port, 123)]
+    flows = [new_flow(UDP, client, wing.server(NTP_SERVER, client), client_port, 123)]
     stamp = rng.getrandbits(64)
 
     def steps(r: Random) -> Iterator[Step]:
@@ -445,7 +282,7 @@ def ntp_poll(wing: Wing, rng: Random, start_us: int, client: Host, client_port: 
 def dhcp_renew(wing: Wing, rng: Random, start_us: int) -> Session:
     """A device renews its lease: unicast REQUEST to the server, ACK back."""
     device = rng.choice(wing.pumps + wing.monitors)
-    flows = [_flow(UDP, device, wing.server(DHCP_SERVER, device), 68, 67)]
+    flows = [new_flow(UDP, device, wing.server(DHCP_SERVER, device), 68, 67)]
     xid = rng.getrandbits(32)
 
     def steps(r: Random) -> Iterator[Step]:
@@ -469,12 +306,12 @@ def dhcp_discover(wing: Wing, rng: Random, start_us: int) -> Session:
     """A device joins: broadcast DISCOVER/REQUEST, the relay's broadcast OFFER/ACK (2 flows)."""
     device = rng.choice(wing.pumps + wing.monitors)
     vid = device.vlans[-1]
-    relay = Host("gw", GATEWAY_MAC[vid], _v4(f"10.4.{vid}.1"), device.vlans)
-    anyone = Host("any", BROADCAST_MAC, _v4("0.0.0.0"), device.vlans)
-    everyone = Host("all", BROADCAST_MAC, _v4("255.255.255.255"), device.vlans)
+    relay = Host("gw", GATEWAY_MAC[vid], v4(f"10.4.{vid}.1"), device.vlans)
+    anyone = Host("any", BROADCAST_MAC, v4("0.0.0.0"), device.vlans)
+    everyone = Host("all", BROADCAST_MAC, v4("255.255.255.255"), device.vlans)
     flows = [
-        _flow(UDP, Host(device.name, device.mac, anyone.addr, device.vlans), everyone, 68, 67),
-        _flow(UDP, relay, everyone, 67, 68),
+        new_flow(UDP, Host(device.name, device.mac, anyone.addr, device.vlans), everyone, 68, 67),
+        new_flow(UDP, relay, everyone, 67, 68),
     ]
     xid = rng.getrandbits(32)
 
@@ -526,7 +363,7 @@ def ping(
     a, b = pair
     v6 = len(a.addr) == 16
     request, reply = (128, 129) if v6 else (8, 0)
-    flow = _flow(ICMP6 if v6 else ICMP4, a, b, request, reply)
+    flow = new_flow(ICMP6 if v6 else ICMP4, a, b, request, reply)
     flow.icmp = ((request, 0), (reply, 0))
 
     def steps(r: Random) -> Iterator[Step]:
@@ -546,7 +383,7 @@ def port_scan(wing: Wing, rng: Random, start_us: int) -> Session:
     target = Host(target.name, GATEWAY_MAC[30], target.addr, wing.scanner.vlans)
     ports = rng.sample(range(1, 10_000), rng.randint(10, 60))
     sport = rng.randrange(40000, 60000)
-    flows = [_flow(TCP, wing.scanner, target, sport, port) for port in ports]
+    flows = [new_flow(TCP, wing.scanner, target, sport, port) for port in ports]
     outcomes = ("closed", "filtered", "open", "abandoned")
     answers = [rng.choices(outcomes, (58, 27, 10, 5))[0] for _ in ports]
 
@@ -575,9 +412,9 @@ def syslog_unreachable(wing: Wing, rng: Random, start_us: int) -> Session:
     collector = wing.server(SYSLOG, pump)
     sport = wing.ephemeral_port(pump)
     message = f"<134>1 2026-03-02T08:00:00Z {pump.name} infusion - - - rate changed".encode()
-    unreachable = _flow(ICMP4, collector, pump, 3, 3)
+    unreachable = new_flow(ICMP4, collector, pump, 3, 3)
     unreachable.icmp = ((3, 3), (3, 3))
-    flows = [_flow(UDP, pump, collector, sport, 514), unreachable]
+    flows = [new_flow(UDP, pump, collector, sport, 514), unreachable]
 
     def steps(r: Random) -> Iterator[Step]:
         yield (start_us, 0, 0, 0, message)
@@ -591,7 +428,7 @@ def arp(wing: Wing, rng: Random, start_us: int) -> Session:
     """Who-has for the gateway, and its reply: two non-IP frames."""
     host = rng.choice(wing.pumps + wing.monitors + wing.workstations)
     vid = host.vlans[-1]
-    gateway = Host("gw", GATEWAY_MAC[vid], _v4(f"10.4.{vid}.1"), host.vlans)
+    gateway = Host("gw", GATEWAY_MAC[vid], v4(f"10.4.{vid}.1"), host.vlans)
     flows = [FlowSpec(ARP, (host.addr, gateway.addr), (0, 0), (host.mac, gateway.mac), host.vlans)]
 
     def steps(r: Random) -> Iterator[Step]:
@@ -603,10 +440,10 @@ def arp(wing: Wing, rng: Random, start_us: int) -> Session:
 
 def vrrp(rng: Random, vid: int, first_us: int, interval_us: int, end_us: int) -> Session:
     """The VLAN's gateway advertising itself every `interval_us` (IP protocol 112)."""
-    gateway = Host("gw", GATEWAY_MAC[vid], _v4(f"10.4.{vid}.1"), (vid,) if vid else ())
-    group = Host("vrrp", b"\x01\x00\x5e\x00\x00\x12", _v4("224.0.0.18"), gateway.vlans)
-    flows = [_flow(VRRP, gateway, group, 0, 0)]
-    advert = pay.vrrp_advert(vid, _v4(f"10.4.{vid}.1"))
+    gateway = Host("gw", GATEWAY_MAC[vid], v4(f"10.4.{vid}.1"), (vid,) if vid else ())
+    group = Host("vrrp", b"\x01\x00\x5e\x00\x00\x12", v4("224.0.0.18"), gateway.vlans)
+    flows = [new_flow(VRRP, gateway, group, 0, 0)]
+    advert = pay.vrrp_advert(vid, v4(f"10.4.{vid}.1"))
 
     def steps(r: Random) -> Iterator[Step]:
         for t in range(first_us, end_us + 1, interval_us):
@@ -619,7 +456,7 @@ def syn_ack_first(wing: Wing, rng: Random, start_us: int) -> Session:
     """The capture starts between a SYN and its SYN-ACK: the engine flips the originator."""
     client = rng.choice(wing.workstations)
     server = wing.server(WEB4[0], client)
-    flows = [_flow(TCP, server, client, 443, wing.ephemeral_port(client))]
+    flows = [new_flow(TCP, server, client, 443, wing.ephemeral_port(client))]
 
     def steps(r: Random) -> Iterator[Step]:
         t = start_us
@@ -639,7 +476,7 @@ def mid_stream_reset(wing: Wing, rng: Random, start_us: int) -> Session:
     """A connection older than the capture, which the server then resets (RSTRH)."""
     client = rng.choice(wing.workstations)
     server = wing.server(WEB4[0], client)
-    flows = [_flow(TCP, client, server, wing.ephemeral_port(client), 443)]
+    flows = [new_flow(TCP, client, server, wing.ephemeral_port(client), 443)]
 
     def steps(r: Random) -> Iterator[Step]:
         t = start_us
