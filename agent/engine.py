@@ -151,6 +151,7 @@ class Engine:
         self._files: list[str] = []
         self._live: list[str] = []
         self._exhausted = False
+        self.paced = False  # the last poll() stopped at its pace_until_us
 
     # -- sources
 
@@ -206,19 +207,22 @@ class Engine:
         """True once every file source is read to its end (and no live source exists)."""
         return self._exhausted
 
-    def poll(self, timeout_ms: int = FILE_POLL_MS) -> list[FlowRecord]:
+    def poll(self, timeout_ms: int = FILE_POLL_MS, pace_until_us: int = 0) -> list[FlowRecord]:
         """Capture for at most about timeout_ms and return the flows finished meanwhile.
 
+        pace_until_us (replay at a set speed): read files only up to this packet time
+        (at most one frame beyond); `paced` then says the file has caught up. 0: no pace.
         Raises CaptureError when a source fails or a file is truncated; the records
         finished before the failure are in the next poll() or flush()."""
-        status = self._run(timeout_ms)
+        status = self._run(timeout_ms, pace_until_us)
         if status == _engine.RUN_EOF:
             self._exhausted = True
+        self.paced = status == _engine.RUN_PACED
         return self.take()
 
-    def _run(self, timeout_ms: int) -> int:
+    def _run(self, timeout_ms: int, pace_until_us: int) -> int:
         try:
-            return int(self._native.run(timeout_ms))
+            return int(self._native.run(timeout_ms, pace_until_us))
         except _engine.TruncatedError as exc:
             self._exhausted = not self._live
             read = self.counters().packets_seen

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 # Gauges and limits: reported in health as they are, never as per-message deltas.
 _GAUGES = frozenset({"flows_active", "max_flows"})
 LIVE_POLL_MS = 200
+PACE_SLEEP_S = 0.005  # a paced replay's nap while packet time catches up
 
 
 def cumulative_counters(counters: EngineCounters) -> dict[str, int]:
@@ -164,6 +165,24 @@ class Pipeline:
         self.spool.close()
 
 
+class _Pace:
+    """Where packet time may have got to, replaying at `speed` times real time."""
+
+    def __init__(self, speed: float) -> None:
+        self._speed = speed
+        self._first_packet_us: int | None = None
+        self._started = 0.0
+
+    def until_us(self, engine: Engine) -> int:
+        if self._first_packet_us is None:
+            if engine.clock_us == 0:
+                return 1  # read just the first frame, to learn when the capture starts
+            self._first_packet_us = engine.clock_us
+            self._started = time.monotonic()
+        elapsed_s = time.monotonic() - self._started
+        return self._first_packet_us + int(elapsed_s * self._speed * 1_000_000)
+
+
 def run_replay(
     pipeline: Pipeline, capture: str, speed: float | None, drain_timeout_s: float
 ) -> bool:
@@ -177,10 +196,13 @@ def run_replay(
     engine = pipeline.engine
     engine.open_file(capture)
     pipeline.publisher.start()
+    pace = _Pace(speed) if speed is not None else None
     try:
         while not engine.exhausted:
-            records = engine.poll()
+            records = engine.poll(pace_until_us=pace.until_us(engine) if pace else 0)
             pipeline.take_records(records, engine.clock_us)
+            if engine.paced:
+                time.sleep(PACE_SLEEP_S)
     finally:
         pipeline.finish(engine.clock_us)
     return pipeline.publisher.wait_drained(drain_timeout_s)

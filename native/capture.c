@@ -45,6 +45,7 @@ struct capture {
     struct source sources[CAPTURE_MAX_SOURCES];
     int count;
     atomic_int stop_requested;
+    uint64_t pace_until_us; /* 0: read files as fast as possible */
 };
 
 struct capture *capture_new(struct engine *engine)
@@ -204,6 +205,16 @@ enum capture_status capture_open_live(struct capture *c, const char *interface,
 
 /* ---------------------------------------------------------------- the loop */
 
+static int paced_out(const struct capture *c)
+{
+    return c->pace_until_us && engine_clock_us(c->engine) > c->pace_until_us;
+}
+
+void capture_set_pace(struct capture *c, uint64_t until_us)
+{
+    c->pace_until_us = until_us;
+}
+
 static void on_frame(u_char *user, const struct pcap_pkthdr *header, const u_char *bytes)
 {
     struct source *s = (struct source *)user;
@@ -217,8 +228,9 @@ static void on_frame(u_char *user, const struct pcap_pkthdr *header, const u_cha
                                            : (uint64_t)header->ts.tv_usec;
     uint64_t ts_us = sec * 1000000u + usec;
     engine_handle_frame(e, s->linktype, bytes, header->caplen, header->len, ts_us);
-    /* Return to the caller before the next frame could find the ring too full. */
-    if (engine_ring_room(e) < ENGINE_RECORDS_PER_PACKET)
+    /* Return to the caller before the next frame could find the ring too full, or (when
+     * replaying at a set speed) once the file has caught up with the pace. */
+    if (engine_ring_room(e) < ENGINE_RECORDS_PER_PACKET || paced_out(s->capture))
         pcap_breakloop(s->pcap);
 }
 
@@ -326,6 +338,10 @@ enum capture_status capture_run(struct capture *c, int timeout_ms, char *err, si
         for (int i = 0; i < c->count && !file; i++)
             if (!c->sources[i].is_live && !c->sources[i].at_eof)
                 file = &c->sources[i];
+        if (file && paced_out(c)) {
+            status = CAPTURE_PACED;
+            break;
+        }
         if (file) {
             int n = pcap_dispatch(file->pcap, FILE_BATCH_PACKETS, on_frame, (u_char *)file);
             if (n == 0)

@@ -192,6 +192,7 @@ enum capture_status {
     CAPTURE_TIMEOUT,       /* run: the time given is up */
     CAPTURE_RING_FULL,     /* run: drain the records, then run again */
     CAPTURE_STOPPED,       /* run: capture_stop() was called */
+    CAPTURE_PACED,         /* run: file frames are read up to the pace set (replay speed) */
     CAPTURE_ERR_OPEN,      /* open_*: not a capture, no such interface, no permission ... */
     CAPTURE_ERR_LINKTYPE,  /* open_*: a link type the parser does not decode */
     CAPTURE_ERR_FILTER,    /* open_live: the BPF filter does not compile or apply */
@@ -221,6 +222,10 @@ enum capture_status capture_open_live(struct capture *capture, const char *inter
 /* Capture until a status other than CAPTURE_OK; blocks at most about timeout_ms. */
 enum capture_status capture_run(struct capture *capture, int timeout_ms, char *err,
                                 size_t err_len);
+/* Replay pacing: capture_run stops reading files once it has read a frame later than
+ * until_us (so at most one frame runs ahead) and returns CAPTURE_PACED until the pace is
+ * moved on. 0 switches pacing off (the default: as fast as possible). */
+void capture_set_pace(struct capture *capture, uint64_t until_us);
 /* Async-signal-safe and thread-safe: the running capture_run returns CAPTURE_STOPPED. */
 void capture_stop(struct capture *capture);
 int capture_source_count(const struct capture *capture);

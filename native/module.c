@@ -6,7 +6,9 @@
  *   Engine(**settings)          max_flows, ring_records, *_us timeouts (see engine.h)
  *   .open_file(path)            add a pcap/pcapng file source
  *   .open_live(interface, snaplen, promiscuous, buffer_bytes, timeout_ms, bpf_filter)
- *   .run(timeout_ms) -> int     capture with the GIL released; RUN_* status
+ *   .run(timeout_ms[, pace_until_us]) -> int
+ *                               capture with the GIL released; RUN_* status (files are
+ *                               read up to pace_until_us when it is given: replay speed)
  *   .take() -> list[tuple]      finished records, in agent.flowrecord.FlowRecord order
  *   .bind_record_type(cls, end_reasons)   then .take_records() -> list[cls]: the same
  *                               records built straight into a slotted class (FlowRecord),
@@ -214,10 +216,12 @@ static PyObject *Engine_open_live(EngineObject *self, PyObject *args, PyObject *
 static PyObject *Engine_run(EngineObject *self, PyObject *args)
 {
     int timeout_ms;
-    if (!PyArg_ParseTuple(args, "i", &timeout_ms))
+    unsigned long long pace_until_us = 0;
+    if (!PyArg_ParseTuple(args, "i|K", &timeout_ms, &pace_until_us))
         return NULL;
     if (!engine_usable(self))
         return NULL;
+    capture_set_pace(self->capture, pace_until_us);
     char err[ERROR_TEXT_BYTES] = "";
     enum capture_status status;
     self->running = 1;
@@ -537,6 +541,7 @@ PyMODINIT_FUNC PyInit__engine(void)
         PyModule_AddIntConstant(m, "RUN_TIMEOUT", CAPTURE_TIMEOUT) < 0 ||
         PyModule_AddIntConstant(m, "RUN_RING_FULL", CAPTURE_RING_FULL) < 0 ||
         PyModule_AddIntConstant(m, "RUN_STOPPED", CAPTURE_STOPPED) < 0 ||
+        PyModule_AddIntConstant(m, "RUN_PACED", CAPTURE_PACED) < 0 ||
         PyModule_AddIntConstant(m, "SLOT_BYTES", (long)engine_slot_bytes()) < 0 ||
         PyModule_AddIntConstant(m, "DEFAULT_SNAPLEN", CAPTURE_DEFAULT_SNAPLEN) < 0 ||
         PyModule_AddIntConstant(m, "DEFAULT_BUFFER_BYTES", CAPTURE_DEFAULT_BUFFER_BYTES) < 0) {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -75,6 +76,27 @@ def test_replay_delivers_every_flow_signed_and_in_sequence(tmp_path, mosquitto, 
     health = [r for r in records if r["type"] == "health"]
     assert health, "a replay ends with a health message"
     assert all(r["sensor"] == "wing4b-01" and r["wing"] == "4b" for r in records)
+
+
+def test_replay_at_a_set_speed_takes_packet_time_over_speed(tmp_path, mosquitto, wing_capture):
+    sensor = make_sensor(tmp_path, mosquitto.url)
+    consumer = Consumer(mosquitto.url, sensor.trust)
+    started = time.monotonic()
+    result = subprocess.run(
+        agent_command("replay", str(wing_capture), "-c", str(sensor.config), "--speed", "200"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=environment(),
+    )
+    elapsed_s = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    # The capture spans ~700 s of packet time: at 200x that is ~3.5 s, not the ~1 s an
+    # unpaced replay of 20,000 packets takes here.
+    assert 3.0 <= elapsed_s <= 30, elapsed_s
+    received = Counter(_flow_key(r) for r in consumer.records() if r["type"] == "flow")
+    assert received == Counter(_flow_key(r) for r in _local_flows(wing_capture))
 
 
 def test_replay_with_the_broker_down_keeps_everything_spooled(tmp_path, wing_capture):
