@@ -126,6 +126,7 @@ class Publisher:
         self._errors_logged: set[str] = set()
         self._event: tuple[str, str] | None = None
         self._refused = False
+        self._online_pending = False
         self._stop_timeout_s = 5.0
         self._connect_attempts = 0
         self.connections = 0  # successful connections since start
@@ -202,6 +203,8 @@ class Publisher:
         if rc != mqtt.MQTT_ERR_SUCCESS:
             self._lost(f"{self._where()}: connection lost ({mqtt.error_string(rc)})")
         elif self._connected:
+            if self._online_pending:
+                self._publish_online()
             self._fill_window()
         elif time.monotonic() - self._connect_started > self.settings.connect_timeout_s:
             self._failed(
@@ -276,12 +279,16 @@ class Publisher:
         else:
             self._log_up(message)
         self._last_error = None
+        self._online_pending = True  # sent from the loop, not from inside paho's callback
+
+    def _publish_online(self) -> None:
+        self._online_pending = False
         try:
             online = self.status_payload("online")
         except Exception:  # no status is better than no data
             log.exception("building the online status failed; publishing data without it")
             return
-        self._send(self.status_topic, online, None, _Lane.STATUS, True)
+        self._send(self.status_topic, online, None, _Lane.STATUS, retain=True)
 
     def _on_publish(
         self,

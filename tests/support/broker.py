@@ -371,7 +371,7 @@ class UplinkProxy:
                     if not data:
                         return
                     peers[sock].sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: reset() closed a socket under select()
             return
         finally:
             for sock in (client, upstream):
