@@ -14,9 +14,11 @@ renamed file cannot claim another kid.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,14 +134,32 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
 
 
 class TrustStore:
-    """The public keys a consumer accepts, by kid."""
+    """The public keys a consumer accepts, by kid.
 
-    def __init__(self, keys: dict[bytes, Ed25519PublicKey]) -> None:
+    Loaded from a directory, it re-reads the directory (at most every
+    RESCAN_INTERVAL_S) when asked for a kid it does not know, so a key dropped in
+    during a rotation is picked up without restarting the consumer.
+    """
+
+    RESCAN_INTERVAL_S = 5.0
+
+    def __init__(self, keys: dict[bytes, Ed25519PublicKey], directory: Path | None = None) -> None:
         self._keys = dict(keys)
+        self._directory = directory
+        self._scanned_at = time.monotonic()
 
     def get(self, kid: bytes) -> Ed25519PublicKey | None:
         """The key with this kid, or None."""
-        return self._keys.get(kid)
+        key = self._keys.get(kid)
+        if key is None and self._directory is not None:
+            now = time.monotonic()
+            if now - self._scanned_at >= self.RESCAN_INTERVAL_S:
+                self._scanned_at = now
+                # A half-copied file must not cost the keys we have: skip bad files.
+                with contextlib.suppress(UsageError):
+                    self._keys = _read_trust_dir(self._directory, skip_bad_files=True)
+                key = self._keys.get(kid)
+        return key
 
     def kids(self) -> list[bytes]:
         return sorted(self._keys)
@@ -151,15 +171,24 @@ class TrustStore:
         Raises UsageError when the directory is missing, holds no `*.pub`, or a file is
         not an Ed25519 public key.
         """
-        if not directory.is_dir():
-            raise UsageError(f"trust directory {directory} does not exist or is not a directory")
-        keys: dict[bytes, Ed25519PublicKey] = {}
-        for path in sorted(directory.glob("*.pub")):
+        return cls(_read_trust_dir(directory), directory)
+
+
+def _read_trust_dir(directory: Path, skip_bad_files: bool = False) -> dict[bytes, Ed25519PublicKey]:
+    if not directory.is_dir():
+        raise UsageError(f"trust directory {directory} does not exist or is not a directory")
+    keys: dict[bytes, Ed25519PublicKey] = {}
+    for path in sorted(directory.glob("*.pub")):
+        try:
             key = load_public_key(path)
-            keys[kid_for(key)] = key
-        if not keys:
-            raise UsageError(
-                f"trust directory {directory} holds no *.pub key files "
-                "(copy each sensor's <kid>.pub from iomt-agent keygen into it)"
-            )
-        return cls(keys)
+        except UsageError:
+            if skip_bad_files:
+                continue
+            raise
+        keys[kid_for(key)] = key
+    if not keys:
+        raise UsageError(
+            f"trust directory {directory} holds no *.pub key files "
+            "(copy each sensor's <kid>.pub from iomt-agent keygen into it)"
+        )
+    return keys

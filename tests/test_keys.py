@@ -89,3 +89,18 @@ def test_bad_trust_dirs_are_usage_errors(tmp_path: Path) -> None:
     (tmp_path / "junk.pub").write_text("not a key\n")
     with pytest.raises(UsageError, match=r"junk\.pub"):
         TrustStore.from_dir(tmp_path)
+
+
+def test_key_dropped_into_trust_dir_is_picked_up_without_restart(tmp_path: Path) -> None:
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    old = generate_key_pair(tmp_path / "old")
+    (trust / old.trust_path.name).write_bytes(old.trust_path.read_bytes())
+    store = TrustStore.from_dir(trust)
+    store.RESCAN_INTERVAL_S = 0.0  # no waiting in a test
+    (trust / "half-copied.pub").write_text("-----BEGIN PUBLIC KEY-----\nMCow")
+    new = generate_key_pair(tmp_path / "new")
+    (trust / new.trust_path.name).write_bytes(new.trust_path.read_bytes())
+    # The new key is found despite the bad file beside it, and the old one is kept.
+    assert store.get(new.kid) is not None and store.get(old.kid) is not None
+    assert store.get(b"\x01" * 8) is None
