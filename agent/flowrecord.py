@@ -98,22 +98,19 @@ def format_addr(addr: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if len(addr) == 4 else socket.AF_INET6, addr)
 
 
-_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# base64 without its two symbols: uids stay alphanumeric like Zeek's, for every tool
+# that splits on punctuation.
+_UID_SYMBOLS = bytes.maketrans(b"+/", b"Zz")
 
 
 def flow_uid(boot_id: bytes, serial: int) -> str:
-    """Zeek-style uid ("C" + 17 base62 chars), the same for every record of a flow.
+    """Zeek-style uid ("C" + 17 alphanumeric chars), the same for every record of a flow.
 
     Derived from the boot id and the engine's flow serial, so a consumer computes
     exactly what the sensor would have printed, without the uid on the wire.
     """
-    digest = hashlib.blake2b(struct.pack(">Q", serial), key=boot_id[:64], digest_size=12)
-    n = int.from_bytes(digest.digest(), "big")
-    chars = []
-    for _ in range(17):
-        n, rem = divmod(n, 62)
-        chars.append(_B62[rem])
-    return "C" + "".join(chars)
+    digest = hashlib.blake2b(serial.to_bytes(8, "big"), key=boot_id[:64], digest_size=13)
+    return "C" + base64.b64encode(digest.digest()).translate(_UID_SYMBOLS)[:17].decode("ascii")
 
 
 def community_id(
