@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.errors import AgentError
 from agent.spool import Spool, SpoolSettings
 from agent.spool.record import scan_segment
 
@@ -186,6 +187,7 @@ def test_fsync_thread_makes_appends_durable_without_close(tmp_path: Path) -> Non
 _WRITER = """
 import sys
 from pathlib import Path
+from agent.errors import AgentError
 from agent.spool import Spool, SpoolSettings
 from agent.spool.record import scan_segment
 spool = Spool.open(SpoolSettings(dir=Path(sys.argv[1]), fsync_interval_s=5.0))
@@ -213,3 +215,21 @@ def test_sigkill_of_the_writer_loses_no_appended_record(tmp_path: Path) -> None:
     reopened = open_spool(tmp_path)
     seqs = seqs_of(reopened)
     assert seqs[: confirmed + 1] == list(range(confirmed + 1))
+
+
+def test_unusable_spool_dir_is_one_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    with pytest.raises(AgentError, match=r"spool\.dir .*not-a-dir"):
+        open_spool(blocker)
+
+
+def test_damaged_state_file_costs_duplicates_not_loss(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    fill(spool, 10)
+    for record in spool.read(0, 4):
+        spool.ack(record.rid)
+    spool.close()
+    (tmp_path / "state.json").write_text("{garbage")
+    reopened = open_spool(tmp_path)
+    assert seqs_of(reopened) == list(range(10))
