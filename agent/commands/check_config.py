@@ -9,21 +9,18 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from typing import TYPE_CHECKING
 
-from agent.config import DEFAULT_CONFIG_DIR, AgentConfig, ConfigError, load_config
-from agent.config.host import nearest_existing
+from agent.commands.options import add_config_argument
+
+if TYPE_CHECKING:
+    from agent.config import AgentConfig
 
 EXIT_OK, EXIT_CONFIG = 0, 2
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-c",
-        "--config",
-        default=str(DEFAULT_CONFIG_DIR),
-        metavar="CONFIG",
-        help="configuration directory or agent.toml (default: %(default)s)",
-    )
+    add_config_argument(parser)
 
 
 def format_bytes(count: float) -> str:
@@ -70,6 +67,8 @@ def _key(config: AgentConfig) -> str:
 
 def _spool(config: AgentConfig) -> str:
     spool = config.spool
+    from agent.config.host import nearest_existing
+
     free = shutil.disk_usage(nearest_existing(spool.dir)).free
     return (
         f"{spool.dir} (at most {format_bytes(spool.max_bytes)}, {spool.on_full} when full; "
@@ -95,6 +94,8 @@ def summary_lines(config: AgentConfig) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 with OK and the summary on stdout; exit 2 with every error on stderr."""
+    from agent.config import ConfigError, load_config
+
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from agent.config import DEFAULT_CONFIG_DIR
+from agent.commands.options import add_config_argument
 
 
 def _speed(text: str) -> float:
@@ -24,13 +24,7 @@ def _speed(text: str) -> float:
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file")
-    parser.add_argument(
-        "-c",
-        "--config",
-        default=str(DEFAULT_CONFIG_DIR),
-        metavar="CONFIG",
-        help="configuration directory or agent.toml (default: %(default)s)",
-    )
+    add_config_argument(parser)
     parser.add_argument(
         "--speed",
         type=_speed,

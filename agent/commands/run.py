@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from agent.config import DEFAULT_CONFIG_DIR
+from agent.commands.options import add_config_argument
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-c",
-        "--config",
-        default=str(DEFAULT_CONFIG_DIR),
-        metavar="CONFIG",
-        help="configuration directory or agent.toml (default: %(default)s)",
-    )
+    add_config_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

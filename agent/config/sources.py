@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.config.problems import Problems
+from agent.paths import DEFAULT_CONFIG_DIR
 
-DEFAULT_CONFIG_DIR = Path("/etc/iomt-agent")
 MAIN_FILE_NAME = "agent.toml"
 DROP_IN_DIR_NAME = "agent.d"
 
