@@ -36,7 +36,7 @@ setup() {
     install_system_packages
     [ -x "$PY" ] || { say "creating $VENV"; python3 -m venv "$VENV"; }
     say "installing iomt-agent and its C engine into $VENV"
-    "$PY" -m pip install -q --upgrade pip
+    "$PY" -m pip install -q --upgrade pip setuptools
     # Editable, so the tests import the tree they sit in; the engine is compiled in place.
     "$PY" -m pip install -q -e '.[test]'
 }
