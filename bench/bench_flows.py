@@ -352,7 +352,7 @@ def render(
 ) -> str:
     lines = [
         f"Measured {info['date']} on {info['cpu']}; {info['os']}; libpcap {info['libpcap']}, "
-        f"softflowd {info['softflowd']}.",
+        f"softflowd {info['softflowd']}",
         f"Load average before / after: {' '.join(f'{x:.2f}' for x in load[0])} / "
         f"{' '.join(f'{x:.2f}' for x in load[1])} (the machine is shared).",
         "",

@@ -186,6 +186,20 @@ def test_capture_holds_the_wing_mix_and_every_expiry(truth):
     for state in ("SF", "S0", "S1", "S2", "S3", "REJ", "RSTO", "RSTR", "RSTOS0", "RSTRH", "OTH"):
         assert (6, state) in states, state
     assert {(17, "SF"), (17, "S0"), (1, "OTH"), (58, "OTH"), (112, "OTH")} <= states
+    # Stories whose outcome the spec fixes letter by letter (worked out by hand).
+    tcp = {(r["conn_state"], r["history"]) for r in expected if r["proto"] == 6}
+    for story in (
+        ("SF", "ShADdFf"),  # store / request, both sides close
+        ("SF", "^hADdFf"),  # the capture began after the SYN: SYN-ACK seen first
+        ("REJ", "Sr"),  # closed port
+        ("S0", "S"),  # filtered port, SYN retransmitted
+        ("RSTO", "ShR"),  # open port, the scanner resets
+        ("RSTOS0", "SR"),  # the scanner abandons its probe
+        ("S2", "ShADdFa"),  # client FIN acknowledged, never answered
+        ("S3", "ShADdf"),  # server FIN, the device never answers
+        ("RSTRH", "DdAr"),  # older than the capture, reset by the server
+    ):
+        assert story in tcp, story
     services = {r["resp_port"] for r in expected if r["proto"] in (6, 17)}
     assert {104, 11112, 2575, 443, 53, 67, 123} <= services
     assert any(":" in r["orig_addr"] for r in expected)  # IPv6
