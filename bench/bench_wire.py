@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.bench_wire [--packets N] [--repeats R] [--json]
 
-1. Makes the bench capture with tools/wingcap.py (build/wire-bench/, kept between runs)
+1. Makes the bench capture with tools/wingcap.py (seed 4, 1,000,000 frames by default;
+   bench/bench_flows.py's copy in bench/out/ when it exists, else build/wire-bench/)
    and summarizes it with the engine into FlowRecords (real records, not synthetic).
 2. Splits the records, in the order the engine emitted them, into batches of a fixed
    number of flows (250 ... 4000) and into fixed time windows (10 s, 60 s, 300 s); for
@@ -67,7 +68,11 @@ LOSSES = {"spool_messages": 0, "spool_bytes": 0}
 
 
 def bench_capture(packets: int) -> Path:
+    """The bench capture (tools/wingcap, seed 4); bench_flows.py's copy when it has one."""
     WORK.mkdir(parents=True, exist_ok=True)
+    shared = ROOT / "bench" / "out" / f"wing-{packets}-s4.pcap"
+    if shared.exists():
+        return shared
     pcap = WORK / f"wing-{packets}.pcap"
     if not pcap.exists():
         subprocess.run(
@@ -147,8 +152,9 @@ def softflowd_ipfix(pcap: Path) -> dict[str, object] | None:
     if shutil.which("softflowd") is None:
         return None
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
     sock.bind(("127.0.0.1", 0))
-    sock.settimeout(2.0)
+    sock.settimeout(0.5)
     port = sock.getsockname()[1]
     received: list[bytes] = []
     exporter_done = threading.Event()
@@ -164,57 +170,38 @@ def softflowd_ipfix(pcap: Path) -> dict[str, object] | None:
 
     collector = threading.Thread(target=collect)
     collector.start()
-    ctl = str(WORK / "softflowd.ctl")
-    # softflowd 1.1.0 with -r reads a few thousand packets per main-loop turn and does
-    # not always exit at the end: poll until it exits or its packet count stops moving,
-    # then `shutdown` exports every flow left.
-    process = subprocess.Popen(
-        [
-            "softflowd",
-            "-r",
-            str(pcap),
-            "-n",
-            f"127.0.0.1:{port}",
-            "-v",
-            "10",
-            "-b",
-            "-d",
-            "-6",
-            "-c",
-            ctl,
-            "-p",
-            str(WORK / "softflowd.pid"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # The flags bench/bench_flows.py uses; without a control socket (-c none) softflowd
+    # exits at the end of the file, after exporting every flow.
     try:
-        previous = -1
-        for _ in range(600):
-            time.sleep(1)
-            if process.poll() is not None:  # it may also stop by itself at the end
-                break
-            stats = subprocess.run(
-                ["softflowctl", "-c", ctl, "statistics"], capture_output=True, text=True
-            ).stdout
-            counts = [
-                int(line.split(":")[1])
-                for line in stats.splitlines()
-                if line.startswith("Packets processed:")
-            ]
-            processed = max(counts, default=0)
-            if processed > 0 and processed == previous:
-                break
-            previous = processed
-        if process.poll() is None:
-            subprocess.run(["softflowctl", "-c", ctl, "shutdown"], capture_output=True)
-        process.wait(timeout=30)
+        subprocess.run(
+            [
+                "softflowd",
+                "-r",
+                str(pcap),
+                "-n",
+                f"127.0.0.1:{port}",
+                "-v",
+                "10",
+                "-b",
+                "-6",
+                "-T",
+                "vlan",
+                "-m",
+                "262144",
+                "-c",
+                "none",
+                "-d",
+                "-p",
+                str(WORK / "softflowd.pid"),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
     finally:
-        if process.poll() is None:
-            process.kill()
         exporter_done.set()
-    collector.join()
-    sock.close()
+        collector.join()
+        sock.close()
     data_records = _ipfix_data_records(received)
     total = sum(len(d) for d in received)
     return {
@@ -257,7 +244,7 @@ def _ipfix_data_records(datagrams: list[bytes]) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--packets", type=int, default=100_000)
+    parser.add_argument("--packets", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
