@@ -256,3 +256,69 @@ def test_headers_only_capture_gives_the_same_flows_and_counters(tmp_path, engine
 
     assert collections.Counter(map(strip, records)) == collections.Counter(map(strip, full_records))
     assert counters == full_counters
+
+
+# ---- the ground truth's own bookkeeping, on hand-made packet sequences ----
+
+
+def _tcp_truth() -> Any:
+    from tools.wingcap_truth import FlowIdentity, FlowTruth
+
+    identity = FlowIdentity(6, ("10.0.0.1", "10.0.0.2"), (40000, 104), 20, None)
+    return FlowTruth(0, identity)
+
+
+def test_truth_of_a_closed_handshake_is_sf_and_ends_after_the_linger():
+    from tools.wingcap_truth import ACK, FIN, SYN
+
+    flow = _tcp_truth()
+    for ts_us, side, flags, payload in (
+        (0, 0, SYN, 0),
+        (100, 1, SYN | ACK, 0),
+        (200, 0, ACK, 0),
+        (300, 0, ACK, 500),
+        (400, 0, FIN | ACK, 0),
+        (500, 1, FIN | ACK, 0),
+        (600, 0, ACK, 0),
+    ):
+        flow.packet(ts_us, side, flags, 52 + payload, payload)
+    (record,) = flow.finish(capture_end_us=6_000_600, slack_us=0)
+    assert (record["conn_state"], record["history"], record["end_reason"]) == (
+        "SF",
+        "ShADFf",
+        "end",
+    )
+    assert (record["orig_pkts"], record["resp_pkts"], record["orig_bytes"]) == (5, 2, 500)
+    (forced,) = flow.finish(capture_end_us=5_000_600, slack_us=0)  # linger not over
+    assert forced["end_reason"] == "forced"
+
+
+def test_truth_splits_a_long_flow_at_the_active_timeout_keeping_its_state():
+    from tools.wingcap_truth import ACK, SYN
+
+    flow = _tcp_truth()
+    flow.packet(0, 0, SYN, 60, 0)
+    flow.packet(1_000, 1, SYN | ACK, 60, 0)
+    flow.packet(2_000, 0, ACK, 1500, 1448)
+    flow.packet(299_999_999, 0, ACK, 1500, 1448)  # still inside the first record
+    flow.packet(300_000_000, 0, ACK, 1500, 1448)  # at start + 300 s: a new record
+    first, second = flow.finish(capture_end_us=300_000_000, slack_us=0)
+    assert first["end_reason"] == "active" and first["orig_pkts"] == 3
+    assert first["duration_us"] == 299_999_999
+    assert (second["ts_us"], second["orig_pkts"], second["end_reason"]) == (
+        300_000_000,
+        1,
+        "forced",
+    )
+    assert second["history"] == first["history"] == "ShD"  # ACKs with data: D, not A
+    assert second["conn_state"] == first["conn_state"] == "S1"
+
+
+def test_truth_refuses_an_end_that_falls_just_after_a_timeout():
+    from tools.wingcap_truth import SYN
+
+    flow = _tcp_truth()
+    flow.packet(0, 0, SYN, 60, 0)  # SYN only: the 30 s timeout applies
+    assert flow.finish(capture_end_us=35_000_000, slack_us=10_000_000) is None
+    (record,) = flow.finish(capture_end_us=45_000_000, slack_us=10_000_000)
+    assert (record["conn_state"], record["end_reason"]) == ("S0", "idle")
