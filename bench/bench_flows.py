@@ -10,6 +10,7 @@ truth. Then, file in page cache, the tools take turns, `--repeat` rounds, median
   softflowd   softflowd -r FILE, exporting IPFIX biflows to a local UDP socket we read
   flows       the whole `iomt-agent flows FILE` command, output to /dev/null
   flows-json  the same with --json
+  startup     `iomt-agent --version`: interpreter and CLI start-up, to split the above
   engine      agent.engine in-process (bench/engine_alone.py), time around the poll loop
 
 Processes are timed by wall clock from spawn to exit; peak RSS comes from wait4().
@@ -44,7 +45,7 @@ OUT = REPO / "bench" / "out"
 DOC = REPO / "docs" / "PERFORMANCE.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 HEADERS_ONLY_SNAPLEN = 128
-TOOLS = ("floor", "softflowd", "flows", "flows-json", "engine")
+TOOLS = ("floor", "softflowd", "flows", "flows-json", "engine", "startup")
 
 # Issue 2 targets.
 TARGET_ENGINE_PPS = 3_000_000
@@ -185,6 +186,8 @@ def measure(tool: str, capture: Capture, floor: Path, agent_cmd: list[str], runs
         ):
             match = re.search(pattern, out)
             runs.notes[key] = int(match.group(1)) if match else None
+    elif tool == "startup":
+        seconds, rss, _ = run_process([*agent_cmd, "--version"])
     elif tool in ("flows", "flows-json"):
         extra = ["--json"] if tool == "flows-json" else []
         with open(os.devnull, "w") as devnull:
@@ -356,7 +359,7 @@ def render(
         f"Load average before / after: {' '.join(f'{x:.2f}' for x in load[0])} / "
         f"{' '.join(f'{x:.2f}' for x in load[1])} (the machine is shared).",
         "",
-        f"Command: `{command}` ({repeat} rounds, median; file in page cache).",
+        f"Command: `{command}` (median of {repeat} rounds; file in page cache).",
         "",
     ]
     for capture in captures:
@@ -375,6 +378,9 @@ def render(
         for tool in TOOLS:
             seconds = statistics.median(runs[tool].seconds)
             rss = max(runs[tool].rss_kb) / 1024
+            if tool == "startup":  # reads no packets: only its time and memory mean something
+                lines.append(f"| {tool} | {seconds:.3f} | - | - | - | {rss:.1f} |")
+                continue
             lines.append(
                 f"| {tool} | {seconds:.3f} | {capture.packets / seconds / 1e6:.2f} | "
                 f"{seconds / floor_s:.2f} | {seconds / engine_s:.2f} | {rss:.1f} |"
@@ -388,6 +394,10 @@ def render(
             f"{soft.get('packets_ignored'):,} (it does not decode QinQ 0x88a8 frames, nor ARP); "
             f"exported {soft.get('flows_exported'):,} flows in {soft.get('export_datagrams'):,} "
             f"datagrams, {soft.get('datagrams_received'):,} received by the bench.",
+            f"- Python's share of the command, per flow record (command - engine alone - "
+            f"start-up, / {check['records']:,} records): table "
+            f"{_per_record_us(runs, 'flows', check['records']):.1f} us, JSON "
+            f"{_per_record_us(runs, 'flows-json', check['records']):.1f} us.",
             f"- engine: {runs['engine'].notes['bytes_per_slot']:.0f} bytes per flow slot "
             f"({runs['engine'].notes['max_flows']:,} slots).",
             "- ground truth: "
@@ -402,6 +412,12 @@ def render(
             "",
         ]
     return "\n".join(lines)
+
+
+def _per_record_us(runs: dict[str, Runs], tool: str, records: int) -> float:
+    overhead = statistics.median(runs[tool].seconds) - statistics.median(runs["engine"].seconds)
+    overhead -= statistics.median(runs["startup"].seconds)
+    return overhead / records * 1e6
 
 
 def targets(results: dict[str, dict[str, Runs]], captures: list[Capture]) -> str:
