@@ -1,7 +1,9 @@
 """Real output, checked by implementations that share no code with ours.
 
 - COSE: tests/interop/verify_cose.mjs, JavaScript with cbor-x and Node's own Ed25519,
-  installed by this test into build/interop-node (npm, test-only, not committed).
+  installed by this test into build/interop-node (npm, test-only, not committed); and
+  pycose 1.1.0, the reference Python COSE library, in its own venv under
+  build/interop-pycose (it needs cbor2 < 6, which the agent's venv cannot have).
 - CDDL: pycddl (the Rust `cddl` crate) in test_wire_roundtrip.py.
 """
 
@@ -11,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,7 @@ from agent.wire.samples import synthetic_flows
 ROOT = Path(__file__).resolve().parent.parent
 INTEROP_SRC = ROOT / "tests" / "interop"
 NODE_DIR = ROOT / "build" / "interop-node"
+PYCOSE_VENV = ROOT / "build" / "interop-pycose" / "venv"
 IDENTITY = SensorIdentity("wing4b-01", "st-mary", "4b", os.urandom(16))
 FLOWS = topic_for("iomt", "st-mary", "4b", "wing4b-01", "flows")
 
@@ -139,3 +143,74 @@ def test_javascript_verifier_refuses_tampering_and_other_topics(
     other = topic_for("iomt", "st-mary", "5a", "wing4b-01", "flows")
     (moved,) = _run(node_verifier, trust, other, good)
     assert moved == {"file": str(good), "ok": False, "error": "bad signature"}
+
+
+@pytest.fixture(scope="module")
+def pycose_python() -> Path:
+    """A venv with pycose 1.1.0 and cbor2 < 6 (made once, pip from PyPI)."""
+    python = PYCOSE_VENV / "bin" / "python"
+    probe = [str(python), "-c", "import pycose.messages, cbor2"]
+    if not python.exists() or subprocess.run(probe, capture_output=True).returncode != 0:
+        made = subprocess.run(
+            [sys.executable, "-m", "venv", "--clear", str(PYCOSE_VENV)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if made.returncode != 0:
+            pytest.skip(f"cannot make a venv for pycose: {made.stderr.strip()[-300:]}")
+        installed = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "pycose==1.1.0", "cbor2<6"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert installed.returncode == 0, f"pip install pycose failed: {installed.stderr[-2000:]}"
+    return python
+
+
+def test_pycose_verifies_real_messages_and_refuses_tampering(
+    pycose_python: Path, keys: tuple[Signer, Path], tmp_path: Path
+) -> None:
+    signer, trust = keys
+    batch = BatchInfo(seq=3, window_start_us=1, window_end_us=2, counters={"packets_seen": 1})
+    flows = signer.sign(encode_flow_batch(synthetic_flows(800, seed=8), IDENTITY, batch), FLOWS)
+    status_topic = topic_for("iomt", "st-mary", "4b", "wing4b-01", "status")
+    tampered = bytearray(flows)
+    tampered[-70] ^= 0x10  # inside the payload
+    files = {"flows": flows, "tampered": bytes(tampered)}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "status").write_bytes(
+        signer.sign(encode_status("online", IDENTITY, 1), status_topic)
+    )
+    result = subprocess.run(
+        [
+            str(pycose_python),
+            str(INTEROP_SRC / "verify_pycose.py"),
+            str(trust),
+            FLOWS,
+            str(tmp_path / "flows"),
+            str(tmp_path / "tampered"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    good, bad = (json.loads(line) for line in result.stdout.splitlines())
+    assert good["ok"] and good["kid"] == signer.kid.hex(), good
+    assert not bad["ok"]
+    status = subprocess.run(
+        [
+            str(pycose_python),
+            str(INTEROP_SRC / "verify_pycose.py"),
+            str(trust),
+            status_topic,
+            str(tmp_path / "status"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert json.loads(status.stdout)["ok"], status.stdout
