@@ -19,7 +19,7 @@ from typing import Any
 
 import cbor2
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from agent.keys import TrustStore, kid_for, load_private_key
 from agent.wire.canonical import dumps, strict_loads
@@ -50,6 +50,10 @@ class Signer:
         self._key = key
         self.kid = kid_for(key.public_key())
         self._protected = dumps({HEADER_ALG: ALG_EDDSA, HEADER_KID: self.kid})
+
+    def public_key(self) -> Ed25519PublicKey:
+        """The public half, e.g. for a consumer's TrustStore in tests and tools."""
+        return self._key.public_key()
 
     @classmethod
     def from_file(cls, path: Path) -> Signer:

@@ -28,7 +28,7 @@ def signer() -> Signer:
 
 @pytest.fixture()
 def consumer(signer: Signer) -> Consumer:
-    key = signer._key.public_key()
+    key = signer.public_key()
     return Consumer(TrustStore({signer.kid: key}), max_message_bytes=64 * 1024)
 
 

@@ -40,7 +40,7 @@ def _health(seq: int) -> bytes:
 
 @pytest.fixture()
 def consumer() -> Consumer:
-    return Consumer(TrustStore({SIGNER.kid: SIGNER._key.public_key()}))
+    return Consumer(TrustStore({SIGNER.kid: SIGNER.public_key()}))
 
 
 def _types(records: list[dict]) -> list[str]:
@@ -126,7 +126,7 @@ def test_status_stands_outside_the_sequence(consumer: Consumer) -> None:
 
 
 def test_shared_subscription_member_reports_no_gaps_but_keeps_late_messages() -> None:
-    member = Consumer(TrustStore({SIGNER.kid: SIGNER._key.public_key()}), report_gaps=False)
+    member = Consumer(TrustStore({SIGNER.kid: SIGNER.public_key()}), report_gaps=False)
     member.handle(_flows(0), FLOWS)
     assert "gap" not in _types(member.handle(_flows(5), FLOWS))
     assert _types(member.handle(_flows(3), FLOWS))[0] == "batch"  # not a duplicate

@@ -89,3 +89,27 @@ def test_bad_input_is_one_line_exit_2(
     assert result.returncode == 2
     assert expected in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_verify_runs_where_the_c_extension_is_missing(
+    tmp_path: Path, setup: tuple[Path, Signer]
+) -> None:
+    """A consumer machine has no libpcap: block the extension and run the whole CLI."""
+    trust, signer = setup
+    path = tmp_path / "m.cbor"
+    batch = BatchInfo(seq=0, window_start_us=0, window_end_us=1)
+    path.write_bytes(signer.sign(encode_flow_batch(synthetic_flows(3), IDENTITY, batch), TOPIC))
+    program = (
+        "import sys\n"
+        "sys.modules['agent._engine'] = None  # any import of it now fails\n"
+        "sys.modules['scapy'] = None\n"
+        "from agent.cli import main\n"
+        f"code = main(['verify', '--trust', {str(trust)!r}, '--topic', {TOPIC!r}, {str(path)!r}])\n"
+        "assert 'agent.engine' not in sys.modules, 'the consumer path imported the engine'\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(x)["type"] for x in result.stdout.splitlines()].count("flow") == 3

@@ -132,6 +132,8 @@ def test_encoder_refuses_values_the_schema_cannot_hold() -> None:
         encode_flow_batch([], IDENTITY, replace(BATCH, counters={"x": -1}))
     with pytest.raises(ValueError, match="state"):
         encode_status("sleeping", IDENTITY, 0)
+    with pytest.raises(ValueError, match="finite"):
+        encode_health({"box_load_1m": float("nan")}, IDENTITY, BATCH)  # JSON has no NaN
 
 
 @pytest.mark.parametrize("flows_per_batch", [500, 1000, 4000])

@@ -7,6 +7,7 @@ not so is refused with one reason (agent.wire.rejection), never half-read.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,6 +146,8 @@ def _health(value: Any) -> dict[str, Any]:
             raise _wrong(f"health figure {name!r} must be a number, boolean or text")
         if type(figure) is int and figure < 0:
             raise _wrong(f"health figure {name!r} must not be negative")
+        if type(figure) is float and not math.isfinite(figure):
+            raise _wrong(f"health figure {name!r} must be a finite number")
     return value
 
 

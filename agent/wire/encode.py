@@ -12,6 +12,7 @@ How a flows payload gets small (docs/WIRE.md has the numbers):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -154,6 +155,8 @@ def encode_health(
             raise ValueError(f"health figure {name!r} has unsupported type {type(value).__name__}")
         if isinstance(value, int) and not isinstance(value, bool) and value < 0:
             raise ValueError(f"health figure {name!r} must not be negative")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"health figure {name!r} must be a finite number")
         items[name] = value
     payload = _data_common(schema.KIND_HEALTH, identity, batch)
     payload[schema.KEY_ITEMS] = items
