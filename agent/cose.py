@@ -84,6 +84,13 @@ def verify_sign1(
     header = strict_loads(protected, "protected header")
     if type(header) is not dict:
         raise Rejected(WRONG_TYPE, "protected header must be a map")
+    # Only alg and kid: a `crit` or any other parameter would ask for processing we do
+    # not do, so it is refused rather than ignored (RFC 9052 section 3.1).
+    extra = set(header) - {HEADER_ALG, HEADER_KID}
+    if extra:
+        raise Rejected(
+            WRONG_TYPE, f"protected header has unexpected parameters {sorted(map(str, extra))}"
+        )
     if header.get(HEADER_ALG) != ALG_EDDSA:
         raise Rejected(UNSUPPORTED_ALGORITHM, f"alg {header.get(HEADER_ALG)!r} is not EdDSA (-8)")
     kid = header.get(HEADER_KID)

@@ -185,6 +185,17 @@ def test_other_algorithm_is_refused(consumer: Consumer, signer: Signer) -> None:
     assert _only_rejection(records) == "unsupported_algorithm"
 
 
+def test_protected_header_with_more_than_alg_and_kid_is_refused(
+    consumer: Consumer, signer: Signer
+) -> None:
+    payload = _good_payload()
+    protected = cbor2.dumps({1: -8, 2: [99], 4: signer.kid}, canonical=True)  # crit: [99]
+    to_sign = cbor2.dumps(["Signature1", protected, TOPIC.encode(), payload], canonical=True)
+    signature = signer._key.sign(to_sign)  # a validly signed message, with a crit header
+    message = cbor2.dumps(cbor2.CBORTag(18, [protected, {}, payload, signature]), canonical=True)
+    assert _only_rejection(consumer.handle(message, TOPIC)) == "wrong_type"
+
+
 def test_flipping_any_bit_of_any_byte_is_rejected(consumer: Consumer, signer: Signer) -> None:
     message = signer.sign(_good_payload(2), TOPIC)
     assert [r["type"] for r in consumer.handle(message, TOPIC)][:2] == ["boot", "batch"]
