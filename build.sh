@@ -16,7 +16,7 @@ say() { printf '==> %s\n' "$*"; }
 
 # Debian packages the build and the tests need; installed only when missing.
 SYSTEM_PACKAGES=(gcc pkg-config libpcap-dev python3-dev python3-venv mosquitto iproute2
-                 clang libclang-rt-14-dev softflowd tcpdump openssl systemd nodejs)
+                 clang libclang-rt-14-dev softflowd tcpdump openssl systemd nodejs ieee-data)
 
 install_system_packages() {
     command -v dpkg-query >/dev/null || { say "not a Debian system: install ${SYSTEM_PACKAGES[*]} yourself"; return; }
@@ -24,6 +24,9 @@ install_system_packages() {
     for pkg in "${SYSTEM_PACKAGES[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
+    # npm only when no npm is on the PATH: a nodejs from elsewhere (NodeSource) ships its
+    # own and conflicts with Debian's npm package.
+    command -v npm >/dev/null || missing+=(npm)
     [ ${#missing[@]} -eq 0 ] && return
     local sudo=()
     [ "$(id -u)" -eq 0 ] || sudo=(sudo)

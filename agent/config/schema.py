@@ -119,7 +119,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("sensor", "wing", "str", example='"4b"', check=_topic_level),
     # [capture]: where packets come from.
     Option("capture", "interfaces", "str_list", example='["eth1"]', check=_interface_names),
-    Option("capture", "snaplen", "int", 65535, 128, 262144),
+    Option("capture", "snaplen", "int", 1900, 128, 262144),
     Option("capture", "promiscuous", "bool", True),
     Option("capture", "buffer_bytes", "size", 32 * MIB, 1 * MIB, 256 * MIB),
     Option("capture", "bpf_filter", "str", "", example='"not port 22"', check=_no_newline),

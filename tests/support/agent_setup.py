@@ -35,8 +35,11 @@ def make_sensor(
     interfaces: list[str] | None = None,
     extra_toml: str = "",
     sensor_id: str = "wing4b-01",
+    capture_toml: str = "",
 ) -> Sensor:
-    """Writes keys and an agent.toml under tmp_path/sensor; returns where they are."""
+    """Writes keys and an agent.toml under tmp_path/sensor; returns where they are.
+
+    extra_toml is appended (whole tables); capture_toml goes inside [capture]."""
     base = tmp_path / "sensor"
     made = generate_key_pair(base / "keys")
     trust = base / "trust"
@@ -52,6 +55,7 @@ site = "st-mary"
 wing = "4b"
 [capture]
 interfaces = {json.dumps(interfaces or ["lo"])}
+{capture_toml}
 [mqtt]
 url = "{broker_url}"
 topic_prefix = "iomt"
