@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -25,6 +26,6 @@ def run(args: argparse.Namespace) -> int:
         f"private key: {generated.private_path} (mode 0600; point [signing] key at it)\n"
         f"public key:  {generated.public_path}\n"
         f"for consumers: copy {generated.trust_path} into their trust directory",
-        file=__import__("sys").stderr,
+        file=sys.stderr,
     )
     return 0
