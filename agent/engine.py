@@ -24,6 +24,7 @@ from agent.flowrecord import END_REASONS, FlowRecord
 _US_PER_S = 1_000_000
 MAX_ACTIVE_TIMEOUT_S = 3600  # the engine keeps times inside a record as 32-bit microseconds
 MAX_FLOWS_LIMIT = 1 << 24
+MAX_DEVICES_LIMIT = 1 << 20
 DEFAULT_BUFFER_BYTES = 32 * 1024 * 1024
 DEFAULT_SNAPLEN = 262144  # libpcap's maximum: no frame is cut short
 FILE_POLL_MS = 250  # how long one poll() may read a file before Python gets control back
@@ -60,6 +61,9 @@ class EngineSettings:
     tcp_linger_s: float = 5
     active_timeout_s: float = 300
     batch_records: int = 4096
+    # Device table slots (native/devices.c); 0 switches the device table and every
+    # fingerprint extractor off (flows then carry no `service` label).
+    max_devices: int = 4096
 
     def __post_init__(self) -> None:
         self.validate()
@@ -68,6 +72,8 @@ class EngineSettings:
         """Raise UsageError naming the first setting out of range."""
         if not isinstance(self.max_flows, int) or not 1 <= self.max_flows <= MAX_FLOWS_LIMIT:
             raise UsageError(f"max_flows must be an integer from 1 to {MAX_FLOWS_LIMIT}")
+        if not isinstance(self.max_devices, int) or not 0 <= self.max_devices <= MAX_DEVICES_LIMIT:
+            raise UsageError(f"max_devices must be an integer from 0 to {MAX_DEVICES_LIMIT}")
         if not isinstance(self.batch_records, int) or not 16 <= self.batch_records <= 1 << 20:
             raise UsageError("batch_records must be an integer from 16 to 1048576")
         for name in (
@@ -104,6 +110,7 @@ class EngineSettings:
             "other_idle_us": us(self.other_idle_timeout_s),
             "tcp_linger_us": us(self.tcp_linger_s),
             "active_us": us(self.active_timeout_s),
+            "max_devices": self.max_devices,
         }
 
 
@@ -134,6 +141,38 @@ class EngineCounters:
 _COUNTER_NAMES = tuple(f.name for f in fields(EngineCounters))
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """One fingerprint the extractors found: for the device `mac` (6 bytes), at packet
+    time ts_us, of `kind` (an allowlisted name, docs/DEVICES.md), raw `value` bytes."""
+
+    mac: bytes
+    ts_us: int
+    kind: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    """One device table entry as the engine keeps it (native/devices.c)."""
+
+    mac: bytes
+    first_seen_us: int
+    last_seen_us: int
+    pkts_sent: int
+    bytes_sent: int
+    pkts_received: int
+    bytes_received: int
+    ipv4: tuple[bytes, ...]
+    ipv6: tuple[bytes, ...]
+    vlans: tuple[int, ...]
+    services: tuple[tuple[int, int], ...]  # (IP protocol, port) it answered on
+    peers_estimate: int
+    protocols: list[str]  # application labels it spoke (service names)
+    hl7_messages: int
+    is_new: bool  # created since the last devices(changed_only=True)
+
+
 class Engine:
     """One flow table fed by up to 8 capture sources.
 
@@ -152,6 +191,10 @@ class Engine:
         self._live: list[str] = []
         self._exhausted = False
         self.paced = False  # the last poll() stopped at its pace_until_us
+        # Fingerprint events drained at every poll (the capture stops when their ring
+        # runs low); kept only once someone asked for them (collect_device_events).
+        self._device_events: list[DeviceEvent] = []
+        self._collect_device_events = False
 
     # -- sources
 
@@ -218,6 +261,7 @@ class Engine:
         if status == _engine.RUN_EOF:
             self._exhausted = True
         self.paced = status == _engine.RUN_PACED
+        self._drain_device_events()
         return self.take()
 
     def _run(self, timeout_ms: int, pace_until_us: int) -> int:
@@ -251,6 +295,47 @@ class Engine:
         # The table ends them list by list; serial order is the order the flows began.
         forced.sort(key=lambda record: record.serial)
         return waiting + forced
+
+    # -- devices (native/devices.c; agent/devices.py makes records of them)
+
+    @property
+    def devices_enabled(self) -> bool:
+        """True when the engine keeps a device table and runs the extractors."""
+        return self.settings.max_devices > 0
+
+    def collect_device_events(self) -> None:
+        """Keep fingerprint events from now on for take_device_events() (the default
+        discards them, so a caller that only wants flows never accumulates any)."""
+        self._collect_device_events = True
+
+    def _drain_device_events(self) -> None:
+        if not self.devices_enabled:
+            return
+        events = self._native.take_device_events()
+        if self._collect_device_events:
+            self._device_events.extend(DeviceEvent(*event) for event in events)
+
+    def take_device_events(self) -> list[DeviceEvent]:
+        """Fingerprints found since the last call, oldest first (needs
+        collect_device_events() first; empty when the device table is off)."""
+        self._drain_device_events()
+        events, self._device_events = self._device_events, []
+        return events
+
+    def devices(self, changed_only: bool = False) -> list[DeviceState]:
+        """Device table entries: all, or those new or changed (address, VLAN, service,
+        protocol) since the last changed_only call, whose change marks it clears."""
+        if not self.devices_enabled:
+            return []
+        return [DeviceState(*row) for row in self._native.devices(changed_only)]
+
+    def device_counters(self) -> dict[str, int]:
+        """Device table and extractor counters (devices_created, extract_malformed ...);
+        empty when the device table is off."""
+        if not self.devices_enabled:
+            return {}
+        counters: dict[str, int] = self._native.device_counters()
+        return counters
 
     def counters(self) -> EngineCounters:
         """A snapshot of the engine's counters."""

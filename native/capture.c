@@ -215,6 +215,14 @@ void capture_set_pace(struct capture *c, uint64_t until_us)
     c->pace_until_us = until_us;
 }
 
+/* Python must drain before the next frame: the record ring, or the device events. */
+static inline int output_low(struct engine *e)
+{
+    struct device_table *t = engine_devices(e);
+    return engine_ring_room(e) < ENGINE_RECORDS_PER_PACKET ||
+           (t && devices_event_room(t) < DEVICE_EVENTS_PER_PACKET);
+}
+
 static void on_frame(u_char *user, const struct pcap_pkthdr *header, const u_char *bytes)
 {
     struct source *s = (struct source *)user;
@@ -230,7 +238,7 @@ static void on_frame(u_char *user, const struct pcap_pkthdr *header, const u_cha
     engine_handle_frame(e, s->linktype, bytes, header->caplen, header->len, ts_us);
     /* Return to the caller before the next frame could find the ring too full, or (when
      * replaying at a set speed) once the file has caught up with the pace. */
-    if (engine_ring_room(e) < ENGINE_RECORDS_PER_PACKET || paced_out(s->capture))
+    if (output_low(e) || paced_out(s->capture))
         pcap_breakloop(s->pcap);
 }
 
@@ -294,7 +302,7 @@ static int dispatch_live(struct capture *c, enum capture_status *status, char *e
         }
         if (n > 0 || n == PCAP_ERROR_BREAK) /* broken off: ring full or stop requested */
             got = 1;
-        if (engine_ring_room(c->engine) < ENGINE_RECORDS_PER_PACKET)
+        if (output_low(c->engine))
             break;
     }
     return got;
@@ -330,7 +338,7 @@ enum capture_status capture_run(struct capture *c, int timeout_ms, char *err, si
             status = CAPTURE_STOPPED;
             break;
         }
-        if (!engine_resume(e) || engine_ring_room(e) < ENGINE_RECORDS_PER_PACKET) {
+        if (!engine_resume(e) || output_low(e)) {
             status = CAPTURE_RING_FULL;
             break;
         }

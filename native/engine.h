@@ -69,7 +69,19 @@ struct packet {
     uint32_t frag_id;    /* v4 identification or v6 fragment identification */
     const uint8_t *payload; /* first captured payload byte, for extractors */
     uint32_t payload_caplen; /* payload bytes actually captured (<= payload_len) */
+    /* Ethernet (DLT_EN10MB) only, for the device table (devices.c): */
+    uint8_t mac_src[6], mac_dst[6];
+    uint64_t mac_src_key, mac_dst_key; /* the same in the low 48 bits (native order) */
+    uint8_t has_macs;      /* the link layer carried MAC addresses */
+    uint16_t l2_type;      /* EtherType after the VLAN tags; L2_TYPE_CDP: 802.3 SNAP CDP */
+    const uint8_t *l2_payload; /* PARSE_NON_IP frames: the bytes after the link header */
+    uint32_t l2_caplen;        /* of them, captured */
 };
+/* The 6 bytes of a MAC loaded as the first 6 of a little-endian uint64 (x86, ARM). */
+#define MAC_KEY_MASK 0x0000ffffffffffffULL
+#define L2_TYPE_ARP 0x0806
+#define L2_TYPE_LLDP 0x88cc
+#define L2_TYPE_CDP 0x2000 /* Cisco's SNAP protocol id (OUI 00000c) of an 802.3 frame */
 
 /* Parse one captured frame of the given link type. Never reads beyond caplen. */
 enum parse_result parse_frame(int linktype, const uint8_t *frame, uint32_t caplen,
@@ -99,6 +111,7 @@ struct engine_settings {
     uint64_t tcp_idle_us, tcp_syn_idle_us, udp_idle_us, icmp_idle_us, other_idle_us;
     uint64_t tcp_linger_us;        /* after FIN both ways or RST */
     uint64_t active_us;            /* periodic report of long flows */
+    uint32_t max_devices;          /* device table slots; 0: no device table, no extractors */
 };
 
 struct engine;
@@ -139,6 +152,7 @@ struct flow_record {
     uint8_t tcp_flags[2];
     char conn_state[8];      /* NUL-terminated Zeek conn_state */
     char history[17];        /* NUL-terminated Zeek history, at most 16 letters */
+    uint8_t service;         /* enum app_service: the extractors' label, 0 none */
 };
 
 /* Largest active timeout: record times are kept as 32-bit microsecond offsets. */
@@ -150,6 +164,8 @@ struct flow_record {
 /* Most records that processing one packet can emit once expiry is done (an active
  * report of the hit flow, or the eviction that makes room for a new one). */
 #define ENGINE_RECORDS_PER_PACKET 1
+/* Capacity of the device event ring (fingerprints waiting for Python). */
+#define ENGINE_DEVICE_EVENTS 2048
 
 /* NULL when the settings are usable, else what is wrong with them. */
 const char *engine_settings_check(const struct engine_settings *settings);
@@ -180,6 +196,209 @@ uint64_t engine_records_lost(const struct engine *engine);
 
 /* Add pcap_stats drop deltas of a live source. */
 void engine_add_drops(struct engine *engine, uint64_t kernel_drops, uint64_t interface_drops);
+
+/* ---- device inventory (devices.c) and fingerprint extractors (extract_*.c) ----
+ * The flow table calls the device table once per frame; it reads fingerprints from the
+ * first payload packet of each flow direction only (HL7 also counts later messages of a
+ * flow it labelled). What it finds goes out as events through a fixed ring, deduplicated
+ * per device; Python keeps the fingerprint lists (agent/devices.py). docs/DEVICES.md. */
+
+/* Application labels of flows (FlowRecord.service); 0 = none. Fits in 5 bits. */
+enum app_service {
+    SVC_NONE = 0,
+    SVC_DHCP,
+    SVC_DHCPV6,
+    SVC_DNS,
+    SVC_MDNS,
+    SVC_SSDP,
+    SVC_TLS,
+    SVC_HTTP,
+    SVC_DICOM,
+    SVC_HL7,
+    SVC_POCT1,
+    SVC_INTELLIVUE,
+    SVC_ARP,
+    SVC_LLDP,
+    SVC_CDP,
+    SVC_COUNT
+};
+extern const char *const APP_SERVICE_NAMES[SVC_COUNT]; /* Zeek-style: "ssl", "http" ... */
+
+/* Fingerprint kinds: the allowlist of what may leave the process (names in devices.c). */
+enum fp_kind {
+    FP_DHCP_PARAMS,     /* option 55, decimal codes in order, comma separated */
+    FP_DHCP_VENDOR,     /* option 60 */
+    FP_DHCP_HOSTNAME,   /* option 12 */
+    FP_DHCP_CLIENT_ID,  /* option 61, hex */
+    FP_DHCP_ASSIGNED,   /* yiaddr of an ACK, dotted (attributed to chaddr) */
+    FP_DHCPV6_VENDOR,   /* option 16: enterprise number ':' data */
+    FP_LLDP_NAME,
+    FP_LLDP_DESCRIPTION,
+    FP_CDP_NAME,        /* device id */
+    FP_CDP_PLATFORM,
+    FP_CDP_DESCRIPTION, /* software version */
+    FP_MDNS_SERVICE,    /* "_ipp._tcp.local" */
+    FP_SSDP_SERVER,
+    FP_TLS_SNI,
+    FP_TLS_JA4_RAW,     /* JA4 inputs; agent/devices.py hashes them into JA4 */
+    FP_HTTP_USER_AGENT,
+    FP_HTTP_SERVER,
+    FP_DICOM_AE_TITLE,  /* its own AE title (calling in an RQ, called in an AC) */
+    FP_DICOM_CALLED_AE, /* an RQ's called AE title: the peer it wants */
+    FP_DICOM_IMPL_UID,
+    FP_DICOM_IMPL_VERSION,
+    FP_DICOM_ABSTRACT_SYNTAX,
+    FP_DICOM_MODALITY,
+    FP_DICOM_RESULT,
+    FP_HL7_SENDING_APP,
+    FP_HL7_SENDING_FACILITY,
+    FP_HL7_RECEIVING_APP,
+    FP_HL7_RECEIVING_FACILITY,
+    FP_HL7_MESSAGE_TYPE,
+    FP_HL7_PROCESSING_ID,
+    FP_HL7_VERSION,
+    FP_POCT1_VENDOR,
+    FP_POCT1_MODEL,
+    FP_POCT1_VERSION,
+    FP_INTELLIVUE,      /* "connect-indication" */
+    FP_KIND_COUNT
+};
+extern const char *const FP_KIND_NAMES[FP_KIND_COUNT];
+
+#define FP_VALUE_MAX 512
+/* One fingerprint found: the device (by MAC) it belongs to, when, what. */
+struct device_event {
+    uint64_t ts_us;
+    uint8_t mac[6];
+    uint8_t kind; /* enum fp_kind */
+    uint8_t _pad;
+    uint16_t len;
+    char value[FP_VALUE_MAX];
+};
+/* Most events one frame can add; capture stops reading when less room is left. */
+#define DEVICE_EVENTS_PER_PACKET 64
+
+/* What an extractor reports back, and where it puts fingerprints. */
+enum extract_result {
+    EXTRACT_NOT_MINE = 0, /* does not look like the protocol */
+    EXTRACT_OK,           /* recognised (label the flow) */
+    EXTRACT_PARTIAL,      /* recognised, but cut short (segmented / snapped): what fit */
+    EXTRACT_MALFORMED     /* claims to be the protocol, but lies: nothing trusted */
+};
+struct device;
+struct fp_sink {
+    struct device_table *table;
+    struct device *device; /* the sender's entry (NULL when it has none) */
+    const uint8_t *mac; /* the sender: whom fingerprints describe by default */
+    uint64_t ts_us;
+    uint32_t emitted;   /* this frame, bounded by DEVICE_EVENTS_PER_PACKET */
+};
+void fp_emit(struct fp_sink *sink, enum fp_kind kind, const uint8_t *value, size_t len);
+void fp_emit_for(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
+                 const uint8_t *value, size_t len);
+/* fp_emit_for with spaces, tabs, CR/LF and NULs cut from both ends; nothing when empty. */
+void fp_emit_trimmed(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
+                     const uint8_t *value, size_t len);
+/* Big-endian reads for extractors, only after a length check covered the bytes. */
+static inline uint16_t ext_get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline uint32_t ext_get32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+/* Lower-case hex of v (4 digits) at out; returns out + 4. */
+static inline char *ext_hex16(char *out, uint16_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    out[0] = digits[v >> 12];
+    out[1] = digits[(v >> 8) & 15];
+    out[2] = digits[(v >> 4) & 15];
+    out[3] = digits[v & 15];
+    return out + 4;
+}
+/* Learn an address for a MAC (DHCP assignment, ARP); family 4 or 6. */
+void devices_learn_address(struct device_table *t, const uint8_t *mac, int family,
+                           const uint8_t *addr, uint64_t ts_us);
+
+/* Extractors: data/len are captured payload bytes; every read stays inside them. */
+enum extract_result extract_dhcp(const uint8_t *data, uint32_t len, struct fp_sink *sink);
+enum extract_result extract_dhcpv6(const uint8_t *data, uint32_t len, struct fp_sink *sink);
+enum extract_result extract_dns_like(const uint8_t *data, uint32_t len, int mdns,
+                                     struct fp_sink *sink);
+enum extract_result extract_ssdp(const uint8_t *data, uint32_t len, struct fp_sink *sink);
+enum extract_result extract_tls(const uint8_t *data, uint32_t len, struct fp_sink *sink);
+enum extract_result extract_http(const uint8_t *data, uint32_t len, struct fp_sink *sink);
+enum extract_result extract_dicom(const uint8_t *data, uint32_t len, struct fp_sink *sink);
+enum extract_result extract_hl7(const uint8_t *data, uint32_t len, struct fp_sink *sink);
+enum extract_result extract_poct1(const uint8_t *data, uint32_t len, struct fp_sink *sink);
+enum extract_result extract_intellivue(const uint8_t *data, uint32_t len,
+                                       struct fp_sink *sink);
+enum extract_result extract_lldp(const uint8_t *data, uint32_t len, struct fp_sink *sink);
+enum extract_result extract_cdp(const uint8_t *data, uint32_t len, struct fp_sink *sink);
+
+/* Counters of the device table and extractors (exported to Python by name). */
+struct device_counters {
+    uint64_t devices_created;
+    uint64_t devices_evicted;   /* table full: the stalest device made room */
+    uint64_t events_emitted;
+    uint64_t events_dropped;    /* event ring full */
+    uint64_t extract_ok;        /* payloads recognised */
+    uint64_t extract_partial;   /* recognised but cut short (segmented, snapped) */
+    uint64_t extract_malformed; /* claimed a protocol and lied; nothing kept */
+    uint64_t addresses_overflow; /* addresses beyond a device's slots (routers) */
+    uint64_t hl7_messages;
+};
+
+/* A flow packet as the device table sees it (flowtable.c fills it). */
+struct flow_view {
+    uint8_t responder;      /* the packet comes from the flow's responder */
+    uint8_t first_of_side;  /* the first packet of its direction */
+    uint8_t first_payload;  /* the first packet with payload of its direction */
+    uint8_t service;        /* the flow's label so far (enum app_service) */
+};
+
+struct device_table;
+struct device_table *devices_new(uint32_t max_devices, uint32_t event_capacity);
+void devices_free(struct device_table *t);
+/* An IP packet of a flow; returns the flow's (possibly new) label. */
+uint8_t devices_ip_packet(struct device_table *t, const struct packet *p,
+                          const struct flow_view *v);
+/* A frame without IP (ARP, LLDP, CDP, anything else with MACs). */
+void devices_l2_frame(struct device_table *t, const struct packet *p);
+uint32_t devices_event_count(const struct device_table *t);
+uint32_t devices_event_room(const struct device_table *t);
+const struct device_event *devices_event_peek(const struct device_table *t, uint32_t i);
+void devices_event_consume(struct device_table *t, uint32_t n);
+const struct device_counters *devices_counters(const struct device_table *t);
+uint32_t devices_max(const struct device_table *t);
+uint32_t devices_active(const struct device_table *t);
+
+/* A device's state as Python reads it (module.c). */
+#define DEVICE_MAX_V4 4
+#define DEVICE_MAX_V6 4
+#define DEVICE_MAX_VLANS 4
+#define DEVICE_MAX_SERVICES 16
+struct device_view {
+    uint8_t mac[6];
+    uint8_t n_v4, n_v6, n_vlans, n_services;
+    uint8_t is_new; /* created since the last changes were taken */
+    uint64_t first_seen_us, last_seen_us;
+    uint64_t pkts_sent, bytes_sent, pkts_received, bytes_received;
+    uint64_t hl7_messages;
+    uint32_t protocols;  /* bit per enum app_service seen */
+    uint32_t peers_estimate;
+    uint8_t v4[DEVICE_MAX_V4][4];
+    uint8_t v6[DEVICE_MAX_V6][16];
+    uint16_t vlans[DEVICE_MAX_VLANS];
+    uint16_t service_ports[DEVICE_MAX_SERVICES];
+    uint8_t service_protos[DEVICE_MAX_SERVICES];
+};
+/* Devices with a new address, service or VLAN, or new, since the last call (changed_only),
+ * or every device; calls fn for each and clears their change marks when changed_only. */
+void devices_visit(struct device_table *t, int changed_only,
+                   int (*fn)(const struct device_view *, void *), void *arg);
+
+/* The engine's device table (NULL when max_devices is 0: extraction off). */
+struct device_table *engine_devices(struct engine *engine);
 
 /* ---- capture sources (capture.c): up to CAPTURE_MAX_SOURCES feed one engine ---- */
 #define CAPTURE_MAX_SOURCES 8

@@ -92,10 +92,13 @@ struct flow_slot {
     uint64_t history;           /* 4-bit letter codes, the first letter in the low nibble */
     uint32_t lru_prev, lru_next; /* expiry list links (free list: lru_next only) */
     uint32_t hash_next;         /* bucket chain */
-    uint16_t history_seen;      /* one bit per (letter, role): each is recorded once */
-    uint8_t list;               /* enum expiry_list, or LIST_FREE */
-    uint8_t bits;               /* FLOW_* flags below */
+    /* 32 bits shared, so the slot stays 152 bytes with the label: */
+    uint32_t history_seen : 14; /* one bit per (letter, role): each is recorded once */
+    uint32_t list : 8;          /* enum expiry_list, or LIST_FREE */
+    uint32_t bits : 5;          /* FLOW_* flags below */
+    uint32_t service : 5;       /* enum app_service: the extractors' label (devices.c) */
 };
+_Static_assert(SVC_COUNT <= 32, "the service label has 5 bits");
 
 #define FLOW_ORIG_DIR_1 0x01 /* the originator is key index 1 */
 #define FLOW_SENT_0 0x02     /* key index 0 ever sent a packet */
@@ -162,6 +165,7 @@ struct engine {
     uint8_t *deferred_frame;
 
     struct engine_counters counters;
+    struct device_table *devices; /* NULL: extraction off (max_devices 0) */
 };
 
 /* ---------------------------------------------------------------- settings */
@@ -177,6 +181,8 @@ const char *engine_settings_check(const struct engine_settings *s)
         return "idle timeouts and the TCP linger must be positive";
     if (s->active_us < 1000000 || s->active_us > ENGINE_MAX_ACTIVE_US)
         return "active timeout must be between 1 s and 3600 s";
+    if (s->max_devices > (1u << 20))
+        return "max_devices must be between 0 and 1048576";
     return NULL;
 }
 
@@ -260,8 +266,10 @@ struct engine *engine_new(const struct engine_settings *settings)
     e->ring = calloc(settings->ring_records, sizeof *e->ring);
     e->expiring = calloc(settings->ring_records, sizeof *e->expiring);
     e->deferred_frame = malloc(ENGINE_MAX_FRAME);
+    if (settings->max_devices)
+        e->devices = devices_new(settings->max_devices, ENGINE_DEVICE_EVENTS);
     if (!e->slots || !e->buckets || !e->frags || !e->frag_buckets || !e->ring ||
-        !e->expiring || !e->deferred_frame) {
+        !e->expiring || !e->deferred_frame || (settings->max_devices && !e->devices)) {
         engine_free(e);
         return NULL;
     }
@@ -300,6 +308,7 @@ void engine_free(struct engine *e)
     free(e->ring);
     free(e->expiring);
     free(e->deferred_frame);
+    devices_free(e->devices);
     free(e);
 }
 
@@ -575,6 +584,7 @@ static void emit_record(struct engine *e, const struct flow_slot *s, enum end_re
     r->family = s->key.family;
     r->proto = s->key.proto;
     r->end_reason = (uint8_t)reason;
+    r->service = (uint8_t)s->service;
     history_text(s->history, r->history);
     const char *state;
     if (s->key.proto == 6)
@@ -916,8 +926,19 @@ static void account_packet(struct engine *e, const struct packet *p)
     else
         active_check(e, &e->slots[idx], p->ts_us);
     struct flow_slot *s = &e->slots[idx];
-    count_packet(e, idx, p, dir);
     int responder = dir != (s->bits & FLOW_ORIG_DIR_1 ? 1 : 0);
+    if (e->devices) {
+        /* Before count_packet sets them: the bits say what this direction sent so far. */
+        struct flow_view view = {
+            .responder = (uint8_t)responder,
+            .first_of_side = !(s->bits & (dir ? FLOW_SENT_1 : FLOW_SENT_0)),
+            .first_payload =
+                p->payload_len > 0 && !(s->bits & (dir ? FLOW_PAYLOAD_1 : FLOW_PAYLOAD_0)),
+            .service = (uint8_t)s->service,
+        };
+        s->service = devices_ip_packet(e->devices, p, &view) & 0x1f;
+    }
+    count_packet(e, idx, p, dir);
     if (p->proto == 6) {
         s->tcp_flags[dir] |= p->tcp_flags;
         tcp_endpoint_update(s->tcp_state, dir, p->tcp_flags, p->payload_len);
@@ -947,6 +968,8 @@ static void process_frame(struct engine *e, int linktype, const uint8_t *frame, 
         break;
     case PARSE_NON_IP:
         e->counters.non_ip++;
+        if (e->devices)
+            devices_l2_frame(e->devices, &pkt);
         break;
     case PARSE_MALFORMED:
         e->counters.malformed++;
@@ -1039,6 +1062,8 @@ size_t engine_table_bytes(const struct engine *e)
 }
 
 uint64_t engine_records_lost(const struct engine *e) { return e->records_lost; }
+
+struct device_table *engine_devices(struct engine *e) { return e->devices; }
 
 void engine_add_drops(struct engine *e, uint64_t kernel_drops, uint64_t interface_drops)
 {

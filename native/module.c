@@ -17,6 +17,9 @@
  *   .counters() -> dict         engine counters, flows_active, max_flows, records_lost
  *   .stop()                     make a running run() return RUN_STOPPED (any thread)
  *   .close()                    release sources and tables
+ *   .take_device_events() -> list[tuple]   fingerprints found (mac, ts_us, kind, value)
+ *   .devices(changed_only) -> list[tuple]  device table entries (see device_tuple)
+ *   .device_counters() -> dict  device table and extractor counters
  *   .bytes_per_slot             flow table bytes per slot (slot + hash bucket share)
  *   .clock_us                   the engine's clock: largest packet time seen (microseconds)
  * Errors: OpenError (LinkTypeError, FilterError) when a source cannot be opened,
@@ -51,6 +54,8 @@ typedef struct {
 } EngineObject;
 
 static PyObject *OpenError, *LinkTypeError, *FilterError, *ReadError, *TruncatedError;
+/* Interned names of flow labels (enum app_service) and fingerprint kinds (enum fp_kind). */
+static PyObject *service_names[SVC_COUNT], *fp_kind_names[FP_KIND_COUNT];
 
 static int engine_usable(EngineObject *self)
 {
@@ -103,14 +108,14 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"max_flows",   "ring_records", "tcp_idle_us",   "tcp_syn_idle_us",
                                "udp_idle_us", "icmp_idle_us", "other_idle_us", "tcp_linger_us",
-                               "active_us",   NULL};
-    long long v[9] = {65536, 4096, 300000000LL, 30000000LL, 60000000LL,
-                      60000000LL, 60000000LL, 5000000LL, 300000000LL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$LLLLLLLLL", keywords, &v[0], &v[1], &v[2],
-                                     &v[3], &v[4], &v[5], &v[6], &v[7], &v[8]))
+                               "active_us",   "max_devices",  NULL};
+    long long v[10] = {65536, 4096, 300000000LL, 30000000LL, 60000000LL,
+                       60000000LL, 60000000LL, 5000000LL, 300000000LL, 4096};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$LLLLLLLLLL", keywords, &v[0], &v[1],
+                                     &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]))
         return -1;
-    for (int i = 0; i < 9; i++) {
-        if (v[i] < 0 || (i < 2 && v[i] > UINT32_MAX)) {
+    for (int i = 0; i < 10; i++) {
+        if (v[i] < 0 || ((i < 2 || i == 9) && v[i] > UINT32_MAX)) {
             PyErr_Format(PyExc_ValueError, "%s must be a non-negative number in range",
                          keywords[i]);
             return -1;
@@ -126,6 +131,7 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kwargs)
         .other_idle_us = (uint64_t)v[6],
         .tcp_linger_us = (uint64_t)v[7],
         .active_us = (uint64_t)v[8],
+        .max_devices = (uint32_t)v[9],
     };
     const char *problem = engine_settings_check(&settings);
     if (problem) {
@@ -281,7 +287,8 @@ static int record_values(const struct flow_record *r, PyObject *reason_name,
         PyUnicode_FromString(r->conn_state),
         PyUnicode_FromString(r->history),
         reason_name ? Py_NewRef(reason_name) : PyLong_FromLong(r->end_reason),
-        Py_NewRef(Py_None), /* service: no extractor labels flows yet */
+        r->service && r->service < SVC_COUNT ? Py_NewRef(service_names[r->service])
+                                             : Py_NewRef(Py_None),
     };
     int complete = 1;
     for (int i = 0; i < RECORD_FIELDS; i++)
@@ -458,6 +465,137 @@ static PyObject *Engine_counters(EngineObject *self, PyObject *Py_UNUSED(ignored
     return dict;
 }
 
+/* ---------------------------------------------------------------- devices */
+
+/* The device table, or NULL with an exception (closed engine, or max_devices 0). */
+static struct device_table *usable_devices(EngineObject *self)
+{
+    if (!engine_usable(self))
+        return NULL;
+    struct device_table *t = engine_devices(self->engine);
+    if (!t)
+        PyErr_SetString(PyExc_RuntimeError, "the device table is off (max_devices 0)");
+    return t;
+}
+
+static PyObject *Engine_take_device_events(EngineObject *self, PyObject *Py_UNUSED(ignored))
+{
+    struct device_table *t = usable_devices(self);
+    if (!t)
+        return NULL;
+    uint32_t count = devices_event_count(t);
+    PyObject *list = PyList_New(count);
+    if (!list)
+        return NULL;
+    for (uint32_t i = 0; i < count; i++) {
+        const struct device_event *ev = devices_event_peek(t, i);
+        PyObject *kind = fp_kind_names[ev->kind < FP_KIND_COUNT ? ev->kind : 0];
+        PyObject *item = Py_BuildValue("(y#KOy#)", (const char *)ev->mac, (Py_ssize_t)6,
+                                       (unsigned long long)ev->ts_us, kind,
+                                       (const char *)ev->value, (Py_ssize_t)ev->len);
+        if (!item) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, item);
+    }
+    devices_event_consume(t, count);
+    return list;
+}
+
+/* (mac, first_seen_us, last_seen_us, pkts_sent, bytes_sent, pkts_received,
+ *  bytes_received, ipv4 (tuple of 4-byte bytes), ipv6 (16-byte bytes), vlans (ints),
+ *  services ((proto, port) pairs), peers_estimate, protocols (tuple of labels),
+ *  hl7_messages, is_new) */
+static int append_device(const struct device_view *v, void *arg)
+{
+    PyObject *list = arg;
+    PyObject *v4 = PyTuple_New(v->n_v4), *v6 = PyTuple_New(v->n_v6),
+             *vlans = PyTuple_New(v->n_vlans), *services = PyTuple_New(v->n_services),
+             *protocols = PyList_New(0);
+    int ok = v4 && v6 && vlans && services && protocols;
+    for (int i = 0; ok && i < v->n_v4; i++)
+        ok = !PyTuple_SetItem(v4, i, PyBytes_FromStringAndSize((const char *)v->v4[i], 4));
+    for (int i = 0; ok && i < v->n_v6; i++)
+        ok = !PyTuple_SetItem(v6, i, PyBytes_FromStringAndSize((const char *)v->v6[i], 16));
+    for (int i = 0; ok && i < v->n_vlans; i++)
+        ok = !PyTuple_SetItem(vlans, i, PyLong_FromLong(v->vlans[i]));
+    for (int i = 0; ok && i < v->n_services; i++)
+        ok = !PyTuple_SetItem(services, i,
+                              Py_BuildValue("(ii)", v->service_protos[i], v->service_ports[i]));
+    for (int s = 1; ok && s < SVC_COUNT; s++)
+        if (v->protocols & (1u << s))
+            ok = !PyList_Append(protocols, service_names[s]);
+    PyObject *item = NULL;
+    if (ok)
+        item = Py_BuildValue("(y#KKKKKKOOOOIOKO)", (const char *)v->mac, (Py_ssize_t)6,
+                             (unsigned long long)v->first_seen_us,
+                             (unsigned long long)v->last_seen_us,
+                             (unsigned long long)v->pkts_sent,
+                             (unsigned long long)v->bytes_sent,
+                             (unsigned long long)v->pkts_received,
+                             (unsigned long long)v->bytes_received, v4, v6, vlans, services,
+                             (unsigned int)v->peers_estimate, protocols,
+                             (unsigned long long)v->hl7_messages,
+                             v->is_new ? Py_True : Py_False);
+    Py_XDECREF(v4);
+    Py_XDECREF(v6);
+    Py_XDECREF(vlans);
+    Py_XDECREF(services);
+    Py_XDECREF(protocols);
+    if (!item)
+        return -1;
+    int rc = PyList_Append(list, item);
+    Py_DECREF(item);
+    return rc;
+}
+
+static PyObject *Engine_devices(EngineObject *self, PyObject *args)
+{
+    int changed_only = 0;
+    if (!PyArg_ParseTuple(args, "|p", &changed_only))
+        return NULL;
+    struct device_table *t = usable_devices(self);
+    if (!t)
+        return NULL;
+    PyObject *list = PyList_New(0);
+    if (!list)
+        return NULL;
+    devices_visit(t, changed_only, append_device, list);
+    if (PyErr_Occurred()) {
+        Py_DECREF(list);
+        return NULL;
+    }
+    return list;
+}
+
+static PyObject *Engine_device_counters(EngineObject *self, PyObject *Py_UNUSED(ignored))
+{
+    struct device_table *t = usable_devices(self);
+    if (!t)
+        return NULL;
+    const struct device_counters *c = devices_counters(t);
+    PyObject *dict = PyDict_New();
+    if (!dict)
+        return NULL;
+    int rc = put_counter(dict, "devices_created", c->devices_created) |
+             put_counter(dict, "devices_evicted", c->devices_evicted) |
+             put_counter(dict, "devices_active", devices_active(t)) |
+             put_counter(dict, "max_devices", devices_max(t)) |
+             put_counter(dict, "device_events_emitted", c->events_emitted) |
+             put_counter(dict, "device_events_dropped", c->events_dropped) |
+             put_counter(dict, "extract_ok", c->extract_ok) |
+             put_counter(dict, "extract_partial", c->extract_partial) |
+             put_counter(dict, "extract_malformed", c->extract_malformed) |
+             put_counter(dict, "addresses_overflow", c->addresses_overflow) |
+             put_counter(dict, "hl7_messages", c->hl7_messages);
+    if (rc) {
+        Py_DECREF(dict);
+        return NULL;
+    }
+    return dict;
+}
+
 static PyObject *Engine_get_bytes_per_slot(EngineObject *self, void *Py_UNUSED(closure))
 {
     if (!engine_usable(self))
@@ -481,6 +619,12 @@ static PyMethodDef Engine_methods[] = {
      "End every flow (forced) as far as the ring has room; returns the flows left."},
     {"counters", (PyCFunction)Engine_counters, METH_NOARGS, "Engine counters as a dict."},
     {"stop", (PyCFunction)Engine_stop, METH_NOARGS, "Make a running run() return RUN_STOPPED."},
+    {"take_device_events", (PyCFunction)Engine_take_device_events, METH_NOARGS,
+     "Fingerprints found since the last call: (mac, ts_us, kind, value) tuples."},
+    {"devices", (PyCFunction)Engine_devices, METH_VARARGS,
+     "Device table entries as tuples; devices(True): only those changed since last asked."},
+    {"device_counters", (PyCFunction)Engine_device_counters, METH_NOARGS,
+     "Device table and extractor counters as a dict."},
     {"close", (PyCFunction)Engine_close, METH_NOARGS, "Close sources and free the tables."},
     {NULL, NULL, 0, NULL}};
 
@@ -531,6 +675,18 @@ PyMODINIT_FUNC PyInit__engine(void)
     PyObject *m = PyModule_Create(&engine_module);
     if (!m)
         return NULL;
+    for (int i = 0; i < SVC_COUNT; i++)
+        if (!service_names[i] && !(service_names[i] = PyUnicode_InternFromString(
+                                        APP_SERVICE_NAMES[i]))) {
+            Py_DECREF(m);
+            return NULL;
+        }
+    for (int i = 0; i < FP_KIND_COUNT; i++)
+        if (!fp_kind_names[i] &&
+            !(fp_kind_names[i] = PyUnicode_InternFromString(FP_KIND_NAMES[i]))) {
+            Py_DECREF(m);
+            return NULL;
+        }
     if (PyModule_AddObjectRef(m, "Engine", (PyObject *)&EngineType) < 0 ||
         add_exception(m, &OpenError, "OpenError", PyExc_OSError) < 0 ||
         add_exception(m, &LinkTypeError, "LinkTypeError", OpenError) < 0 ||

@@ -299,12 +299,31 @@ static enum parse_result link_layer(int linktype, struct span frame, struct pack
                                     uint32_t *ip_off, uint16_t *ethertype)
 {
     switch (linktype) {
-    case IOMT_DLT_EN10MB:
+    case IOMT_DLT_EN10MB: {
         if (!span_has(frame, 0, 14))
             return PARSE_TRUNCATED;
+        memcpy(pkt->mac_dst, frame.base, 6);
+        memcpy(pkt->mac_src, frame.base + 6, 6);
+        /* 8-byte loads inside the 14 captured bytes, masked to 6: the device table's
+         * keys, without a reload of the bytes just stored. */
+        uint64_t dst_key, src_key;
+        memcpy(&dst_key, frame.base, 8);
+        memcpy(&src_key, frame.base + 6, 8);
+        pkt->mac_dst_key = dst_key & MAC_KEY_MASK;
+        pkt->mac_src_key = src_key & MAC_KEY_MASK;
+        pkt->has_macs = 1;
         *ip_off = 14;
         *ethertype = get16(frame, 12);
-        return skip_vlan_tags(frame, ip_off, ethertype, pkt);
+        enum parse_result r = skip_vlan_tags(frame, ip_off, ethertype, pkt);
+        /* 802.3 length field + LLC/SNAP (AA AA 03, OUI 00000c, PID 2000): CDP. */
+        static const uint8_t snap_cdp[8] = {0xaa, 0xaa, 0x03, 0x00, 0x00, 0x0c, 0x20, 0x00};
+        if (r == PARSE_OK && *ethertype <= 1500 && span_has(frame, *ip_off, 8) &&
+            !memcmp(frame.base + *ip_off, snap_cdp, 8)) {
+            *ethertype = L2_TYPE_CDP;
+            *ip_off += 8;
+        }
+        return r;
+    }
     case IOMT_DLT_LINUX_SLL:
         if (!span_has(frame, 0, 16))
             return PARSE_TRUNCATED;
@@ -380,5 +399,9 @@ enum parse_result parse_frame(int linktype, const uint8_t *frame, uint32_t caple
         return parse_ipv4(ip, wire_room, pkt);
     if (ethertype == ETHERTYPE_IPV6)
         return parse_ipv6(ip, wire_room, pkt);
+    /* Not IP: the device table still reads ARP, LLDP and CDP (extract_lldp_cdp.c). */
+    pkt->l2_type = ethertype;
+    pkt->l2_payload = ip.len ? ip.base : NULL;
+    pkt->l2_caplen = ip.len;
     return PARSE_NON_IP;
 }

@@ -1,0 +1,68 @@
+/*
+ * extract_http.c: HTTP/1.x (the first request's User-Agent, a response's Server) and
+ * SSDP over UDP 1900 (the SERVER header of NOTIFY and search responses).
+ *
+ * Only header lines before the blank line are read; a body is never looked at. A header
+ * whose line does not end inside the captured bytes is not taken (partial).
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "engine.h"
+
+/* Find header `name` (case-insensitive, e.g. "User-Agent") among the header lines of
+ * d[0..len): its value in *value / *value_len. Returns 1 found, 0 absent (headers
+ * complete), -1 absent but the headers were cut short. */
+static int header_value(const uint8_t *d, uint32_t len, const char *name, const uint8_t **value,
+                        uint32_t *value_len)
+{
+    size_t name_len = strlen(name);
+    uint32_t line = 0;
+    /* skip the request / status line */
+    while (line < len && d[line] != '\n')
+        line++;
+    line++;
+    while (line < len) {
+        uint32_t eol = line;
+        while (eol < len && d[eol] != '\n')
+            eol++;
+        if (eol == len)
+            return -1; /* this line is cut */
+        uint32_t content_end = eol > line && d[eol - 1] == '\r' ? eol - 1 : eol;
+        if (content_end == line)
+            return 0; /* blank line: end of headers, the body follows (never read) */
+        if (content_end - line > name_len && d[line + name_len] == ':' &&
+            !strncasecmp((const char *)d + line, name, name_len)) {
+            *value = d + line + name_len + 1;
+            *value_len = content_end - (line + (uint32_t)name_len + 1);
+            return 1;
+        }
+        line = eol + 1;
+    }
+    return -1;
+}
+
+enum extract_result extract_http(const uint8_t *d, uint32_t len, struct fp_sink *sink)
+{
+    int response = len >= 7 && !memcmp(d, "HTTP/1.", 7);
+    const uint8_t *v;
+    uint32_t vlen;
+    int found = header_value(d, len, response ? "Server" : "User-Agent", &v, &vlen);
+    if (found == 1)
+        fp_emit_trimmed(sink, sink->mac, response ? FP_HTTP_SERVER : FP_HTTP_USER_AGENT, v,
+                        vlen);
+    return found < 0 ? EXTRACT_PARTIAL : EXTRACT_OK;
+}
+
+enum extract_result extract_ssdp(const uint8_t *d, uint32_t len, struct fp_sink *sink)
+{
+    if (!(len >= 7 && (!memcmp(d, "NOTIFY ", 7) || !memcmp(d, "HTTP/1.", 7) ||
+                       (len >= 9 && !memcmp(d, "M-SEARCH ", 9)))))
+        return EXTRACT_MALFORMED;
+    const uint8_t *v;
+    uint32_t vlen;
+    int found = header_value(d, len, "SERVER", &v, &vlen);
+    if (found == 1)
+        fp_emit_trimmed(sink, sink->mac, FP_SSDP_SERVER, v, vlen);
+    return found < 0 ? EXTRACT_PARTIAL : EXTRACT_OK;
+}

@@ -1,0 +1,120 @@
+/*
+ * extract_mdns.c: DNS header sanity (labels port-53 flows) and mDNS service types.
+ *
+ * mDNS (RFC 6762/6763) announcements and queries name DNS-SD services as
+ *   [instance.]_service._tcp.local   (or _udp; subtypes: _sub._printer._tcp.local)
+ * Only the service type "_service._tcp.local" is sent: instance names are chosen by
+ * people ("Dr Jones's iPad") and never leave. Names are decoded with compression
+ * pointers followed inside the message only, at most MAX_JUMPS times.
+ */
+#include <string.h>
+
+#include "engine.h"
+
+#define DNS_HEADER 12
+#define MAX_RECORDS 32
+#define MAX_JUMPS 16
+
+/* Decode the name at *off into out (dot separated labels, at most 255 bytes), moving
+ * *off past it. 0 when the name is malformed or not captured. */
+static int read_name(const uint8_t *d, uint32_t len, uint32_t *off, char *out, size_t *out_len)
+{
+    uint32_t pos = *off, after = 0;
+    int jumps = 0;
+    size_t n = 0;
+    for (;;) {
+        if (pos >= len)
+            return 0;
+        uint8_t l = d[pos];
+        if ((l & 0xc0) == 0xc0) {
+            if (pos + 2 > len || ++jumps > MAX_JUMPS)
+                return 0;
+            if (!after)
+                after = pos + 2;
+            pos = ((uint32_t)(l & 0x3f) << 8) | d[pos + 1];
+            continue;
+        }
+        if (l & 0xc0)
+            return 0;
+        if (l == 0) {
+            pos++;
+            break;
+        }
+        if (pos + 1 + l > len || n + l + 1 > 255)
+            return 0;
+        if (n)
+            out[n++] = '.';
+        memcpy(out + n, d + pos + 1, l);
+        n += l;
+        pos += 1u + l;
+    }
+    out[n] = '\0';
+    *out_len = n;
+    *off = after ? after : pos;
+    return 1;
+}
+
+/* "_svc._tcp.local" out of a decoded name, when it names a DNS-SD service. */
+static void emit_service_type(struct fp_sink *sink, const char *name, size_t len)
+{
+    static const char *const SUFFIXES[] = {"._tcp.local", "._udp.local"};
+    for (int s = 0; s < 2; s++) {
+        size_t sl = strlen(SUFFIXES[s]);
+        if (len <= sl || memcmp(name + len - sl, SUFFIXES[s], sl) != 0)
+            continue;
+        /* the label before the suffix must start with '_' */
+        size_t label_end = len - sl, label_start = label_end;
+        while (label_start > 0 && name[label_start - 1] != '.')
+            label_start--;
+        if (name[label_start] != '_' || label_end - label_start < 2)
+            return;
+        if (label_end - label_start == 7 && !memcmp(name + label_start, "_dns-sd", 7))
+            return; /* _services._dns-sd._udp.local, the meta-query, names no service */
+        for (size_t i = label_start; i < len; i++)
+            if ((uint8_t)name[i] < 0x21 || (uint8_t)name[i] > 0x7e)
+                return;
+        fp_emit(sink, FP_MDNS_SERVICE, (const uint8_t *)name + label_start, len - label_start);
+        return;
+    }
+}
+
+enum extract_result extract_dns_like(const uint8_t *d, uint32_t len, int mdns,
+                                     struct fp_sink *sink)
+{
+    if (len < DNS_HEADER)
+        return EXTRACT_MALFORMED;
+    uint32_t qd = ext_get16(d + 4), an = ext_get16(d + 6), ns = ext_get16(d + 8),
+             ar = ext_get16(d + 10);
+    uint8_t opcode = (d[2] >> 3) & 0x0f;
+    if (opcode > 6 || qd + an + ns + ar == 0 || qd > 64)
+        return EXTRACT_MALFORMED;
+    if (!mdns)
+        return EXTRACT_OK;
+    uint32_t off = DNS_HEADER, total = qd + an + ns + ar;
+    char name[256];
+    size_t name_len;
+    for (uint32_t r = 0; r < total && r < MAX_RECORDS; r++) {
+        if (!read_name(d, len, &off, name, &name_len))
+            return r ? EXTRACT_PARTIAL : EXTRACT_MALFORMED;
+        emit_service_type(sink, name, name_len);
+        if (r < qd) {
+            off += 4; /* type, class */
+        } else {
+            if (off + 10 > len)
+                return EXTRACT_PARTIAL;
+            uint16_t type = ext_get16(d + off), rdlen = ext_get16(d + off + 8);
+            uint32_t rdata = off + 10;
+            if (rdata + rdlen > len)
+                return EXTRACT_PARTIAL;
+            if (type == 12) { /* PTR: the target names the service too */
+                uint32_t target = rdata;
+                if (read_name(d, len, &target, name, &name_len))
+                    emit_service_type(sink, name, name_len);
+            }
+            off = rdata + rdlen;
+        }
+        if (off > len)
+            return EXTRACT_PARTIAL;
+    }
+    return EXTRACT_OK;
+}
