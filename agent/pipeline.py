@@ -18,6 +18,7 @@ from agent.batcher import FlowBatcher, FlowWindow
 from agent.config import AgentConfig
 from agent.config.adapters import engine_settings, mqtt_settings, spool_settings
 from agent.cose import Signer
+from agent.devices import DeviceInventory, HostnameHasher
 from agent.engine import Engine, EngineCounters
 from agent.flowrecord import FlowRecord
 from agent.health import SystemSampler
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 _GAUGES = frozenset({"flows_active", "max_flows"})
 LIVE_POLL_MS = 200
 PACE_SLEEP_S = 0.005  # a paced replay's nap while packet time catches up
+DEVICES_PER_MESSAGE = 200  # a snapshot of a big wing goes out in several messages
 
 
 def cumulative_counters(counters: EngineCounters) -> dict[str, int]:
@@ -70,6 +72,20 @@ class Pipeline:
             self.shipper.status_message,
         )
         self.engine = Engine(engine_settings(config))
+        # Device observations (agent/devices.py): changes every batch window, a full
+        # snapshot every [devices] snapshot_interval_s, on the same clock as the flows.
+        self.inventory: DeviceInventory | None = None
+        if self.engine.devices_enabled:
+            self.engine.collect_device_events()
+            self.inventory = DeviceInventory(
+                config.devices.max_devices,
+                HostnameHasher.from_file(config.privacy.hostname_hash_secret_file),
+            )
+        self._devices_interval_us = int(config.batch.window_s * 1_000_000)
+        self._snapshot_interval_us = int(config.devices.snapshot_interval_s * 1_000_000)
+        self._next_devices_us: int | None = None
+        self._next_snapshot_us: int | None = None
+        self._devices_window_start_us = 0
         self.batcher = FlowBatcher(config.batch.window_s, config.batch.max_records)
         self.sampler = SystemSampler(str(config.spool.dir))
         self.flows_shipped = 0
@@ -83,7 +99,36 @@ class Pipeline:
     def take_records(self, records: list[FlowRecord], now_us: int) -> None:
         """Batch finished flows; ship every window that is complete at `now_us`."""
         self._ship(self.batcher.add(records, now_us))
+        self.maybe_ship_devices(now_us)
         self.maybe_ship_health(now_us)
+
+    def maybe_ship_devices(self, now_us: int, final: bool = False) -> None:
+        """Ship device changes once per batch window (or now, when final), and a full
+        snapshot once per snapshot interval."""
+        if self.inventory is None:
+            return
+        if self._next_devices_us is None or self._next_snapshot_us is None:
+            self._next_devices_us = now_us + self._devices_interval_us
+            self._next_snapshot_us = now_us + self._snapshot_interval_us
+            self._devices_window_start_us = now_us
+            if not final:
+                return
+        if now_us >= self._next_snapshot_us:
+            self.inventory.absorb(self.engine.take_device_events(), self.engine.devices(True))
+            devices = self.inventory.snapshot(self.engine.devices())
+            self._next_snapshot_us = now_us + self._snapshot_interval_us
+        elif final or now_us >= self._next_devices_us:
+            devices = self.inventory.absorb(
+                self.engine.take_device_events(), self.engine.devices(True)
+            )
+        else:
+            return
+        self._next_devices_us = now_us + self._devices_interval_us
+        start, self._devices_window_start_us = self._devices_window_start_us, now_us
+        counters = cumulative_counters(self.engine.counters())
+        for first in range(0, len(devices), DEVICES_PER_MESSAGE):
+            chunk = devices[first : first + DEVICES_PER_MESSAGE]
+            self.shipper.ship_devices(chunk, start, now_us, counters)
 
     def maybe_ship_health(self, now_us: int) -> None:
         if self._next_health_us is None:
@@ -106,6 +151,7 @@ class Pipeline:
         records = self.engine.flush()
         self._ship(self.batcher.add(records, now_us))
         self._ship(self.batcher.drain(now_us))
+        self.maybe_ship_devices(now_us, final=True)
         self.ship_health(now_us)
 
     def _ship(self, windows: list[FlowWindow]) -> None:
@@ -155,6 +201,7 @@ class Pipeline:
                 else round(time.time() - delivery.last_ack_at, 1)
             ),
         }
+        figures.update(self.engine.device_counters())
         figures.update(self.extra_health())
         return figures
 

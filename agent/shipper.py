@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from agent.cose import Signer
 from agent.flowrecord import FlowRecord
 from agent.spool import Spool
 from agent.wire import (
+    KIND_DEVICES,
     KIND_FLOWS,
     KIND_HEALTH,
     KIND_STATUS,
     BatchInfo,
     SensorIdentity,
+    encode_devices,
     encode_flow_batch,
     encode_health,
     encode_status,
@@ -62,6 +65,17 @@ class Shipper:
         """One `flows` message: the records and the engine counters' change since the last."""
         batch = self._next_batch(window_start_us, window_end_us, counters)
         self._spool(KIND_FLOWS, batch.seq, encode_flow_batch(records, self.identity, batch))
+
+    def ship_devices(
+        self,
+        devices: Sequence[Mapping[str, Any]],
+        window_start_us: int,
+        window_end_us: int,
+        counters: Mapping[str, int],
+    ) -> None:
+        """One `devices` message: device observations (agent/devices.py DeviceRecord)."""
+        batch = self._next_batch(window_start_us, window_end_us, counters)
+        self._spool(KIND_DEVICES, batch.seq, encode_devices(devices, self.identity, batch))
 
     def ship_health(
         self,

@@ -71,7 +71,7 @@ def test_replay_delivers_every_flow_signed_and_in_sequence(tmp_path, mosquitto, 
     expected = Counter(_flow_key(r) for r in _local_flows(wing_capture))
     assert received == expected
     # One sequence, from 0, without holes, over flows and health alike.
-    seqs = sorted({r["seq"] for r in records if r["type"] in ("flow", "health")})
+    seqs = sorted({r["seq"] for r in records if r["type"] in ("flow", "device", "health")})
     assert seqs == list(range(len(seqs)))
     health = [r for r in records if r["type"] == "health"]
     assert health, "a replay ends with a health message"

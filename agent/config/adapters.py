@@ -64,6 +64,7 @@ def engine_settings(config: AgentConfig) -> EngineSettings:
         other_idle_timeout_s=flows.other_idle_timeout_s,
         tcp_linger_s=flows.tcp_linger_s,
         active_timeout_s=flows.active_timeout_s,
+        max_devices=config.devices.max_devices,
     )
 
 

@@ -98,6 +98,12 @@ class PrivacyConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DevicesConfig:
+    max_devices: int  # 0: no device table, no fingerprints, no `devices` messages
+    snapshot_interval_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class AgentConfig:
     """The whole validated configuration, plus where it came from and what to warn about."""
 
@@ -111,6 +117,7 @@ class AgentConfig:
     health: HealthConfig
     logging: LoggingConfig
     privacy: PrivacyConfig
+    devices: DevicesConfig
     files: tuple[Path, ...]  # read in this order
     warnings: tuple[str, ...]  # one line each, "FILE: section.key: ..."
 
@@ -127,6 +134,7 @@ SECTION_CLASSES: dict[str, type] = {
     "health": HealthConfig,
     "logging": LoggingConfig,
     "privacy": PrivacyConfig,
+    "devices": DevicesConfig,
 }
 
 

@@ -166,6 +166,9 @@ OPTIONS: tuple[Option, ...] = (
         "",
         example='"/etc/iomt-agent/hostname.secret"',
     ),
+    # [devices]
+    Option("devices", "max_devices", "int", 4096, 0, 1048576),
+    Option("devices", "snapshot_interval_s", "number", 3600, 60, 86400),
 )
 
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(option.section for option in OPTIONS))

@@ -1,0 +1,349 @@
+"""Device observations: the engine's device table and fingerprints in, wire maps out.
+
+The engine (native/devices.c) keeps per-MAC facts in fixed memory and hands over the
+fingerprints it reads from the first packets of flows as events. `DeviceInventory`
+keeps, per device, the distinct values of each fingerprint kind (bounded), turns raw
+values into what is shipped (JA4 from its inputs, hostnames keyed-hashed when the site
+has a secret, OUI vendor from the IEEE registry) and says which devices changed, so the
+pipeline can ship changes promptly and a full snapshot now and then.
+
+Only the kinds in `FINGERPRINT_KINDS` are ever shipped: the allowlist of docs/DEVICES.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.engine import DeviceEvent, DeviceState
+from agent.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+OUI_REGISTRY = Path("/usr/share/ieee-data/oui.txt")  # Debian's ieee-data package
+MAX_VALUES_PER_KIND = 16  # distinct values kept per fingerprint kind and device
+MAX_VALUE_CHARS = 256
+HASH_PREFIX = "hmac-sha256:"
+
+# Every fingerprint kind that may leave the process (native/devices.c FP_KIND_NAMES
+# names the engine's; tls_ja4 is made here from tls_ja4_raw, which is never shipped).
+FINGERPRINT_KINDS = frozenset(
+    {
+        "dhcp_parameter_list",
+        "dhcp_vendor_class",
+        "dhcp_hostname",
+        "dhcp_client_id",
+        "dhcp_assigned_address",
+        "dhcpv6_vendor_class",
+        "lldp_system_name",
+        "lldp_system_description",
+        "cdp_device_id",
+        "cdp_platform",
+        "cdp_software_version",
+        "mdns_service",
+        "ssdp_server",
+        "tls_sni",
+        "tls_ja4",
+        "http_user_agent",
+        "http_server",
+        "dicom_ae_title",
+        "dicom_called_ae_title",
+        "dicom_implementation_class_uid",
+        "dicom_implementation_version",
+        "dicom_abstract_syntax",
+        "dicom_modality",
+        "dicom_association_result",
+        "hl7_sending_application",
+        "hl7_sending_facility",
+        "hl7_receiving_application",
+        "hl7_receiving_facility",
+        "hl7_message_type",
+        "hl7_processing_id",
+        "hl7_version",
+        "poct1_vendor",
+        "poct1_model",
+        "poct1_version",
+        "intellivue",
+    }
+)
+# Kinds that name a host, often after a person ("ICU4-JSMITH-PC"): hashed with the secret.
+HOSTNAME_KINDS = frozenset({"dhcp_hostname", "lldp_system_name", "cdp_device_id"})
+_IP_PROTOCOLS = {6: "tcp", 17: "udp", 132: "sctp"}
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# ---------------------------------------------------------------------------- OUI
+
+
+class OuiRegistry:
+    """MAC prefix (first 3 bytes) to the vendor the IEEE registered it to.
+
+    Read lazily from Debian's ieee-data (oui.txt, ~32k entries, ~3 MB in memory) the
+    first time a vendor is asked for: a lookup is per device record, never per packet,
+    so the registry stays a plain file the OS keeps current rather than a table compiled
+    into the engine. A missing registry means no vendor names (logged once), not an error.
+    """
+
+    _LINE = re.compile(rb"^([0-9A-F]{6})\s+\(base 16\)\s+(.+?)\s*$", re.MULTILINE)
+
+    def __init__(self, path: Path = OUI_REGISTRY) -> None:
+        self.path = path
+        self._vendors: dict[int, str] | None = None
+
+    def _load(self) -> dict[int, str]:
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            log.info("no OUI vendor names: %s (install the ieee-data package)", exc)
+            return {}
+        names: dict[str, str] = {}
+        vendors: dict[int, str] = {}
+        for match in self._LINE.finditer(data):
+            name = match.group(2).decode("utf-8", "replace")
+            vendors[int(match.group(1), 16)] = names.setdefault(name, name)
+        return vendors
+
+    def vendor(self, mac: bytes) -> str | None:
+        """The registered vendor of a universally administered MAC, else None."""
+        if mac[0] & 0x02:  # locally administered (random, virtual): no registrant
+            return None
+        if self._vendors is None:
+            self._vendors = self._load()
+        return self._vendors.get(int.from_bytes(mac[:3], "big"))
+
+
+# ---------------------------------------------------------------------------- hashing
+
+
+class HostnameHasher:
+    """Hostnames as a keyed hash (HMAC-SHA256 with the site secret), or as seen."""
+
+    def __init__(self, secret: bytes | None) -> None:
+        self._secret = secret
+
+    @classmethod
+    def from_file(cls, path: Path | None) -> HostnameHasher:
+        """From [privacy] hostname_hash_secret_file (None: no hashing). Raises UsageError
+        naming the file when it cannot be read or holds fewer than 16 bytes."""
+        if path is None:
+            return cls(None)
+        try:
+            secret = path.read_bytes().strip()
+        except OSError as exc:
+            raise UsageError(
+                f"{path}: cannot read the hostname hash secret ({exc.strerror}); "
+                "set privacy.hostname_hash_secret_file to a readable file"
+            ) from None
+        if len(secret) < 16:
+            raise UsageError(f"{path}: the hostname hash secret must hold at least 16 bytes")
+        return cls(secret)
+
+    @property
+    def enabled(self) -> bool:
+        return self._secret is not None
+
+    def __call__(self, hostname: str) -> str:
+        if self._secret is None:
+            return hostname
+        digest = hmac.new(self._secret, hostname.lower().encode(), hashlib.sha256)
+        return HASH_PREFIX + digest.hexdigest()[:32]
+
+
+# ---------------------------------------------------------------------------- JA4
+
+
+def ja4_from_raw(raw: str) -> str | None:
+    """JA4 from the engine's GREASE-free ClientHello inputs (native/extract_tls.c):
+    "<t><version><d|i>|<first ALPN: first and last byte, hex>|<ciphers>|<extensions>|
+    <signature algorithms>", lists of 4-digit hex, comma separated. None when malformed.
+
+    JA4 = a_b_c: a = t, version, d/i, cipher count, extension count (2 digits, at most
+    99), ALPN first+last character ("00" without ALPN; hex digits when not alphanumeric);
+    b = sha256 of the sorted ciphers, 12 hex digits; c = sha256 of the sorted extensions
+    without SNI (0000) and ALPN (0010), "_", then the signature algorithms in their
+    order ("000000000000" for an empty list).
+    """
+    parts = raw.split("|")
+    if len(parts) != 5 or len(parts[0]) != 4:
+        return None
+    head, alpn_hex, ciphers_text, exts_text, sigalgs_text = parts
+    ciphers = [c for c in ciphers_text.split(",") if c]
+    exts = [e for e in exts_text.split(",") if e]
+    if alpn_hex:
+        try:
+            first, last = bytes.fromhex(alpn_hex)
+        except ValueError:
+            return None
+        if _alnum(first) and _alnum(last):
+            alpn = chr(first) + chr(last)
+        else:
+            alpn = f"{first:02x}"[0] + f"{last:02x}"[1]
+    else:
+        alpn = "00"
+    a = f"{head}{min(len(ciphers), 99):02d}{min(len(exts), 99):02d}{alpn}"
+    b = _sha12(",".join(sorted(ciphers))) if ciphers else "000000000000"
+    kept = sorted(e for e in exts if e not in ("0000", "0010"))
+    c_input = ",".join(kept)
+    if sigalgs_text:
+        c_input += "_" + sigalgs_text
+    c = _sha12(c_input) if kept else "000000000000"
+    return f"{a}_{b}_{c}"
+
+
+def _alnum(byte: int) -> bool:
+    return 0x30 <= byte <= 0x39 or 0x41 <= byte <= 0x5A or 0x61 <= byte <= 0x7A
+
+
+def _sha12(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------------------- records
+
+
+def mac_text(mac: bytes) -> str:
+    """aa:bb:cc:dd:ee:ff"""
+    return ":".join(f"{b:02x}" for b in mac)
+
+
+def _clean(value: bytes) -> str:
+    """Shippable text: UTF-8 (bad bytes replaced), no control characters, bounded."""
+    return _UNPRINTABLE.sub("", value.decode("utf-8", "replace"))[:MAX_VALUE_CHARS]
+
+
+@dataclass(slots=True)
+class DeviceRecord:
+    """What the agent knows of one device: the engine's latest state and fingerprints."""
+
+    mac: bytes
+    state: DeviceState | None = None
+    fingerprints: dict[str, list[str]] = field(default_factory=dict)
+    shipped: bool = False  # a record of it went out this boot
+
+    def add_fingerprint(self, kind: str, value: str) -> bool:
+        """Keep a value (at most MAX_VALUES_PER_KIND per kind); True when it is new."""
+        values = self.fingerprints.setdefault(kind, [])
+        if value in values or len(values) >= MAX_VALUES_PER_KIND:
+            return False
+        values.append(value)
+        return True
+
+    def to_wire(self, change: str, vendor: str | None) -> dict[str, Any]:
+        """The `device` map of docs/summary.cddl; change is new, update or snapshot."""
+        out: dict[str, Any] = {"mac": mac_text(self.mac), "change": change}
+        if vendor:
+            out["vendor"] = vendor
+        s = self.state
+        if s is not None:
+            out["first_seen_us"] = s.first_seen_us
+            out["last_seen_us"] = s.last_seen_us
+            out["pkts_sent"] = s.pkts_sent
+            out["bytes_sent"] = s.bytes_sent
+            out["pkts_received"] = s.pkts_received
+            out["bytes_received"] = s.bytes_received
+            out["peers"] = s.peers_estimate
+            if s.ipv4:
+                out["ipv4"] = [str(ipaddress.IPv4Address(a)) for a in s.ipv4]
+            if s.ipv6:
+                out["ipv6"] = [str(ipaddress.IPv6Address(a)) for a in s.ipv6]
+            if s.vlans:
+                out["vlans"] = list(s.vlans)
+            if s.services:
+                out["services"] = [
+                    f"{_IP_PROTOCOLS.get(proto, str(proto))}/{port}" for proto, port in s.services
+                ]
+            if s.protocols:
+                out["protocols"] = list(s.protocols)
+            if s.hl7_messages:
+                out["hl7_messages"] = s.hl7_messages
+        if self.fingerprints:
+            out["fingerprints"] = {k: list(v) for k, v in sorted(self.fingerprints.items())}
+        return out
+
+
+class DeviceInventory:
+    """Per-device records, bounded by max_devices (the least recently changed goes)."""
+
+    def __init__(
+        self,
+        max_devices: int,
+        hasher: HostnameHasher | None = None,
+        oui: OuiRegistry | None = None,
+    ) -> None:
+        self.max_devices = max(1, max_devices)
+        self.hasher = hasher or HostnameHasher(None)
+        self.oui = oui or OuiRegistry()
+        self._records: OrderedDict[bytes, DeviceRecord] = OrderedDict()
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def get(self, mac: bytes) -> DeviceRecord | None:
+        return self._records.get(mac)
+
+    def _record(self, mac: bytes) -> DeviceRecord:
+        record = self._records.get(mac)
+        if record is None:
+            record = self._records[mac] = DeviceRecord(mac)
+            if len(self._records) > self.max_devices:
+                self._records.popitem(last=False)
+                self.evicted += 1
+        else:
+            self._records.move_to_end(mac)
+        return record
+
+    def _shippable(self, event: DeviceEvent) -> tuple[str, str] | None:
+        kind, value = event.kind, _clean(event.value)
+        if kind == "tls_ja4_raw":
+            ja4 = ja4_from_raw(value)
+            return None if ja4 is None else ("tls_ja4", ja4)
+        if kind not in FINGERPRINT_KINDS or not value:
+            return None
+        if kind in HOSTNAME_KINDS:
+            value = self.hasher(value)
+        return kind, value
+
+    def absorb(
+        self, events: Iterable[DeviceEvent], changed: Iterable[DeviceState]
+    ) -> list[dict[str, Any]]:
+        """Take the engine's new fingerprints and changed device states; the wire maps of
+        every device that is new or changed (new address, VLAN, service, protocol or
+        fingerprint value), in MAC order."""
+        touched: set[bytes] = set()
+        for state in changed:
+            self._record(state.mac).state = state
+            touched.add(state.mac)
+        for event in events:
+            shippable = self._shippable(event)
+            if shippable is not None and self._record(event.mac).add_fingerprint(*shippable):
+                touched.add(event.mac)
+        out = []
+        for mac in sorted(touched):
+            record = self._records.get(mac)
+            if record is None:  # evicted again in this very batch
+                continue
+            out.append(record.to_wire("update" if record.shipped else "new", self._vendor(mac)))
+            record.shipped = True
+        return out
+
+    def snapshot(self, states: Iterable[DeviceState]) -> list[dict[str, Any]]:
+        """Every device the engine holds now, with its fingerprints, in MAC order."""
+        for state in states:
+            self._record(state.mac).state = state
+        out = []
+        for mac in sorted(self._records):
+            out.append(self._records[mac].to_wire("snapshot", self._vendor(mac)))
+            self._records[mac].shipped = True
+        return out
+
+    def _vendor(self, mac: bytes) -> str | None:
+        return self.oui.vendor(mac)
