@@ -170,7 +170,7 @@ def test_every_kind_validates_against_the_published_cddl() -> None:
         encode_health({"box_load_1m": 0.25, "clock_synchronized": False, "n": 3}, IDENTITY, BATCH),
         encode_status("online", IDENTITY, 1),
         encode_devices(
-            [{"mac": b"\x00\x01\x02\x03\x04\x05", "ips": [b"\x0a\x04\x02\x15"]}], IDENTITY, BATCH
+            [{"mac": "00:01:02:03:04:05", "change": "new", "ipv4": ["10.4.2.21"]}], IDENTITY, BATCH
         ),
         encode_alerts([{"rule": "telnet", "count": 2}], IDENTITY, BATCH),
     ]
