@@ -1,0 +1,178 @@
+"""No patient data leaves the process: planted names, record numbers and birth dates are
+in no byte the agent writes or sends.
+
+A capture carries patient identifiers where real traffic carries them: HL7 PID/OBX/NK1
+segments after an MSH, DICOM P-DATA (and a user-identity password in the association),
+an HTTP request body, DHCP options the agent must not read (and a hostname that must be
+hashed). The real agent replays it into a real mosquitto; a raw MQTT subscriber keeps
+every message byte; `flows --json` and every log line are kept; a second replay towards
+a dead broker leaves every message in the spool. All of it is searched.
+
+The positive control plants allowed values (an AE title, an HL7 sending application, an
+SNI) in the same capture and finds them in the same bytes, so the search can fail.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from tests.support import broker as broker_support
+from tests.support import medical as m
+from tests.support.agent_setup import REPO, agent_command, environment, make_sensor
+
+mosquitto = broker_support.mosquitto
+
+pytestmark = pytest.mark.skipif(
+    not Path("/usr/sbin/mosquitto").exists(), reason="mosquitto is not installed"
+)
+
+# What must never appear (each also in a different case / encoding where it could).
+PATIENT_VALUES = [
+    b"DOE^JANE",
+    b"JANE",
+    b"MRN0099123",
+    b"19800101",  # birth date, HL7 form
+    b"1980-01-01",
+    b"SMITH^JOHN",
+    b"MRN7766554",
+    b"19511224",
+    b"PATIENT-BODY-42",
+    b"radtech-password",
+    b"JSMITH",  # inside a DHCP hostname, which is shipped hashed
+    b"ward4b-jdoe",  # inside DHCP option 81 (FQDN), never read
+    b"MSGCTRL",  # MSH-10 control ids
+    b"20261129151500",  # MSH-7 time
+]
+ALLOWED_VALUES = [b"CT_4B_01", b"MONITOR7", b"ehr.stmary.example", b"PUMP-AE-77"]
+
+MODALITY = m.Host("00:0b:7e:00:00:05", "10.4.3.5")
+PACS = m.Host("00:50:56:00:00:99", "10.9.0.99")
+MONITOR = m.Host("00:09:fb:00:00:07", "10.4.2.7")
+EHR = m.Host("00:50:56:00:00:42", "10.9.0.42")
+LAPTOP = m.Host("00:1c:42:00:00:11", "10.4.2.11")
+
+
+def _capture(path: Path) -> Path:
+    cap = m.CaptureBuilder()
+    # HL7: MSH then PID, NK1, OBX with names, record numbers, birth dates.
+    segments = [
+        "PID|1||MRN0099123^^^STMARY^MR||DOE^JANE^Q||19800101|F|||1 Main St^^Town",
+        "NK1|1|SMITH^JOHN|SPO",
+        "OBX|1|NM|8867-4^Heart rate^LN||72|/min|||||F|||19511224 MRN7766554",
+    ]
+    messages = [("c", m.mllp(m.hl7_message(segments=segments))), ("s", m.mllp(b"MSA|AA|x\r"))]
+    cap.tcp_session(MONITOR, EHR, 50001, 2575, messages)
+    # HL7 with a missing MSH (malformed): its PID must not leak either.
+    cap.tcp_session(MONITOR, EHR, 50002, 2575, [("c", m.mllp(segments[0].encode() + b"\r"))])
+    # DICOM: association (with a user-identity password), then P-DATA with demographics.
+    rq = m.dicom_associate(
+        1,
+        "PACS_MAIN",
+        "CT_4B_01",
+        ["1.2.840.10008.5.1.4.1.1.2"],
+        user_identity=b"radtech-password",
+    )
+    ac = m.dicom_associate(2, "PACS_MAIN", "CT_4B_01", ["x"])
+    pdata = m.dicom_pdata(b"\x10\x00\x10\x00\x08\x00\x00\x00DOE^JANE\x10\x00\x20\x00MRN0099123")
+    cap.tcp_session(MODALITY, PACS, 40001, 104, [("c", rq), ("s", ac), ("c", pdata)])
+    # A P-DATA as the first payload of a flow (mid-association capture start).
+    cap.tcp_session(MODALITY, PACS, 40002, 104, [("c", pdata)])
+    # HTTP body, and a DICOM AE title in a POCT-style allowed header for the control.
+    body = b'{"name":"DOE^JANE","mrn":"MRN0099123","dob":"1980-01-01","id":"PATIENT-BODY-42"}'
+    cap.tcp_session(LAPTOP, EHR, 50003, 80, [("c", m.http_request(b"Browser/1.0", body))])
+    cap.tcp_session(LAPTOP, EHR, 50004, 443, [("c", m.tls_client_hello("ehr.stmary.example"))])
+    rq2 = m.dicom_associate(1, "PACS_MAIN", "PUMP-AE-77", ["1.2.840.10008.1.1"])
+    cap.tcp_session(LAPTOP, PACS, 40003, 11112, [("c", rq2)])
+    # DHCP: a hostname with a person's name (hashed), an FQDN option 81 (never read).
+    fqdn = b"\x00\x00\x00" + m.dns_name("ward4b-jdoe.stmary.example")
+    discover = m.dhcp(
+        1,
+        LAPTOP.mac,
+        [(53, b"\x01"), (12, b"ICU4-JSMITH-PC"), (81, fqdn), (55, bytes([1, 3, 6]))],
+    )
+    anyone = m.Host("ff:ff:ff:ff:ff:ff", "255.255.255.255")
+    cap.udp(m.Host(LAPTOP.mac, "0.0.0.0"), anyone, 68, 67, discover)
+    return cap.write(path)
+
+
+class RawSubscriber:
+    """Every byte of every message on iomt/#, as the broker delivered it."""
+
+    def __init__(self, port: int) -> None:
+        self.payloads: list[bytes] = []
+        self.topics: list[str] = []
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="privacy-probe")
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *args: self._subscribed.set()
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe("iomt/#", qos=1)
+        self.client.loop_start()
+        assert self._subscribed.wait(10), "subscription not acknowledged"
+
+    def _on_message(self, client, userdata, message) -> None:
+        self.topics.append(message.topic)
+        self.payloads.append(bytes(message.payload))
+
+    def stop(self) -> bytes:
+        self.client.loop_stop()
+        self.client.disconnect()
+        return b"\n".join(self.payloads)
+
+
+def _spool_bytes(spool: Path) -> bytes:
+    return b"\n".join(p.read_bytes() for p in sorted(spool.rglob("*")) if p.is_file())
+
+
+def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        agent_command(*args), capture_output=True, timeout=timeout, cwd=REPO, env=environment()
+    )
+
+
+def test_no_planted_patient_value_in_any_byte_written_or_sent(tmp_path, mosquitto):
+    capture = _capture(tmp_path / "ward.pcap")
+    secret = tmp_path / "hostname.secret"
+    secret.write_bytes(b"site-secret-0123456789")
+    secret.chmod(0o600)
+    privacy = f'[privacy]\nhostname_hash_secret_file = "{secret}"\n[logging]\nlevel = "debug"\n'
+
+    # 1. Delivered: every MQTT byte a subscriber gets, and the replay's logs.
+    sensor = make_sensor(tmp_path / "live", mosquitto.url, extra_toml=privacy)
+    subscriber = RawSubscriber(mosquitto.port)
+    replay = _run("--debug", "replay", str(capture), "-c", str(sensor.config))
+    assert replay.returncode == 0, replay.stderr.decode()
+    broker_support.wait_until(lambda: any("/devices" in t for t in subscriber.topics), 10)
+    sent = subscriber.stop()
+    # 2. Spooled: the same replay towards a broker that is not there keeps everything.
+    dead_url = f"mqtt://127.0.0.1:{broker_support.free_port()}"
+    offline = make_sensor(tmp_path / "offline", dead_url, extra_toml=privacy)
+    stuck = _run("replay", str(capture), "-c", str(offline.config), "--drain-timeout", "1")
+    spooled = _spool_bytes(offline.spool)
+    # 3. The local summary.
+    flows = _run("flows", str(capture), "--json")
+    assert flows.returncode == 0, flows.stderr.decode()
+
+    places = {
+        "mqtt": sent,
+        "spool": spooled,
+        "flows --json": flows.stdout,
+        "logs": replay.stderr + replay.stdout + stuck.stderr + stuck.stdout + flows.stderr,
+    }
+    assert len(sent) > 1000 and len(spooled) > 1000, "nothing to search: the test is broken"
+    assert any("/devices" in topic for topic in subscriber.topics)
+    for place, data in places.items():
+        for value in PATIENT_VALUES:
+            assert value not in data, f"{value!r} leaked into {place}"
+            assert value.lower() not in data.lower(), f"{value!r} (any case) leaked into {place}"
+    # The positive control: allowed identifiers of devices do get out, in the same bytes.
+    for place in ("mqtt", "spool"):
+        for value in ALLOWED_VALUES:
+            assert value in places[place], f"allowed {value!r} missing from {place}"
+    assert b"hmac-sha256:" in sent  # the hostname went out, hashed
+    assert b"dicom" in flows.stdout and b"hl7" in flows.stdout  # labels, not contents
