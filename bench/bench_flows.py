@@ -226,6 +226,7 @@ _FIELDS = (
     "conn_state",
     "history",
     "end_reason",
+    "service",
 )
 
 
@@ -283,6 +284,7 @@ def check_truth(capture: Capture, agent_cmd: list[str]) -> dict[str, Any]:
                     item["conn_state"],
                     item["history"],
                     item["end_reason"],
+                    item.get("service"),
                 )
             ] += 1
     json_want = collections.Counter(
@@ -299,6 +301,7 @@ def check_truth(capture: Capture, agent_cmd: list[str]) -> dict[str, Any]:
             r["conn_state"],
             r["history"],
             r["end_reason"],
+            r["service"],
         )
         for r in expected
     )

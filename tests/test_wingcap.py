@@ -19,7 +19,7 @@ SEED = 7
 REPO = Path(__file__).resolve().parent.parent
 
 # Every FlowRecord field the truth states (uid, serial and community_id are the
-# engine's own; service labels are not part of the generator's truth).
+# engine's own, derived from its serial).
 COMPARED_FIELDS = (
     "ts_us",
     "duration_us",
@@ -41,6 +41,7 @@ COMPARED_FIELDS = (
     "conn_state",
     "history",
     "end_reason",
+    "service",
 )
 
 
@@ -153,6 +154,7 @@ def test_flows_command_json_matches_truth(wing, truth):
                 item["conn_state"],
                 item["history"],
                 item["end_reason"],
+                item.get("service"),
             )
         ] += 1
     want = collections.Counter(
@@ -172,6 +174,7 @@ def test_flows_command_json_matches_truth(wing, truth):
             r["conn_state"],
             r["history"],
             r["end_reason"],
+            r["service"],
         )
         for r in expected
     )

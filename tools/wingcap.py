@@ -41,7 +41,7 @@ SLACK_S = 10
 MIN_SNAPLEN = 128  # QinQ + IPv6 + TCP with options still fit: every header is captured
 CAPTURE_EPOCH_S = calendar.timegm((2026, 3, 2, 8, 0, 0))  # a Monday morning, ward 4B
 END_REASONS = ("idle", "active", "end", "forced", "resources")
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 
 @dataclass

@@ -63,7 +63,7 @@ def dicom_store(
     modality = rng.choice(wing.modalities)
     port = rng.choice((104, 104, 11112))
     pacs = wing.server(PACS if port == 104 else PACS_ARCHIVE, modality)
-    flows = [new_flow(TCP, modality, pacs, wing.ephemeral_port(modality), port)]
+    flows = [new_flow(TCP, modality, pacs, wing.ephemeral_port(modality), port, "dicom")]
     kind = rng.choice(list(SOP_CLASSES))
     total = segments * MSS - rng.randrange(MSS)
 
@@ -95,7 +95,7 @@ def dicom_echo(wing: Wing, rng: Random, start_us: int) -> Session:
     """
     modality = rng.choice(wing.modalities)
     pacs = wing.server(PACS, modality)
-    flows = [new_flow(TCP, modality, pacs, wing.ephemeral_port(modality), 104)]
+    flows = [new_flow(TCP, modality, pacs, wing.ephemeral_port(modality), 104, "dicom")]
     rejected = rng.random() < 0.2
 
     def steps(r: Random) -> Iterator[Step]:
@@ -126,8 +126,9 @@ def hl7_short(wing: Wing, rng: Random, start_us: int) -> Session:
     """
     device = rng.choice(wing.monitors + wing.pumps + [wing.lab])
     engine = wing.server(LIS if device is wing.lab else HL7_ENGINE, device)
-    flows = [new_flow(TCP, device, engine, wing.ephemeral_port(device), 2575)]
     refused = rng.random() < 1 / 12
+    service = None if refused else "hl7"
+    flows = [new_flow(TCP, device, engine, wing.ephemeral_port(device), 2575, service)]
     half_closed = not refused and rng.random() < 0.05
     messages = rng.randint(1, 3)
     first_id = rng.randrange(10**7)
@@ -164,7 +165,7 @@ def hl7_persistent(
     """
     device = wing.lab if not mid_stream else rng.choice(wing.monitors)
     engine = wing.server(LIS if device is wing.lab else HL7_ENGINE, device)
-    flows = [new_flow(TCP, device, engine, wing.ephemeral_port(device), 2575)]
+    flows = [new_flow(TCP, device, engine, wing.ephemeral_port(device), 2575, "hl7")]
     first_id = rng.randrange(10**7)
 
     def steps(r: Random) -> Iterator[Step]:
@@ -197,7 +198,7 @@ def tls(wing: Wing, rng: Random, start_us: int, ipv6: bool) -> Session:
     else:
         client = rng.choice(wing.workstations + wing.pumps + wing.monitors)
         server = wing.server(rng.choice(WEB4), client)
-    flows = [new_flow(TCP, client, server, wing.ephemeral_port(client), 443)]
+    flows = [new_flow(TCP, client, server, wing.ephemeral_port(client), 443, "ssl")]
     endings = ("fin", "client_rst", "server_rst", "open", "client_half_close")
     ending = rng.choices(endings, (68, 12, 8, 9, 3))[0]
     sni = rng.choice(SNI)
@@ -245,7 +246,7 @@ def dns(wing: Wing, rng: Random, start_us: int, ipv6: bool) -> Session:
     else:
         client = rng.choice(wing.workstations + wing.pumps + wing.monitors + wing.modalities)
         resolver = wing.server(DNS4, client)
-    flows = [new_flow(UDP, client, resolver, wing.ephemeral_port(client), 53)]
+    flows = [new_flow(UDP, client, resolver, wing.ephemeral_port(client), 53, "dns")]
     name = rng.choice(NAMES)
     qtype = 28 if ipv6 else 1
     outcome = rng.choices(("answer", "nxdomain", "lost"), (90, 5, 5))[0]
@@ -282,7 +283,7 @@ def ntp_poll(wing: Wing, rng: Random, start_us: int, client: Host, client_port: 
 def dhcp_renew(wing: Wing, rng: Random, start_us: int) -> Session:
     """A device renews its lease: unicast REQUEST to the server, ACK back."""
     device = rng.choice(wing.pumps + wing.monitors)
-    flows = [new_flow(UDP, device, wing.server(DHCP_SERVER, device), 68, 67)]
+    flows = [new_flow(UDP, device, wing.server(DHCP_SERVER, device), 68, 67, "dhcp")]
     xid = rng.getrandbits(32)
 
     def steps(r: Random) -> Iterator[Step]:
@@ -310,8 +311,10 @@ def dhcp_discover(wing: Wing, rng: Random, start_us: int) -> Session:
     anyone = Host("any", BROADCAST_MAC, v4("0.0.0.0"), device.vlans)
     everyone = Host("all", BROADCAST_MAC, v4("255.255.255.255"), device.vlans)
     flows = [
-        new_flow(UDP, Host(device.name, device.mac, anyone.addr, device.vlans), everyone, 68, 67),
-        new_flow(UDP, relay, everyone, 67, 68),
+        new_flow(
+            UDP, Host(device.name, device.mac, anyone.addr, device.vlans), everyone, 68, 67, "dhcp"
+        ),
+        new_flow(UDP, relay, everyone, 67, 68, "dhcp"),
     ]
     xid = rng.getrandbits(32)
 
@@ -456,7 +459,7 @@ def syn_ack_first(wing: Wing, rng: Random, start_us: int) -> Session:
     """The capture starts between a SYN and its SYN-ACK: the engine flips the originator."""
     client = rng.choice(wing.workstations)
     server = wing.server(WEB4[0], client)
-    flows = [new_flow(TCP, server, client, 443, wing.ephemeral_port(client))]
+    flows = [new_flow(TCP, server, client, 443, wing.ephemeral_port(client), "ssl")]
 
     def steps(r: Random) -> Iterator[Step]:
         t = start_us

@@ -39,6 +39,7 @@ class FlowIdentity:
     port: tuple[int, int]  # side 0's and side 1's port (ICMP: type, counterpart/code)
     vlan: int | None
     inner_vlan: int | None
+    service: str | None = None  # the label the engine's extractors must give it
 
 
 class _Direction:
@@ -256,6 +257,7 @@ class FlowTruth:
             "conn_state": self.conn_state(),
             "history": self.history,
             "end_reason": end_reason,
+            "service": ident.service,
         }
 
     def finish(self, capture_end_us: int, slack_us: int) -> list[dict[str, Any]] | None:

@@ -48,6 +48,9 @@ class FlowSpec:
     mac: tuple[bytes, bytes]  # source MAC of frames sent by side 0 / side 1
     vlans: tuple[int, ...]
     icmp: tuple[tuple[int, int], tuple[int, int]] | None = None  # (type, code) per side
+    # The application the generator makes it speak, as the engine's extractors label it
+    # from the payload (Zeek's names); None when no payload names one.
+    service: str | None = None
     render: list[object] = field(default_factory=list)  # the writer's per-flow cache
 
     @property
@@ -62,6 +65,7 @@ class FlowSpec:
             port=self.port,
             vlan=self.vlans[0] if self.vlans else None,
             inner_vlan=self.vlans[1] if len(self.vlans) > 1 else None,
+            service=self.service,
         )
 
     def lane(self) -> tuple[object, ...]:
@@ -175,8 +179,12 @@ SOP_CLASSES = {
 VERIFICATION = "1.2.840.10008.1.1"
 
 
-def new_flow(proto: int, a: Host, b: Host, a_port: int, b_port: int) -> FlowSpec:
-    return FlowSpec(proto, (a.addr, b.addr), (a_port, b_port), (a.mac, b.mac), a.vlans)
+def new_flow(
+    proto: int, a: Host, b: Host, a_port: int, b_port: int, service: str | None = None
+) -> FlowSpec:
+    return FlowSpec(
+        proto, (a.addr, b.addr), (a_port, b_port), (a.mac, b.mac), a.vlans, service=service
+    )
 
 
 # ---- TCP building blocks (each a generator of steps that returns the time it ends) ----
