@@ -208,6 +208,8 @@ def test_capture_holds_the_wing_mix_and_every_expiry(truth):
     assert any(":" in r["orig_addr"] for r in expected)  # IPv6
     assert any(r["inner_vlan"] == 20 and r["vlan"] == 300 for r in expected)  # QinQ
     assert any(r["vlan"] is None for r in expected)
+    # DNSKEY answers come back as two IPv4 fragments, the second matched by IP id.
+    assert any(r["resp_port"] == 53 and r["resp_pkts"] == 2 for r in expected)
     assert any(r["history"].startswith("^") for r in expected)  # SYN-ACK seen first
     long_dicom = [
         r for r in expected if r["resp_port"] in (104, 11112) and r["end_reason"] == "active"

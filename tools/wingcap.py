@@ -41,7 +41,7 @@ SLACK_S = 10
 MIN_SNAPLEN = 128  # QinQ + IPv6 + TCP with options still fit: every header is captured
 CAPTURE_EPOCH_S = calendar.timegm((2026, 3, 2, 8, 0, 0))  # a Monday morning, ward 4B
 END_REASONS = ("idle", "active", "end", "forced", "resources")
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 
 @dataclass
@@ -81,7 +81,7 @@ class Plan:
             if truth is None:
                 non_ip += 1
             else:
-                truth.packet(ts_us, side, flags, ip_len, payload_len)
+                truth.packet(ts_us, side, flags & 0xFF, ip_len, payload_len)
             packets += 1
             wire_bytes += wire
         slack_us = SLACK_S * 1_000_000
@@ -189,6 +189,7 @@ def _fill_kinds(wing: wm.Wing) -> list[tuple[float, Callable[[Random, int], wm.S
     return [
         (30, lambda rng, t: ws.dns(wing, rng, t, ipv6=False)),
         (6, lambda rng, t: ws.dns(wing, rng, t, ipv6=True)),
+        (1.5, lambda rng, t: ws.dns_large(wing, rng, t)),
         (8, lambda rng, t: ws.arp(wing, rng, t)),
         (9, lambda rng, t: ws.tls(wing, rng, t, ipv6=False)),
         (4, lambda rng, t: ws.tls(wing, rng, t, ipv6=True)),

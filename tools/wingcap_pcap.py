@@ -14,7 +14,18 @@ from collections.abc import Iterator, Sequence
 from random import Random
 
 from tools.wingcap_truth import ACK, FIN, RST, SYN
-from tools.wingcap_wing import ARP, ICMP4, ICMP6, TCP, UDP, FlowSpec, Session, Step
+from tools.wingcap_wing import (
+    ARP,
+    FRAG_FIRST,
+    FRAG_LATER,
+    ICMP4,
+    ICMP6,
+    TCP,
+    UDP,
+    FlowSpec,
+    Session,
+    Step,
+)
 
 PCAP_MAGIC_US = 0xA1B2C3D4
 LINKTYPE_ETHERNET = 1
@@ -45,6 +56,8 @@ def l4_header_len(proto: int, tcp_flags: int) -> int:
         if tcp_flags & SYN:
             return 40
         return 20 if tcp_flags & RST else 32
+    if proto == UDP and tcp_flags & FRAG_LATER:
+        return 0  # a later fragment carries no UDP header
     if proto in (UDP, ICMP4, ICMP6):
         return 8
     return 0
@@ -73,7 +86,18 @@ def _words_sum(data: bytes) -> int:
 class _Side:
     """What stays the same for every frame one side of a flow sends."""
 
-    __slots__ = ("dst", "eth", "ip_id", "partial_sum", "peer_port", "port", "seq", "src", "ttl")
+    __slots__ = (
+        "dst",
+        "eth",
+        "fragment_offset",
+        "ip_id",
+        "partial_sum",
+        "peer_port",
+        "port",
+        "seq",
+        "src",
+        "ttl",
+    )
 
     def __init__(self, spec: FlowSpec, side: int) -> None:
         self.src, self.dst = spec.addr[side], spec.addr[1 - side]
@@ -91,6 +115,7 @@ class _Side:
             self.partial_sum += _words_sum(self.src + self.dst)
         self.ip_id = (self.port * 7919 + side * 104729) & 0xFFFF
         self.seq = (self.port * 2654435761 + self.peer_port * 40503 + side) & 0xFFFFFFFF
+        self.fragment_offset = 0  # of the next later fragment, in 8-byte units
 
 
 class FrameWriter:
@@ -134,22 +159,32 @@ class FrameWriter:
                 + options
             )
             me.seq = (me.seq + len(payload) + (1 if flags & (SYN | FIN) else 0)) & 0xFFFFFFFF
+        elif proto == UDP and flags & FRAG_LATER:
+            l4 = b""
         elif proto == UDP:
-            l4 = _UDP.pack(me.port, me.peer_port, 8 + len(payload), 0)
+            udp_len = flags >> 16 if flags & FRAG_FIRST else 8 + len(payload)
+            l4 = _UDP.pack(me.port, me.peer_port, udp_len, 0)
+            me.fragment_offset = (8 + len(payload)) // 8
         elif proto in (ICMP4, ICMP6):
             icmp_type, icmp_code = spec.icmp[side] if spec.icmp else (0, 0)
             l4 = _ICMP.pack(icmp_type, icmp_code, 0, 0x4B4B, me.ip_id)
         else:
             l4 = b""
-        me.ip_id = (me.ip_id + 1) & 0xFFFF
+        fragment_word = 0x4000  # DF
+        if flags & FRAG_FIRST:
+            fragment_word = 0x2000  # MF, offset 0
+        elif flags & FRAG_LATER:
+            fragment_word = me.fragment_offset  # last fragment: MF clear
+        if not flags & FRAG_LATER:  # fragments of one datagram share its IP id
+            me.ip_id = (me.ip_id + 1) & 0xFFFF
         body_len = len(l4) + len(payload)
         if len(me.src) == 4:
             total = 20 + body_len
-            s = me.partial_sum + total + me.ip_id
+            s = me.partial_sum - 0x4000 + fragment_word + total + me.ip_id
             s = (s & 0xFFFF) + (s >> 16)
             s = (s & 0xFFFF) + (s >> 16)
             ip = _IP4.pack(
-                0x45, 0, total, me.ip_id, 0x4000, me.ttl, proto, ~s & 0xFFFF, me.src, me.dst
+                0x45, 0, total, me.ip_id, fragment_word, me.ttl, proto, ~s & 0xFFFF, me.src, me.dst
             )
         else:
             ip = _IP6.pack(0x60000000, body_len, proto, me.ttl, me.src, me.dst)

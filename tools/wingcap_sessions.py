@@ -18,6 +18,8 @@ from tools.wingcap_wing import (
     DHCP_SERVER,
     DNS4,
     DNS6,
+    FRAG_FIRST,
+    FRAG_LATER,
     GATEWAY_MAC,
     HL7_ENGINE,
     ICMP4,
@@ -33,6 +35,7 @@ from tools.wingcap_wing import (
     SYSLOG,
     TCP,
     UDP,
+    UDP_FIRST_FRAGMENT,
     VERIFICATION,
     VRRP,
     WEB4,
@@ -266,6 +269,24 @@ def dns(wing: Wing, rng: Random, start_us: int, ipv6: bool) -> Session:
         )
 
     return Session(f"dns{'6' if ipv6 else ''}", flows, steps, rng.getrandbits(64))
+
+
+def dns_large(wing: Wing, rng: Random, start_us: int) -> Session:
+    """A DNSKEY lookup whose answer (over 1500 bytes) comes back as two IPv4 fragments."""
+    client = rng.choice(wing.workstations + wing.modalities)
+    resolver = wing.server(DNS4, client)
+    flows = [new_flow(UDP, client, resolver, wing.ephemeral_port(client), 53, "dns")]
+    query_id = rng.getrandbits(16)
+    answer_len = rng.randrange(1800, 2900)
+
+    def steps(r: Random) -> Iterator[Step]:
+        yield (start_us, 0, 0, 0, pay.dns_query(query_id, "stmary.local", 48))
+        head = pay.dns_response(query_id, "stmary.local", 48, bytes(answer_len - 40))
+        t = start_us + r.randrange(500, 30_000)
+        yield (t, 0, 1, FRAG_FIRST | (8 + len(head)) << 16, head[:UDP_FIRST_FRAGMENT])
+        yield (t + 15, 0, 1, FRAG_LATER, len(head) - UDP_FIRST_FRAGMENT)
+
+    return Session("dns_large", flows, steps, rng.getrandbits(64))
 
 
 def ntp_poll(wing: Wing, rng: Random, start_us: int, client: Host, client_port: int) -> Session:

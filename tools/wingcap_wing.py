@@ -25,6 +25,11 @@ TCP, UDP, ICMP4, ICMP6, VRRP = 6, 17, 1, 58, 112
 ARP = -1  # a non-IP frame: counted by the engine as `non_ip`, never a flow
 
 MSS = 1448  # Ethernet MTU with a 20-byte IPv4 header and TCP timestamps
+# IPv4 fragments of a UDP datagram ride in a step's flags field (UDP has no TCP flags):
+# the first fragment carries FRAG_FIRST and the whole UDP length << 16, the second
+# FRAG_LATER. The truth sees flags & 0xFF, i.e. none.
+FRAG_FIRST, FRAG_LATER = 0x100, 0x200
+UDP_FIRST_FRAGMENT = 1472  # UDP header + this much data fill a 1500-byte MTU
 BROADCAST_MAC = b"\xff" * 6
 
 
