@@ -109,7 +109,7 @@ def test_flows_carry_their_origin_and_the_sensor_uid(consumer: Consumer) -> None
 
 
 def test_status_stands_outside_the_sequence(consumer: Consumer) -> None:
-    online = SIGNER.sign(encode_status("online", IDENTITY, 7), STATUS)
+    online = SIGNER.sign(encode_status("online", IDENTITY, 7, agent_version="9.8.7"), STATUS)
     (boot, status) = consumer.handle(online, STATUS)
     assert boot["type"] == "boot"
     assert status == {
@@ -121,6 +121,7 @@ def test_status_stands_outside_the_sequence(consumer: Consumer) -> None:
         "topic": STATUS,
         "state": "online",
         "time": 7e-6,
+        "agent_version": "9.8.7",
     }
     assert _types(consumer.handle(_flows(0), FLOWS))[0] == "batch"  # seq 0: no gap
 

@@ -32,7 +32,15 @@ def message_records(message: Message, topic: str) -> list[dict[str, Any]]:
     origin = _origin(message, topic)
     if message.kind == "status":
         assert message.time_us is not None
-        return [{"type": "status", **origin, "state": message.state, "time": message.time_us / 1e6}]
+        return [
+            {
+                "type": "status",
+                **origin,
+                "state": message.state,
+                "time": message.time_us / 1e6,
+                "agent_version": message.agent_version,
+            }
+        ]
     assert message.window_start_us is not None and message.window_end_us is not None
     window = {
         "window_start": message.window_start_us / 1e6,

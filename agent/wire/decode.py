@@ -25,7 +25,8 @@ _KEYS_BY_KIND = {
     schema.KIND_HEALTH: _DATA_KEYS | {schema.KEY_ITEMS},
     schema.KIND_DEVICES: _DATA_KEYS | {schema.KEY_ITEMS},
     schema.KIND_ALERTS: _DATA_KEYS | {schema.KEY_ITEMS},
-    schema.KIND_STATUS: _COMMON_KEYS | {schema.KEY_STATE, schema.KEY_TIME_US},
+    schema.KIND_STATUS: _COMMON_KEYS
+    | {schema.KEY_STATE, schema.KEY_TIME_US, schema.KEY_AGENT_VERSION},
 }
 _END_REASONS = frozenset(END_REASONS)
 
@@ -48,6 +49,7 @@ class Message:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     state: str | None = None
     time_us: int | None = None
+    agent_version: str | None = None
 
 
 def _wrong(detail: str) -> Rejected:
@@ -117,6 +119,7 @@ def decode_payload(data: bytes) -> Message:
             identity=identity,
             state=state,
             time_us=_uint(payload[schema.KEY_TIME_US], "status time"),
+            agent_version=_tstr(payload[schema.KEY_AGENT_VERSION], "agent version"),
         )
     common: dict[str, Any] = {
         "kind": kind,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
+from agent import __version__
 from agent.flowrecord import FlowRecord
 from agent.wire import schema
 from agent.wire.canonical import dumps
@@ -181,8 +182,13 @@ def encode_alerts(
     return dumps(payload)
 
 
-def encode_status(state: str, identity: SensorIdentity, time_us: int) -> bytes:
+def encode_status(
+    state: str, identity: SensorIdentity, time_us: int, agent_version: str = __version__
+) -> bytes:
     """A `status` payload ("online", or "offline" for the last will); no sequence number.
+
+    It names the agent version, so the central side sees what runs where (the schema
+    version is key 0, the key id is in the COSE header).
 
     `time_us` is when it was made (for the will: when connecting). Raises ValueError for
     an unknown state.
@@ -192,4 +198,5 @@ def encode_status(state: str, identity: SensorIdentity, time_us: int) -> bytes:
     payload = _common(schema.KIND_STATUS, identity)
     payload[schema.KEY_STATE] = state
     payload[schema.KEY_TIME_US] = time_us
+    payload[schema.KEY_AGENT_VERSION] = agent_version
     return dumps(payload)

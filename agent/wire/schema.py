@@ -43,6 +43,7 @@ KEY_ITEMS = 16
 # status body.
 KEY_STATE = 16
 KEY_TIME_US = 17
+KEY_AGENT_VERSION = 18
 
 STATUS_STATES = ("online", "offline")
 
