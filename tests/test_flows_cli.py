@@ -66,7 +66,8 @@ def test_json_lines_carry_exactly_the_contract_fields(capture):
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 2
     tcp_flow, udp_flow = lines
-    assert set(tcp_flow) == CONTRACT_FIELDS  # untagged: no vlan key, no service yet
+    assert set(tcp_flow) == CONTRACT_FIELDS | {"service"}  # untagged: no vlan key
+    assert tcp_flow["service"] == "hl7"  # labelled from its MSH (issue 6), not the port
     assert set(udp_flow) == CONTRACT_FIELDS | {"vlan"}
     assert tcp_flow["id.orig_h"] == A and tcp_flow["id.resp_p"] == 2575
     assert (tcp_flow["proto"], tcp_flow["conn_state"], tcp_flow["history"]) == (

@@ -55,7 +55,8 @@ gcc "${C_FLAGS[@]}" "${SAN_FLAGS[@]}" -shared -fPIC -I"$PY_INCLUDE" -Inative \
 
 TESTS=()
 for t in tests/test_robustness.py tests/test_engine_api.py tests/test_golden*.py \
-         tests/test_differential*.py tests/test_flows_cli.py; do
+         tests/test_differential*.py tests/test_flows_cli.py tests/test_extract_*.py \
+         tests/test_devices_table.py; do
     [ -f "$t" ] && TESTS+=("$t")
 done
 if [ ${#TESTS[@]} -eq 0 ]; then
@@ -95,6 +96,9 @@ if [ -d "$CAPTURES" ]; then
 else
     say "$CAPTURES absent: fuzzing from an empty corpus"
 fi
+# Medical and discovery payloads (tests/support/medical.py): seeds inside every extractor.
+PYTHONPATH=. "$PY" -m tests.support.medical "$FUZZ_DIR/medical" >/dev/null
+PYTHONPATH=. "$PY" native/fuzz/make_seeds.py "$FUZZ_DIR/medical" "$FUZZ_DIR/seeds"
 say "fuzzing for ${FUZZ_SECONDS}s"
 # New inputs go to corpus/ (kept between runs under build/), seeds are read only.
 "$FUZZ_DIR/fuzz_engine" -max_total_time="$FUZZ_SECONDS" -max_len=32768 -timeout=10 \

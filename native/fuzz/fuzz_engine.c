@@ -3,14 +3,17 @@
  *
  * Build (tools/sanitize.sh does this):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Inative \
- *         native/fuzz/fuzz_engine.c native/parse.c native/flowtable.c -o fuzz_engine
+ *         native/fuzz/fuzz_engine.c native/parse.c native/flowtable.c native/devices.c \
+ *         native/extract_*.c -o fuzz_engine
  * With -DFUZZ_PARSE_ONLY only parse.c is needed (each frame goes to parse_frame).
  *
  * Input format (native/fuzz/make_seeds.py writes seeds from real captures):
  *   byte 0      link type: index into LINKTYPES (mod its size)
  *   byte 1      engine shape: bits 0-1 pick max_flows, bits 2-3 the ring size; bit 4
  *               drains the ring after every frame (else only when the engine asks);
- *               bit 5 drains by engine_ring_discard() without looking at the records
+ *               bit 5 drains by engine_ring_discard() without looking at the records;
+ *               bits 6-7 pick max_devices (64, 1, 4, or 0: device table and extractors
+ *               off), so the seeds' default shape runs every extractor
  *   then records, each:
  *     u16 caplen (big endian), u8 wire_extra, u16 ts_step (big endian), caplen bytes
  *     (fewer if the input ends: the frame is cut there).
@@ -106,6 +109,8 @@ static void drain_ring(struct engine *engine, struct drain *drain)
             fail("record history or conn_state not NUL-terminated");
         if (r->pkts[0] + r->pkts[1] == 0)
             fail("record without packets");
+        if (r->service >= SVC_COUNT)
+            fail("record with an impossible service label");
         if (r->payload_bytes[0] > r->ip_bytes[0] || r->payload_bytes[1] > r->ip_bytes[1])
             fail("record with more payload than IP bytes");
         drain->record_packets += r->pkts[0] + r->pkts[1];
@@ -113,8 +118,34 @@ static void drain_ring(struct engine *engine, struct drain *drain)
     engine_ring_consume(engine, n);
 }
 
+/* Take every fingerprint event, checking its shape; visit every device. */
+static int check_device(const struct device_view *v, void *arg)
+{
+    (void)arg;
+    if (v->n_v4 > DEVICE_MAX_V4 || v->n_v6 > DEVICE_MAX_V6 || v->n_vlans > DEVICE_MAX_VLANS ||
+        v->n_services > DEVICE_MAX_SERVICES || v->first_seen_us > v->last_seen_us + 1)
+        fail("device with impossible counts or times");
+    return 0;
+}
+
+static void drain_devices(struct engine *engine, int changed_only)
+{
+    struct device_table *t = engine_devices(engine);
+    if (!t)
+        return;
+    uint32_t n = devices_event_count(t);
+    for (uint32_t i = 0; i < n; i++) {
+        const struct device_event *ev = devices_event_peek(t, i);
+        if (ev->kind >= FP_KIND_COUNT || ev->len == 0 || ev->len > FP_VALUE_MAX)
+            fail("device event with an impossible kind or length");
+    }
+    devices_event_consume(t, n);
+    devices_visit(t, changed_only, check_device, NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static const uint32_t max_devices_choice[] = {64, 1, 4, 0};
     static const uint32_t max_flows_choice[] = {1, 4, 64, 4096};
     static const uint32_t ring_choice[] = {16, 17, 64, 1024}; /* engine minimum: 16 */
     if (size < 2)
@@ -135,6 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .other_idle_us = 10000000,
         .tcp_linger_us = 1000000,
         .active_us = 60000000,
+        .max_devices = max_devices_choice[(shape >> 6) & 3],
     };
     if (engine_settings_check(&settings) != NULL)
         fail("the harness's settings were refused");
@@ -171,6 +203,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pos += caplen;
         if (drain_every_frame)
             drain_ring(engine, &drain);
+        struct device_table *t = engine_devices(engine);
+        if (t && devices_event_room(t) < DEVICE_EVENTS_PER_PACKET)
+            drain_devices(engine, 1); /* as the capture loop makes Python do */
         check_counters(engine);
     }
 
@@ -183,6 +218,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         drain_ring(engine, &drain);
     }
     drain_ring(engine, &drain);
+    drain_devices(engine, 0);
     check_counters(engine);
     if (engine_flows_active(engine) != 0)
         fail("flows left after the flush");

@@ -386,3 +386,77 @@ def intellivue_connect_indication() -> bytes:
     """Session header 0xE100, length, then a ROSE invoke (ro_type 1) event report."""
     rose = struct.pack(">HH", 1, 20) + struct.pack(">HHH", 0, 0, 14) + bytes(14)
     return struct.pack(">HH", 0xE100, len(rose)) + rose
+
+
+# ---------------------------------------------------------------- fuzz seeds
+
+
+def write_seed_captures(out_dir: Path) -> list[Path]:
+    """One small capture per protocol, good and broken, for the fuzzer's seed corpus
+    (tools/sanitize.sh turns them into seeds with native/fuzz/make_seeds.py)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    a, b = Host("00:1a:5c:00:00:38", "10.4.2.38"), Host("00:50:56:00:00:42", "10.9.0.42")
+    anyone = Host("ff:ff:ff:ff:ff:ff", "255.255.255.255")
+    rq = dicom_associate(1, "PACS", "CT_4B", ["1.2.840.10008.5.1.4.1.1.2"], user_identity=b"u")
+    hl7 = mllp(hl7_message(segments=["PID|1||MRN1||DOE^JANE"]))
+    sessions: dict[str, list[tuple[int, list[tuple[str, bytes]]]]] = {
+        "dicom": [
+            (104, [("c", rq), ("s", dicom_associate(2, "PACS", "CT_4B", ["x"]))]),
+            (104, [("c", rq[:50])]),
+            (104, [("c", dicom_pdata(b"x" * 40))]),
+            (11112, [("c", dicom_associate(1, "P", "C", ["1.2"], length_delta=-9))]),
+        ],
+        "hl7": [
+            (2575, [("c", hl7), ("s", mllp(b"MSH|^~\\&|A|B|C|D|1||ACK|2|P|2.5\r"))]),
+            (2575, [("c", hl7[:30])]),
+            (2575, [("c", b"\x0bPID|1\r\x1c\r")]),
+        ],
+        "tls_http_poct": [
+            (443, [("c", tls_client_hello("ehr.example"))]),
+            (80, [("c", http_request(b"UA/1", b"body"))]),
+            (6001, [("c", poct1_hello("V", "M", "1", "S"))]),
+        ],
+    }
+    paths = []
+    for name, flows in sessions.items():
+        cap = CaptureBuilder()
+        for i, (port, exchanges) in enumerate(flows):
+            cap.tcp_session(a, b, 40000 + i, port, exchanges)
+        paths.append(cap.write(out_dir / f"{name}.pcap"))
+    cap = CaptureBuilder()
+    cap.udp(
+        Host(a.mac, "0.0.0.0"),
+        anyone,
+        68,
+        67,
+        dhcp_discover(a.mac, b"H", b"V", bytes([1, 3, 6]), b"\x01a"),
+    )
+    cap.udp(b, anyone, 67, 68, dhcp_ack(a.mac, "10.4.2.38"))
+    cap.udp(
+        Host(a.mac, "fe80::1"),
+        Host("33:33:00:01:00:02", "ff02::1:2"),
+        546,
+        547,
+        dhcpv6_solicit(311, b"MSFT 5.0"),
+    )
+    cap.udp(
+        a,
+        Host("01:00:5e:00:00:fb", "224.0.0.251"),
+        5353,
+        5353,
+        mdns_announcement("X", "_ipp._tcp.local"),
+    )
+    cap.udp(a, anyone, 1900, 1900, ssdp_notify(b"S/1"))
+    cap.udp(a, anyone, 24005, 24005, intellivue_connect_indication())
+    cap.add(lldp_frame(a.mac, b"sw", b"desc"))
+    cap.add(cdp_frame(b.mac, b"sw2", b"ios", b"plat"))
+    cap.add(arp_reply(a.mac, a.ip, b.mac, b.ip))
+    paths.append(cap.write(out_dir / "udp_l2.pcap"))
+    return paths
+
+
+if __name__ == "__main__":
+    import sys
+
+    for written in write_seed_captures(Path(sys.argv[1])):
+        print(written)
