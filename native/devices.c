@@ -329,7 +329,12 @@ void devices_learn_address(struct device_table *t, const uint8_t *mac, int famil
 {
     if (!mac_is_station(mac))
         return;
-    device_add_address(t, device_get(t, mac, ts_us), family, addr);
+    /* Never evict for it: the eviction could take the very sender whose packet this is. */
+    struct device *d = device_find(t, mac);
+    if (!d && t->free_head != NIL)
+        d = device_get(t, mac, ts_us);
+    if (d)
+        device_add_address(t, d, family, addr);
 }
 
 static void device_add_vlans(struct device *d, const struct packet *p)

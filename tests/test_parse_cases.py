@@ -51,6 +51,15 @@ class Packet(ctypes.Structure):
         ("frag_id", ctypes.c_uint32),
         ("payload", ctypes.c_void_p),
         ("payload_caplen", ctypes.c_uint32),
+        # Ethernet and non-IP fields for the device table (issue 6)
+        ("mac_src", ctypes.c_uint8 * 6),
+        ("mac_dst", ctypes.c_uint8 * 6),
+        ("mac_src_key", ctypes.c_uint64),
+        ("mac_dst_key", ctypes.c_uint64),
+        ("has_macs", ctypes.c_uint8),
+        ("l2_type", ctypes.c_uint16),
+        ("l2_payload", ctypes.c_void_p),
+        ("l2_caplen", ctypes.c_uint32),
     )
 
 
