@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from types import ModuleType
+from typing import NamedTuple
 
 from agent.errors import CaptureError, UsageError
 from agent.flowrecord import END_REASONS, FlowRecord
@@ -141,8 +142,7 @@ class EngineCounters:
 _COUNTER_NAMES = tuple(f.name for f in fields(EngineCounters))
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceEvent:
+class DeviceEvent(NamedTuple):
     """One fingerprint the extractors found: for the device `mac` (6 bytes), at packet
     time ts_us, of `kind` (an allowlisted name, docs/DEVICES.md), raw `value` bytes."""
 
@@ -152,8 +152,7 @@ class DeviceEvent:
     value: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceState:
+class DeviceState(NamedTuple):
     """One device table entry as the engine keeps it (native/devices.c)."""
 
     mac: bytes
@@ -313,7 +312,7 @@ class Engine:
             return
         events = self._native.take_device_events()
         if self._collect_device_events:
-            self._device_events.extend(DeviceEvent(*event) for event in events)
+            self._device_events.extend(map(DeviceEvent._make, events))
 
     def take_device_events(self) -> list[DeviceEvent]:
         """Fingerprints found since the last call, oldest first (needs
@@ -327,7 +326,7 @@ class Engine:
         protocol) since the last changed_only call, whose change marks it clears."""
         if not self.devices_enabled:
             return []
-        return [DeviceState(*row) for row in self._native.devices(changed_only)]
+        return list(map(DeviceState._make, self._native.devices(changed_only)))
 
     def device_counters(self) -> dict[str, int]:
         """Device table and extractor counters (devices_created, extract_malformed ...);

@@ -25,7 +25,8 @@
 
 #define NIL UINT32_MAX
 #define DEVICE_FP_SEEN 16
-#define PEER_REGISTERS 32 /* HyperLogLog registers: ~18% error, fixed 32 bytes */
+#define PEER_REGISTERS 32
+#define RECENT 4 /* HyperLogLog registers: ~18% error, fixed 32 bytes */
 
 const char *const APP_SERVICE_NAMES[SVC_COUNT] = {
     [SVC_NONE] = "",         [SVC_DHCP] = "dhcp",   [SVC_DHCPV6] = "dhcpv6",
@@ -109,6 +110,11 @@ struct device_table {
     uint32_t bucket_mask, max_devices, active, free_head;
     uint32_t lru_head, lru_tail;
     uint64_t seed;
+    /* The last devices looked up: a wing's traffic is dominated by a few MACs (the
+     * gateway, servers), and both ends of a flow repeat, so most lookups stop here. */
+    uint64_t recent_key[RECENT];
+    uint32_t recent_idx[RECENT];
+    uint32_t recent_next;
     struct device_event *events;
     uint32_t event_capacity, event_head, event_count;
     struct device_counters counters;
@@ -140,6 +146,7 @@ struct device_table *devices_new(uint32_t max_devices, uint32_t event_capacity)
         t->slots[i].lru_next = i + 1 < max_devices ? i + 1 : NIL;
     t->free_head = 0;
     t->lru_head = t->lru_tail = NIL;
+    memset(t->recent_key, 0xff, sizeof t->recent_key);
     if (getrandom(&t->seed, sizeof t->seed, GRND_NONBLOCK) != (ssize_t)sizeof t->seed)
         t->seed = (uint64_t)(uintptr_t)t * 0x9e3779b97f4a7c15ULL;
     return t;
@@ -186,12 +193,26 @@ static inline uint32_t key_bucket(const struct device_table *t, uint64_t key)
     return (uint32_t)mix64(key ^ t->seed) & t->bucket_mask;
 }
 
+/* The slot index of the device with this key, or NIL. */
+static inline uint32_t device_index(struct device_table *t, uint64_t key)
+{
+    for (int r = 0; r < RECENT; r++)
+        if (t->recent_key[r] == key)
+            return t->recent_idx[r];
+    for (uint32_t i = t->buckets[key_bucket(t, key)]; i != NIL; i = t->links[i].hash_next)
+        if (t->links[i].key == key) {
+            t->recent_key[t->recent_next] = key;
+            t->recent_idx[t->recent_next] = i;
+            t->recent_next = (t->recent_next + 1) % RECENT;
+            return i;
+        }
+    return NIL;
+}
+
 static inline struct device *device_find_key(struct device_table *t, uint64_t key)
 {
-    for (uint32_t i = t->buckets[key_bucket(t, key)]; i != NIL; i = t->links[i].hash_next)
-        if (t->links[i].key == key)
-            return &t->slots[i];
-    return NULL;
+    uint32_t i = device_index(t, key);
+    return i == NIL ? NULL : &t->slots[i];
 }
 
 static void lru_unlink(struct device_table *t, uint32_t i)
@@ -233,6 +254,9 @@ static void device_evict_stalest(struct device_table *t)
     t->free_head = i;
     t->active--;
     t->counters.devices_evicted++;
+    for (int r = 0; r < RECENT; r++)
+        if (t->recent_idx[r] == i)
+            t->recent_key[r] = UINT64_MAX; /* no MAC key has the top bits set */
 }
 
 /* A MAC that can be a device's own: unicast, not all zero. */
@@ -246,6 +270,9 @@ static inline struct device *device_find(struct device_table *t, const uint8_t *
 {
     return device_find_key(t, mac_key(mac));
 }
+
+/* The same for parse.c's keys: the first byte of the MAC is the key's low byte. */
+static inline int key_is_station(uint64_t key) { return key && !(key & 1); }
 
 static struct device *device_get(struct device_table *t, const uint8_t *mac, uint64_t ts_us)
 {
@@ -584,49 +611,42 @@ static uint8_t extract_payload(struct device_table *t, const struct packet *p,
     return SVC_NONE;
 }
 
-uint8_t devices_ip_packet(struct device_table *t, const struct packet *p,
-                          const struct flow_view *v)
+/* The sender's first packet of a flow direction: its address, VLANs, a peer, and the
+ * port it answers on. Out of line: the per-packet path stays short. */
+static __attribute__((noinline)) void device_side_start(struct device_table *t,
+                                                        struct device *src,
+                                                        const struct packet *p,
+                                                        const struct flow_view *v)
 {
-    uint8_t service = v->service;
-    struct device *src = NULL;
-    if (p->has_macs) {
-        if (mac_is_station(p->mac_src)) {
-            src = device_find_key(t, p->mac_src_key);
-            if (!src)
-                src = device_get(t, p->mac_src, p->ts_us);
-            struct device_link *hot = &t->links[src - t->slots];
-            hot->pkts_sent++;
-            hot->bytes_sent += p->wire_len;
-            if (p->ts_us > hot->last_seen_us)
-                hot->last_seen_us = p->ts_us;
-            /* Addresses and VLANs are the flow's: learnt from its first packet each way.
-             * The eviction order moves then too (cheaper than per packet; a device that
-             * only ever sends on one old flow may be evicted early). */
-            if (v->first_of_side) {
-                device_touch(t, src, p->ts_us);
-                device_add_address(t, src, p->family, p->src);
-                if (p->vlan_count)
-                    device_add_vlans(src, p);
-                device_add_peer(t, src, p->dst);
-                if (v->responder && (p->proto == PROTO_UDP ||
-                                     (p->proto == PROTO_TCP && (p->tcp_flags & 0x12) == 0x12)))
-                    device_add_service(src, p->proto, p->sport);
-            }
-        }
-        if (mac_is_station(p->mac_dst)) {
-            struct device *dst = device_find_key(t, p->mac_dst_key);
-            if (dst) {
-                struct device_link *hot = &t->links[dst - t->slots];
-                hot->pkts_received++;
-                hot->bytes_received += p->wire_len;
-            }
-        }
-    }
-    int hl7_next = service == SVC_HL7 && !v->first_payload && p->payload_caplen &&
-                   p->payload[0] == 0x0b;
-    if (!v->first_payload && !hl7_next)
-        return service;
+    /* The eviction order moves here, not per packet (cheaper; a device that only ever
+     * sends on one old flow may be evicted early). */
+    device_touch(t, src, p->ts_us);
+    device_add_address(t, src, p->family, p->src);
+    if (p->vlan_count)
+        device_add_vlans(src, p);
+    device_add_peer(t, src, p->dst);
+    if (v->responder &&
+        (p->proto == PROTO_UDP || (p->proto == PROTO_TCP && (p->tcp_flags & 0x12) == 0x12)))
+        device_add_service(src, p->proto, p->sport);
+}
+
+/* A payload worth reading: a direction's first, or a later MLLP block of an HL7 flow. */
+static __attribute__((noinline)) uint8_t device_payload(struct device_table *t,
+                                                        struct device *src,
+                                                        const struct packet *p,
+                                                        const struct flow_view *v)
+{
     struct fp_sink sink = {t, src, p->mac_src, p->ts_us, 0};
+    if (!v->first_payload) {
+        /* Count it, note its message type (of the first 16 messages of a device, then
+         * of every 16th: a feed repeats a few types, and reading each MSH of a busy
+         * feed costs more than all the rest). */
+        if (src->hl7_messages < 16 || (src->hl7_messages & 15) == 0)
+            extract_hl7_message_type(p->payload, p->payload_caplen, &sink);
+        src->hl7_messages++;
+        t->counters.hl7_messages++;
+        return v->service;
+    }
     uint8_t found = extract_payload(t, p, &sink);
     if (found == SVC_HL7 && src) {
         src->hl7_messages++;
@@ -636,7 +656,37 @@ uint8_t devices_ip_packet(struct device_table *t, const struct packet *p,
         src->protocols |= 1u << found;
         src->changed = 1;
     }
-    return service ? service : found;
+    return v->service ? v->service : found;
+}
+
+uint8_t devices_ip_packet(struct device_table *t, const struct packet *p,
+                          const struct flow_view *v)
+{
+    struct device *src = NULL;
+    if (p->has_macs) {
+        uint32_t i;
+        if (key_is_station(p->mac_src_key)) {
+            i = device_index(t, p->mac_src_key);
+            if (i == NIL)
+                i = (uint32_t)(device_get(t, p->mac_src, p->ts_us) - t->slots);
+            struct device_link *hot = &t->links[i];
+            hot->pkts_sent++;
+            hot->bytes_sent += p->wire_len;
+            if (p->ts_us > hot->last_seen_us)
+                hot->last_seen_us = p->ts_us;
+            src = &t->slots[i];
+            if (v->first_of_side)
+                device_side_start(t, src, p, v);
+        }
+        if (key_is_station(p->mac_dst_key) && (i = device_index(t, p->mac_dst_key)) != NIL) {
+            t->links[i].pkts_received++;
+            t->links[i].bytes_received += p->wire_len;
+        }
+    }
+    if (v->first_payload || (v->service == SVC_HL7 && src && p->payload_caplen &&
+                             p->payload[0] == 0x0b))
+        return device_payload(t, src, p, v);
+    return v->service;
 }
 
 void devices_l2_frame(struct device_table *t, const struct packet *p)

@@ -329,6 +329,8 @@ enum extract_result extract_tls(const uint8_t *data, uint32_t len, struct fp_sin
 enum extract_result extract_http(const uint8_t *data, uint32_t len, struct fp_sink *sink);
 enum extract_result extract_dicom(const uint8_t *data, uint32_t len, struct fp_sink *sink);
 enum extract_result extract_hl7(const uint8_t *data, uint32_t len, struct fp_sink *sink);
+/* A later message of an HL7 flow: only MSH-9 (type^event), the MSH read up to it. */
+void extract_hl7_message_type(const uint8_t *data, uint32_t len, struct fp_sink *sink);
 enum extract_result extract_poct1(const uint8_t *data, uint32_t len, struct fp_sink *sink);
 enum extract_result extract_intellivue(const uint8_t *data, uint32_t len,
                                        struct fp_sink *sink);

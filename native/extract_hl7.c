@@ -18,7 +18,22 @@
 
 #define MSH_MAX_BYTES 1024 /* an MSH longer than this is not believed */
 
+/* The allowlisted fields of the MSH at d (after the optional 0x0B); up to MSH-last_field. */
+static enum extract_result read_msh(const uint8_t *d, uint32_t len, int last_field,
+                                    struct fp_sink *sink);
+
 enum extract_result extract_hl7(const uint8_t *d, uint32_t len, struct fp_sink *sink)
+{
+    return read_msh(d, len, 12, sink);
+}
+
+void extract_hl7_message_type(const uint8_t *d, uint32_t len, struct fp_sink *sink)
+{
+    read_msh(d, len, 9, sink);
+}
+
+static enum extract_result read_msh(const uint8_t *d, uint32_t len, int last_field,
+                                    struct fp_sink *sink)
 {
     uint32_t start = len && d[0] == 0x0b ? 1 : 0;
     if (len < start + 8)
@@ -29,15 +44,34 @@ enum extract_result extract_hl7(const uint8_t *d, uint32_t len, struct fp_sink *
     if (sep < 0x21 || sep > 0x7e || (sep >= '0' && sep <= '9') || (sep >= 'A' && sep <= 'Z') ||
         (sep >= 'a' && sep <= 'z'))
         return EXTRACT_MALFORMED;
-    /* The MSH segment: up to CR (or the MLLP end 0x1C), inside the captured bytes. */
-    uint32_t seg = start + 4, end = seg;
-    while (end < len && d[end] != '\r' && d[end] != 0x1c && end - start < MSH_MAX_BYTES) {
-        if (d[end] < 0x20 && d[end] != '\t')
-            return EXTRACT_MALFORMED; /* binary garbage in a text segment */
-        end++;
+    /* The MSH segment: up to CR (or the MLLP end 0x1C), inside the captured bytes and
+     * MSH_MAX_BYTES; when only the fields up to MSH-last_field are wanted, up to the
+     * separator after it. memchr finds the ends; one branch-free pass checks the text. */
+    uint32_t seg = start + 4;
+    uint32_t limit = len - start < MSH_MAX_BYTES ? len : start + MSH_MAX_BYTES;
+    const uint8_t *cr = memchr(d + seg, '\r', limit - seg);
+    uint32_t end = cr ? (uint32_t)(cr - d) : limit;
+    const uint8_t *fs = memchr(d + seg, 0x1c, end - seg);
+    if (fs)
+        end = (uint32_t)(fs - d);
+    if (last_field < 12) { /* stop at the separator after MSH-last_field */
+        uint32_t at = seg;
+        for (int field = 2; field <= last_field && at < end; field++) {
+            const uint8_t *next = memchr(d + at, sep, end - at);
+            if (!next)
+                break;
+            at = (uint32_t)(next - d) + (field < last_field);
+            if (field == last_field)
+                end = at;
+        }
     }
+    unsigned bad = 0;
+    for (uint32_t i = seg; i < end; i++)
+        bad |= (d[i] < 0x20) & (d[i] != '\t');
+    if (bad)
+        return EXTRACT_MALFORMED; /* binary garbage in a text segment */
     int cut = end == len;
-    if (!cut && d[end] != '\r' && d[end] != 0x1c)
+    if (!cut && end == limit && !(last_field < 12 && d[end] == sep))
         return EXTRACT_MALFORMED; /* longer than any real MSH */
     /* fields[i] = MSH-(i+2): MSH-2 encoding characters first. */
     enum { FIELDS = 11 };
@@ -49,25 +83,20 @@ enum extract_result extract_hl7(const uint8_t *d, uint32_t len, struct fp_sink *
     };
     uint8_t component = d[start + 4] != sep ? d[start + 4] : '^';
     uint32_t field_start = seg;
-    int msh = 2;
-    for (uint32_t i = seg; i <= end && msh <= 12; i++) {
-        int at_end = i == end;
-        if (!at_end && d[i] != sep)
-            continue;
-        if (at_end && cut)
+    for (int msh = 2; msh <= last_field && field_start <= end; msh++) {
+        const uint8_t *next = memchr(d + field_start, sep, end - field_start);
+        if (!next && cut)
             break; /* this field may go on in the next packet: not taken */
         const uint8_t *v = d + field_start;
-        size_t vlen = i - field_start;
-        /* MSH-7 and MSH-10 are never looked at: their kinds stay unset (0 is DHCP's
-         * parameter list, so the switch below lists the allowed fields explicitly). */
+        size_t vlen = (next ? (uint32_t)(next - d) : end) - field_start;
+        /* MSH-7 and MSH-10 are never looked at: the switch lists the allowed fields. */
         switch (msh) {
         case 9: { /* type^event: the first two components */
-            int comps = 0;
-            for (size_t k = 0; k < vlen; k++)
-                if (v[k] == component && ++comps == 2) {
-                    vlen = k;
-                    break;
-                }
+            const uint8_t *first = memchr(v, component, vlen);
+            const uint8_t *second =
+                first ? memchr(first + 1, component, vlen - (size_t)(first + 1 - v)) : NULL;
+            if (second)
+                vlen = (size_t)(second - v);
         }
             /* fall through */
         case 3:
@@ -76,13 +105,15 @@ enum extract_result extract_hl7(const uint8_t *d, uint32_t len, struct fp_sink *
         case 6:
         case 11:
         case 12:
-            fp_emit_trimmed(sink, sink->mac, KIND_OF_FIELD[msh], v, vlen);
+            if (msh == 9 || last_field == 12)
+                fp_emit_trimmed(sink, sink->mac, KIND_OF_FIELD[msh], v, vlen);
             break;
         default:
             break;
         }
-        msh++;
-        field_start = i + 1;
+        if (!next)
+            break;
+        field_start = (uint32_t)(next - d) + 1;
     }
     return cut ? EXTRACT_PARTIAL : EXTRACT_OK;
 }

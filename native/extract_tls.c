@@ -10,7 +10,6 @@
  * A ClientHello cut short (segmented, snapped) still gives its SNI when the server name
  * extension lies in the captured bytes, but no JA4 (counted as partial).
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "engine.h"
@@ -113,9 +112,9 @@ enum extract_result extract_tls(const uint8_t *d, uint32_t len, struct fp_sink *
             has_sni = 1;
         } else if (type == 0x0010 && elen >= 3 && v[2] >= 1 && 3u + v[2] <= elen) {
             /* ALPN: list length, then the first protocol's length and bytes */
-            snprintf(alpn_hex, sizeof alpn_hex, "%02x%02x", v[3], v[2 + v[2]]);
-            if (v[2] == 1) /* one character: first and last are the same */
-                snprintf(alpn_hex, sizeof alpn_hex, "%02x%02x", v[3], v[3]);
+            /* first and last byte of the first protocol (the same when it has one) */
+            ext_hex16(alpn_hex, (uint16_t)((v[3] << 8) | v[2 + v[2]]));
+            alpn_hex[4] = '\0';
         } else if (type == 0x000d && elen >= 2) { /* signature_algorithms, in order */
             uint16_t list = ext_get16(v);
             for (uint32_t s = 2; s + 2 <= elen && s + 2 <= 2u + list; s += 2) {
@@ -135,11 +134,19 @@ enum extract_result extract_tls(const uint8_t *d, uint32_t len, struct fp_sink *
         return EXTRACT_PARTIAL;
     if (!fits)
         return EXTRACT_OK; /* an absurdly long hello: labelled, no JA4 */
+    /* "<t><version><d|i>|alpn|ciphers|extensions|sigalgs", assembled without printf */
     char raw[FP_VALUE_MAX];
-    int w = snprintf(raw, sizeof raw, "t%s%c|%s|%s|%s|%s",
-                     version_code(best_version ? best_version : version), has_sni ? 'd' : 'i',
-                     alpn_hex, ja4, exts, sigalgs);
-    if (w > 0 && (size_t)w < sizeof raw)
-        fp_emit(sink, FP_TLS_JA4_RAW, (const uint8_t *)raw, (size_t)w);
+    const char *parts[] = {version_code(best_version ? best_version : version),
+                           has_sni ? "d|" : "i|", alpn_hex, "|", ja4, "|", exts, "|", sigalgs};
+    size_t w = 0;
+    raw[w++] = 't';
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        size_t n = strlen(parts[i]);
+        if (w + n > sizeof raw)
+            return EXTRACT_OK; /* too long to be a real hello: labelled, no JA4 */
+        memcpy(raw + w, parts[i], n);
+        w += n;
+    }
+    fp_emit(sink, FP_TLS_JA4_RAW, (const uint8_t *)raw, w);
     return EXTRACT_OK;
 }
