@@ -46,19 +46,29 @@ enum extract_result extract_dhcp(const uint8_t *d, uint32_t len, struct fp_sink 
             message_type = v[0];
         if (is_request) {
             if (code == 55 && olen) {
-                char text[255 * 4];
+                char text[255 * 4]; /* "255," at most per code */
                 size_t n = 0;
-                for (uint8_t i = 0; i < olen; i++)
-                    n += (size_t)snprintf(text + n, sizeof text - n, i ? ",%u" : "%u", v[i]);
+                for (uint8_t i = 0; i < olen; i++) {
+                    if (i)
+                        text[n++] = ',';
+                    if (v[i] >= 100)
+                        text[n++] = (char)('0' + v[i] / 100);
+                    if (v[i] >= 10)
+                        text[n++] = (char)('0' + v[i] / 10 % 10);
+                    text[n++] = (char)('0' + v[i] % 10);
+                }
                 fp_emit_for(sink, chaddr, FP_DHCP_PARAMS, (const uint8_t *)text, n);
             } else if (code == 60) {
                 fp_emit_trimmed(sink, chaddr, FP_DHCP_VENDOR, v, olen);
             } else if (code == 12) {
                 fp_emit_trimmed(sink, chaddr, FP_DHCP_HOSTNAME, v, olen);
             } else if (code == 61 && olen) {
+                static const char digits[] = "0123456789abcdef";
                 char hex[255 * 2];
-                for (uint8_t i = 0; i < olen; i++)
-                    snprintf(hex + 2 * i, 3, "%02x", v[i]);
+                for (uint8_t i = 0; i < olen; i++) {
+                    hex[2 * i] = digits[v[i] >> 4];
+                    hex[2 * i + 1] = digits[v[i] & 15];
+                }
                 fp_emit_for(sink, chaddr, FP_DHCP_CLIENT_ID, (const uint8_t *)hex,
                             2 * (size_t)olen);
             }
