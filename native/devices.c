@@ -26,7 +26,7 @@
 #define NIL UINT32_MAX
 #define DEVICE_FP_SEEN 16
 #define PEER_REGISTERS 64 /* HyperLogLog registers: ~13% error, fixed 64 bytes */
-#define RECENT 4 /* HyperLogLog registers: ~18% error, fixed 32 bytes */
+#define RECENT 64 /* direct-mapped, power of two */ /* HyperLogLog registers: ~18% error, fixed 32 bytes */
 
 const char *const APP_SERVICE_NAMES[SVC_COUNT] = {
     [SVC_NONE] = "",         [SVC_DHCP] = "dhcp",   [SVC_DHCPV6] = "dhcpv6",
@@ -110,11 +110,10 @@ struct device_table {
     uint32_t bucket_mask, max_devices, active, free_head;
     uint32_t lru_head, lru_tail;
     uint64_t seed;
-    /* The last devices looked up: a wing's traffic is dominated by a few MACs (the
-     * gateway, servers), and both ends of a flow repeat, so most lookups stop here. */
+    /* Devices looked up lately, direct-mapped by key: a wing's traffic is dominated by
+     * a few MACs (the gateway, servers), so most lookups stop at one compare here. */
     uint64_t recent_key[RECENT];
     uint32_t recent_idx[RECENT];
-    uint32_t recent_next;
     struct device_event *events;
     uint32_t event_capacity, event_head, event_count;
     struct device_counters counters;
@@ -194,16 +193,20 @@ static inline uint32_t key_bucket(const struct device_table *t, uint64_t key)
 }
 
 /* The slot index of the device with this key, or NIL. */
+static inline uint32_t recent_slot(uint64_t key)
+{
+    return (uint32_t)((key * 0x9e3779b97f4a7c15ULL) >> 58) & (RECENT - 1);
+}
+
 static inline uint32_t device_index(struct device_table *t, uint64_t key)
 {
-    for (int r = 0; r < RECENT; r++)
-        if (t->recent_key[r] == key)
-            return t->recent_idx[r];
+    uint32_t r = recent_slot(key);
+    if (t->recent_key[r] == key)
+        return t->recent_idx[r];
     for (uint32_t i = t->buckets[key_bucket(t, key)]; i != NIL; i = t->links[i].hash_next)
         if (t->links[i].key == key) {
-            t->recent_key[t->recent_next] = key;
-            t->recent_idx[t->recent_next] = i;
-            t->recent_next = (t->recent_next + 1) % RECENT;
+            t->recent_key[r] = key;
+            t->recent_idx[r] = i;
             return i;
         }
     return NIL;
@@ -254,9 +257,9 @@ static void device_evict_stalest(struct device_table *t)
     t->free_head = i;
     t->active--;
     t->counters.devices_evicted++;
-    for (int r = 0; r < RECENT; r++)
-        if (t->recent_idx[r] == i)
-            t->recent_key[r] = UINT64_MAX; /* no MAC key has the top bits set */
+    uint32_t r = recent_slot(t->links[i].key);
+    if (t->recent_key[r] == t->links[i].key)
+        t->recent_key[r] = UINT64_MAX; /* no MAC key has the top bits set */
 }
 
 /* A MAC that can be a device's own: unicast, not all zero. */
@@ -660,8 +663,7 @@ static __attribute__((noinline)) uint8_t device_payload(struct device_table *t,
     return v->service ? v->service : found;
 }
 
-uint8_t devices_ip_packet(struct device_table *t, const struct packet *p,
-                          const struct flow_view *v)
+uint8_t devices_ip_packet(struct device_table *t, const struct packet *p, struct flow_view v)
 {
     struct device *src = NULL;
     if (p->has_macs) {
@@ -676,18 +678,18 @@ uint8_t devices_ip_packet(struct device_table *t, const struct packet *p,
             if (p->ts_us > hot->last_seen_us)
                 hot->last_seen_us = p->ts_us;
             src = &t->slots[i];
-            if (v->first_of_side)
-                device_side_start(t, src, p, v);
+            if (v.first_of_side)
+                device_side_start(t, src, p, &v);
         }
         if (key_is_station(p->mac_dst_key) && (i = device_index(t, p->mac_dst_key)) != NIL) {
             t->links[i].pkts_received++;
             t->links[i].bytes_received += p->wire_len;
         }
     }
-    if (v->first_payload || (v->service == SVC_HL7 && src && p->payload_caplen &&
+    if (v.first_payload || (v.service == SVC_HL7 && src && p->payload_caplen &&
                              p->payload[0] == 0x0b))
-        return device_payload(t, src, p, v);
-    return v->service;
+        return device_payload(t, src, p, &v);
+    return v.service;
 }
 
 void devices_l2_frame(struct device_table *t, const struct packet *p)

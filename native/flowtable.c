@@ -936,7 +936,7 @@ static void account_packet(struct engine *e, const struct packet *p)
                 p->payload_len > 0 && !(s->bits & (dir ? FLOW_PAYLOAD_1 : FLOW_PAYLOAD_0)),
             .service = (uint8_t)s->service,
         };
-        s->service = devices_ip_packet(e->devices, p, &view) & 0x1f;
+        s->service = devices_ip_packet(e->devices, p, view) & 0x1f;
     }
     count_packet(e, idx, p, dir);
     if (p->proto == 6) {
