@@ -46,6 +46,45 @@ def _rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 1)
 
 
+class Every:
+    """Something the pipeline does every `interval_s` on its clock (packet time in a
+    replay, the wall clock live), counted from when it last did it, and the window of
+    time that each message covers.
+
+    The clock is only known once the first packet (or live poll) arrives, so nothing is
+    due until `start` has seen it.
+    """
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_us = int(interval_s * 1_000_000)
+        self._due_us: int | None = None
+        self._window_start_us: int | None = None
+
+    def start(self, now_us: int) -> bool:
+        """Start the clock at `now_us` on the first call (True); later calls do nothing
+        (False)."""
+        if self._due_us is not None:
+            return False
+        self._due_us = now_us + self.interval_us
+        self._window_start_us = now_us
+        return True
+
+    def is_due(self, now_us: int) -> bool:
+        """True when a full interval has passed since the start or the last restart."""
+        return self._due_us is not None and now_us >= self._due_us
+
+    def restart(self, now_us: int) -> None:
+        """Done at `now_us`: the next one is due a full interval later."""
+        self._due_us = now_us + self.interval_us
+
+    def take_window(self, now_us: int) -> int:
+        """The start of the window that ends at `now_us` (`now_us` itself before `start`);
+        the next window starts at `now_us`."""
+        window_start_us = now_us if self._window_start_us is None else self._window_start_us
+        self._window_start_us = now_us
+        return window_start_us
+
+
 class Pipeline:
     """Every part of the agent for one configuration and one sensor boot.
 
@@ -81,17 +120,12 @@ class Pipeline:
                 config.devices.max_devices,
                 HostnameHasher.from_file(config.privacy.hostname_hash_secret_file),
             )
-        self._devices_interval_us = int(config.batch.window_s * 1_000_000)
-        self._snapshot_interval_us = int(config.devices.snapshot_interval_s * 1_000_000)
-        self._next_devices_us: int | None = None
-        self._next_snapshot_us: int | None = None
-        self._devices_window_start_us = 0
+        self._device_changes = Every(config.batch.window_s)
+        self._device_snapshots = Every(config.devices.snapshot_interval_s)
         self.batcher = FlowBatcher(config.batch.window_s, config.batch.max_records)
         self.sampler = SystemSampler(str(config.spool.dir))
         self.flows_shipped = 0
-        self._health_interval_us = int(config.health.interval_s * 1_000_000)
-        self._next_health_us: int | None = None
-        self._health_window_start_us: int | None = None
+        self._health = Every(config.health.interval_s)
         self.extra_health: Callable[[], dict[str, HealthValue | None]] = dict
 
     # ---- the per-iteration steps ------------------------------------------------------
@@ -107,44 +141,43 @@ class Pipeline:
         snapshot once per snapshot interval."""
         if self.inventory is None:
             return
-        if self._next_devices_us is None or self._next_snapshot_us is None:
-            self._next_devices_us = now_us + self._devices_interval_us
-            self._next_snapshot_us = now_us + self._snapshot_interval_us
-            self._devices_window_start_us = now_us
+        if self._device_changes.start(now_us):
+            self._device_snapshots.start(now_us)
             if not final:
                 return
-        if now_us >= self._next_snapshot_us:
+        if self._device_snapshots.is_due(now_us):
             self.inventory.absorb(self.engine.take_device_events(), self.engine.devices(True))
             devices = self.inventory.snapshot(self.engine.devices())
-            self._next_snapshot_us = now_us + self._snapshot_interval_us
-        elif final or now_us >= self._next_devices_us:
+            self._device_snapshots.restart(now_us)
+        elif final or self._device_changes.is_due(now_us):
             devices = self.inventory.absorb(
                 self.engine.take_device_events(), self.engine.devices(True)
             )
         else:
             return
-        self._next_devices_us = now_us + self._devices_interval_us
-        start, self._devices_window_start_us = self._devices_window_start_us, now_us
+        self._device_changes.restart(now_us)
+        start = self._device_changes.take_window(now_us)
         counters = cumulative_counters(self.engine.counters())
         for first in range(0, len(devices), DEVICES_PER_MESSAGE):
             chunk = devices[first : first + DEVICES_PER_MESSAGE]
             self.shipper.ship_devices(chunk, start, now_us, counters)
 
     def maybe_ship_health(self, now_us: int) -> None:
-        if self._next_health_us is None:
-            self._next_health_us = now_us + self._health_interval_us
-            self._health_window_start_us = now_us
-        elif now_us >= self._next_health_us:
+        """Ship a health message once [health] interval_s has passed since the last one
+        (the first call only starts the clock)."""
+        if self._health.start(now_us):
+            return
+        if self._health.is_due(now_us):
             self.ship_health(now_us)
-            self._next_health_us = now_us + self._health_interval_us
+            self._health.restart(now_us)
 
     def ship_health(self, now_us: int) -> None:
-        start = self._health_window_start_us if self._health_window_start_us is not None else now_us
+        """Ship a health message now, covering the time since the last one."""
+        start = self._health.take_window(now_us)
         counters = self.engine.counters()
         self.shipper.ship_health(
             self.health_figures(counters), start, now_us, cumulative_counters(counters)
         )
-        self._health_window_start_us = now_us
 
     def finish(self, now_us: int) -> None:
         """End every flow (reason `forced`) and ship what is left, then a last health."""
