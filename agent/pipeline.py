@@ -1,9 +1,10 @@
 """The whole pipeline for one configuration: capture -> flows -> batch -> sign -> spool -> publish.
 
-`Pipeline` wires the parts together; `run_live` and `run_replay` drive them. The engine
-is polled on this (the main) thread; the publisher drains the spool on its own thread,
-so capture never waits on the network. Packet time drives windows in a replay, the wall
-clock when live (the engine itself always expires flows on packet time).
+`Pipeline` wires the parts together; `run_replay` (here) and `agent.daemon.Daemon` (live)
+drive them. The engine is polled on this (the main) thread; the publisher drains the
+spool on its own thread, so capture never waits on the network. Packet time drives
+windows in a replay, the wall clock when live (the engine itself always expires flows on
+packet time).
 """
 
 from __future__ import annotations
@@ -221,17 +222,11 @@ class Pipeline:
             "spool_depth_messages": spool.depth_messages,
             "spool_depth_bytes": spool.depth_bytes,
             "spool_dropped_messages": spool.dropped_messages,
-            "oldest_unsent_age_s": (
-                None
-                if delivery.oldest_unsent_age_s is None
-                else round(delivery.oldest_unsent_age_s, 1)
-            ),
+            "oldest_unsent_age_s": _rounded(delivery.oldest_unsent_age_s),
             "broker_connected": delivery.connected,
             "broker_url": delivery.broker_url,
-            "last_ack_age_s": (
-                None
-                if delivery.last_ack_at is None
-                else round(time.time() - delivery.last_ack_at, 1)
+            "last_ack_age_s": _rounded(
+                None if delivery.last_ack_at is None else time.time() - delivery.last_ack_at
             ),
         }
         figures.update(self.engine.device_counters())
