@@ -29,6 +29,16 @@ A, B, C = "10.5.0.1", "10.5.0.2", "10.5.0.3"
 S = 1_000_000  # microseconds per second
 
 
+def c2s(flags: str) -> bytes:
+    """A segment of the web conversation A:40000 -> B:80, without payload."""
+    return ether(tcp(A, B, 40000, 80, flags))
+
+
+def s2c(flags: str) -> bytes:
+    """A segment of the web conversation B:80 -> A:40000, without payload."""
+    return ether(tcp(B, A, 80, 40000, flags))
+
+
 def run(tmp_path, summarize, frames, **settings):
     summary = summarize(write_pcap(tmp_path / "expiry.pcap", frames), **settings)
     return summary, records_by_serial(summary)
@@ -148,12 +158,6 @@ def test_active_report_restarts_tcp_flags_but_not_state(tmp_path, summarize):
 
 
 def test_closed_connection_ends_after_the_linger(tmp_path, summarize):
-    def c2s(flags):
-        return ether(tcp(A, B, 40000, 80, flags))
-
-    def s2c(flags):
-        return ether(tcp(B, A, 80, 40000, flags))
-
     frames = [
         at(0.0, c2s("S")),
         at(0.1, s2c("SA")),
@@ -228,12 +232,6 @@ def test_syn_answered_only_by_flagless_segments_keeps_the_syn_timeout(tmp_path, 
 
 
 def test_active_report_inside_the_linger_then_end(tmp_path, summarize):
-    def c2s(flags):
-        return ether(tcp(A, B, 40000, 80, flags))
-
-    def s2c(flags):
-        return ether(tcp(B, A, 80, 40000, flags))
-
     frames = [
         at(0.0, c2s("S")),
         at(0.1, s2c("SA")),
