@@ -11,18 +11,18 @@ import json
 import sys
 from pathlib import Path
 
+from agent.commands.options import (
+    add_max_message_bytes_argument,
+    add_trust_argument,
+    max_message_bytes,
+)
+
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url", required=True, help="broker, mqtt://host[:port] or mqtts://host[:port]"
     )
-    parser.add_argument(
-        "--trust",
-        required=True,
-        type=Path,
-        metavar="DIR",
-        help="directory of trusted public keys (*.pub)",
-    )
+    add_trust_argument(parser)
     parser.add_argument(
         "--topic-filter", default="iomt/#", metavar="F", help="MQTT topic filter (default iomt/#)"
     )
@@ -38,28 +38,19 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ca", metavar="FILE", help="CA certificate for mqtts://")
     parser.add_argument("--cert", metavar="FILE", help="client certificate for mqtts://")
     parser.add_argument("--key", metavar="FILE", help="client certificate's key for mqtts://")
-    parser.add_argument(
-        "--max-message-bytes",
-        type=int,
-        default=None,
-        metavar="N",
-        help="refuse larger messages (default 1 MiB)",
-    )
+    add_max_message_bytes_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from agent.consumer import Consumer
     from agent.consumer.mqtt import parse_url, run_subscription, subscription_filter
-    from agent.cose import DEFAULT_MAX_MESSAGE_BYTES
     from agent.errors import UsageError
     from agent.keys import TrustStore
 
     address = parse_url(args.url)
     if args.exit_after_idle is not None and args.exit_after_idle <= 0:
         raise UsageError("--exit-after-idle must be a positive number of seconds")
-    max_bytes = args.max_message_bytes or DEFAULT_MAX_MESSAGE_BYTES
-    if max_bytes <= 0:
-        raise UsageError("--max-message-bytes must be positive")
+    max_bytes = max_message_bytes(args)
     for option, value in (("--ca", args.ca), ("--cert", args.cert), ("--key", args.key)):
         if value is not None and not Path(value).is_file():
             raise UsageError(f"{option} file {value} does not exist")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from agent.paths import DEFAULT_CONFIG_DIR
 
@@ -16,3 +17,39 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
         metavar="CONFIG",
         help="configuration directory or agent.toml (default: %(default)s)",
     )
+
+
+def add_trust_argument(parser: argparse.ArgumentParser) -> None:
+    """`--trust DIR`: the consumer's directory of trusted public keys."""
+    parser.add_argument(
+        "--trust",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="directory of trusted public keys (*.pub)",
+    )
+
+
+def add_max_message_bytes_argument(parser: argparse.ArgumentParser) -> None:
+    """`--max-message-bytes N`: the consumer's size limit; read it with `max_message_bytes`."""
+    parser.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse larger messages (default 1 MiB)",
+    )
+
+
+def max_message_bytes(args: argparse.Namespace) -> int:
+    """The --max-message-bytes limit, or the default when it was not given.
+
+    Raises UsageError when it is negative.
+    """
+    from agent.cose import DEFAULT_MAX_MESSAGE_BYTES
+    from agent.errors import UsageError
+
+    max_bytes: int = args.max_message_bytes or DEFAULT_MAX_MESSAGE_BYTES
+    if max_bytes <= 0:
+        raise UsageError("--max-message-bytes must be positive")
+    return max_bytes

@@ -11,37 +11,28 @@ import json
 import sys
 from pathlib import Path
 
+from agent.commands.options import (
+    add_max_message_bytes_argument,
+    add_trust_argument,
+    max_message_bytes,
+)
+
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--trust",
-        required=True,
-        type=Path,
-        metavar="DIR",
-        help="directory of trusted public keys (*.pub)",
-    )
+    add_trust_argument(parser)
     parser.add_argument(
         "--topic", required=True, help="the topic the messages were published on (it is signed)"
     )
-    parser.add_argument(
-        "--max-message-bytes",
-        type=int,
-        default=None,
-        metavar="N",
-        help="refuse larger messages (default 1 MiB)",
-    )
+    add_max_message_bytes_argument(parser)
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
 
 
 def run(args: argparse.Namespace) -> int:
     from agent.consumer import Consumer
-    from agent.cose import DEFAULT_MAX_MESSAGE_BYTES
     from agent.errors import UsageError
     from agent.keys import TrustStore
 
-    max_bytes = args.max_message_bytes or DEFAULT_MAX_MESSAGE_BYTES
-    if max_bytes <= 0:
-        raise UsageError("--max-message-bytes must be positive")
+    max_bytes = max_message_bytes(args)
     consumer = Consumer(TrustStore.from_dir(args.trust), max_message_bytes=max_bytes)
     for path in args.files:
         try:
