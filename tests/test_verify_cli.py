@@ -78,6 +78,10 @@ def test_verify_reports_a_rejection_and_exits_1(tmp_path: Path, setup: tuple[Pat
         (["--trust", "{tmp}/nowhere", "--topic", "t/a/b/c/flows", "{tmp}/x"], "does not exist"),
         (["--trust", "{trust}", "--topic", "t/a/b/c/flows", "{tmp}/missing.cbor"], "cannot read"),
         (["--trust", "{trust}", "--topic", "t"], "required"),
+        (
+            ["--trust", "{trust}", "--topic", "t/a/b/c/flows", "--max-message-bytes", "0", "{tmp}"],
+            "--max-message-bytes must be positive",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2(

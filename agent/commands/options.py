@@ -44,12 +44,13 @@ def add_max_message_bytes_argument(parser: argparse.ArgumentParser) -> None:
 def max_message_bytes(args: argparse.Namespace) -> int:
     """The --max-message-bytes limit, or the default when it was not given.
 
-    Raises UsageError when it is negative.
+    Raises UsageError when it is zero or negative.
     """
     from agent.cose import DEFAULT_MAX_MESSAGE_BYTES
     from agent.errors import UsageError
 
-    max_bytes: int = args.max_message_bytes or DEFAULT_MAX_MESSAGE_BYTES
+    given: int | None = args.max_message_bytes
+    max_bytes = DEFAULT_MAX_MESSAGE_BYTES if given is None else given
     if max_bytes <= 0:
         raise UsageError("--max-message-bytes must be positive")
     return max_bytes
