@@ -216,12 +216,7 @@ void capture_set_pace(struct capture *c, uint64_t until_us)
 }
 
 /* Python must drain before the next frame: the record ring, or the device events. */
-static inline int output_low(struct engine *e)
-{
-    struct device_table *t = engine_devices(e);
-    return engine_ring_room(e) < ENGINE_RECORDS_PER_PACKET ||
-           (t && devices_event_room(t) < DEVICE_EVENTS_PER_PACKET);
-}
+static inline int output_low(struct engine *e) { return engine_output_low(e); }
 
 static void on_frame(u_char *user, const struct pcap_pkthdr *header, const u_char *bytes)
 {

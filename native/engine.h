@@ -128,6 +128,10 @@ void engine_handle_frame(struct engine *engine, int linktype, const uint8_t *fra
 uint32_t engine_ring_count(const struct engine *engine);
 uint32_t engine_ring_room(const struct engine *engine);
 
+/* Python must drain before the next frame: the record ring or the device event ring is
+ * too low for what one frame may add (the capture loop's check, one call per frame). */
+int engine_output_low(const struct engine *engine);
+
 /* Drop every waiting record (the fuzz harness's drain; module.c converts them). */
 void engine_ring_discard(struct engine *engine);
 

@@ -280,7 +280,7 @@ static enum parse_result parse_ipv6(struct span ip, uint32_t wire_room, struct p
 #define ETHERTYPE_IPV6 0x86dd
 
 /* Skip 802.1Q / 802.1ad / 0x9100 tags at *off, keeping the first two VIDs. */
-static enum parse_result skip_vlan_tags(struct span frame, uint32_t *off, uint16_t *ethertype,
+static inline enum parse_result skip_vlan_tags(struct span frame, uint32_t *off, uint16_t *ethertype,
                                         struct packet *pkt)
 {
     while (*ethertype == 0x8100 || *ethertype == 0x88a8 || *ethertype == 0x9100) {
