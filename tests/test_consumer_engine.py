@@ -16,6 +16,7 @@ from agent.consumer import Consumer
 from agent.cose import Signer
 from agent.keys import TrustStore
 from agent.wire import BatchInfo, SensorIdentity, encode_flow_batch, topic_for
+from tests.support.agent_setup import run_agent
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIGIN_FIELDS = ("type", "sensor", "site", "wing", "boot", "seq", "topic")
@@ -65,12 +66,7 @@ def test_flows_json_command_and_consumer_agree_field_for_field(
 ) -> None:
     """The contract: decoded flows use exactly the JSON fields of `flows --json`."""
     pytest.importorskip("agent.engine", reason="the C extension is not built")
-    printed = subprocess.run(
-        [sys.executable, "-m", "agent", "flows", str(wing_capture), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    printed = run_agent("flows", str(wing_capture), "--json")
     assert printed.returncode == 0, printed.stderr
     cli_flows = [json.loads(line) for line in printed.stdout.splitlines()]
     from agent.engine import summarize_file

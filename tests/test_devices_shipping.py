@@ -3,14 +3,13 @@ by an independent `iomt-agent consume` as "type": "device" records."""
 
 from __future__ import annotations
 
-import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from tests.support import broker as broker_support
-from tests.support.agent_setup import REPO, Consumer, agent_command, environment, make_sensor
+from tests.support.agent_setup import Consumer, make_sensor, run_agent
 from tools.wingcap import generate
 
 mosquitto = broker_support.mosquitto
@@ -32,14 +31,7 @@ def _replay(
 ) -> list[dict]:
     sensor = make_sensor(tmp_path, broker_url, extra_toml=extra_toml)
     consumer = Consumer(broker_url, sensor.trust)
-    result = subprocess.run(
-        agent_command("replay", str(capture), "-c", str(sensor.config), *speed),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env=environment(),
-    )
+    result = run_agent("replay", str(capture), "-c", str(sensor.config), *speed)
     assert result.returncode == 0, result.stderr
     return consumer.records()
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.agent_setup import run_agent
 from tests.support.pcapgen import at, ether, tcp, udp, write_pcap
 
 A, B = "10.20.0.5", "10.20.0.9"
@@ -45,12 +45,7 @@ CONTRACT_FIELDS = {
 
 
 def flows(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agent", "flows", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_agent("flows", *map(str, args), timeout_s=60)
 
 
 @pytest.fixture

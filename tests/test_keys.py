@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,12 +11,7 @@ import pytest
 from agent.cose import Signer
 from agent.errors import UsageError
 from agent.keys import TrustStore, generate_key_pair, kid_for, load_private_key, load_public_key
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agent", *args], capture_output=True, text=True, timeout=60
-    )
+from tests.support.agent_setup import run_agent
 
 
 def test_keygen_writes_a_private_key_only_its_owner_can_read(tmp_path: Path) -> None:
@@ -31,12 +24,12 @@ def test_keygen_writes_a_private_key_only_its_owner_can_read(tmp_path: Path) -> 
 
 
 def test_keygen_command_prints_the_kid_and_never_overwrites(tmp_path: Path) -> None:
-    first = _cli("keygen", "--out", str(tmp_path))
+    first = run_agent("keygen", "--out", str(tmp_path))
     assert first.returncode == 0, first.stderr
     kid = first.stdout.strip()
     assert len(kid) == 16 and (tmp_path / f"{kid}.pub").exists()
     before = (tmp_path / "sensor.key").read_bytes()
-    again = _cli("keygen", "--out", str(tmp_path))
+    again = run_agent("keygen", "--out", str(tmp_path))
     assert again.returncode == 2
     assert "already exists" in again.stderr and "Traceback" not in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1

@@ -4,7 +4,6 @@ by an independent `iomt-agent consume` that verifies every signature."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import broker as broker_support
-from tests.support.agent_setup import REPO, Consumer, agent_command, environment, make_sensor
+from tests.support.agent_setup import Consumer, make_sensor, run_agent
 from tools.wingcap import generate
 
 mosquitto = broker_support.mosquitto
@@ -38,28 +37,15 @@ def wing_capture(tmp_path_factory) -> Path:
 
 
 def _local_flows(capture: Path) -> list[dict]:
-    out = subprocess.run(
-        agent_command("flows", str(capture), "--json"),
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-        env=environment(),
-    ).stdout
-    return [json.loads(line) for line in out.splitlines()]
+    result = run_agent("flows", str(capture), "--json")
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 def test_replay_delivers_every_flow_signed_and_in_sequence(tmp_path, mosquitto, wing_capture):
     sensor = make_sensor(tmp_path, mosquitto.url)
     consumer = Consumer(mosquitto.url, sensor.trust)
-    result = subprocess.run(
-        agent_command("replay", str(wing_capture), "-c", str(sensor.config)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env=environment(),
-    )
+    result = run_agent("replay", str(wing_capture), "-c", str(sensor.config))
     assert result.returncode == 0, result.stderr
     assert "all delivered" in result.stderr
     records = consumer.records()
@@ -82,14 +68,7 @@ def test_replay_at_a_set_speed_takes_packet_time_over_speed(tmp_path, mosquitto,
     sensor = make_sensor(tmp_path, mosquitto.url)
     consumer = Consumer(mosquitto.url, sensor.trust)
     started = time.monotonic()
-    result = subprocess.run(
-        agent_command("replay", str(wing_capture), "-c", str(sensor.config), "--speed", "200"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env=environment(),
-    )
+    result = run_agent("replay", str(wing_capture), "-c", str(sensor.config), "--speed", "200")
     elapsed_s = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     # The capture spans ~700 s of packet time: at 200x that is ~3.5 s, not the ~1 s an
@@ -102,15 +81,8 @@ def test_replay_at_a_set_speed_takes_packet_time_over_speed(tmp_path, mosquitto,
 def test_replay_with_the_broker_down_keeps_everything_spooled(tmp_path, wing_capture):
     port = broker_support.free_port()
     sensor = make_sensor(tmp_path, f"mqtt://127.0.0.1:{port}")
-    result = subprocess.run(
-        agent_command(
-            "replay", str(wing_capture), "-c", str(sensor.config), "--drain-timeout", "1"
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env=environment(),
+    result = run_agent(
+        "replay", str(wing_capture), "-c", str(sensor.config), "--drain-timeout", "1"
     )
     assert result.returncode == 1, result.stderr
     assert "stay spooled" in result.stderr
@@ -120,13 +92,8 @@ def test_replay_with_the_broker_down_keeps_everything_spooled(tmp_path, wing_cap
 
 def test_replay_of_a_missing_capture_is_one_line_exit_2(tmp_path):
     sensor = make_sensor(tmp_path, "mqtt://127.0.0.1:1")
-    result = subprocess.run(
-        agent_command("replay", str(tmp_path / "nope.pcap"), "-c", str(sensor.config)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        env=environment(),
+    result = run_agent(
+        "replay", str(tmp_path / "nope.pcap"), "-c", str(sensor.config), timeout_s=60
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

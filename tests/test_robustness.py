@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import random
 import struct
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +18,8 @@ import pytest
 from agent.errors import AgentError, CaptureError, UsageError
 from agent.flowrecord import FlowRecord
 from tests import reference
+from tests.support.agent_setup import run_agent
 
-REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parents[2] / "shared/pcaps/tcpdump"
 DECODED_LINKTYPES = frozenset({0, 1, 12, 101, 113, 228, 229, 276})
 CAPTURE_SUFFIXES = (".pcap", ".pcapng")
@@ -229,13 +227,7 @@ def test_flows_command_never_shows_a_traceback(tmp_path):
     samples += [not_a_capture, tmp_path / "missing.pcap", tmp_path]
     for path in samples:
         for extra in ([], ["--json"]):
-            result = subprocess.run(
-                [sys.executable, "-m", "agent", "flows", str(path), *extra],
-                capture_output=True,
-                text=True,
-                cwd=REPO,
-                timeout=60,
-            )
+            result = run_agent("flows", str(path), *extra, timeout_s=60)
             where = f"flows {path.name} {extra}: exit {result.returncode}, {result.stderr!r}"
             assert "Traceback" not in result.stderr + result.stdout, where
             assert result.returncode in (0, 1, 2), where
@@ -243,11 +235,5 @@ def test_flows_command_never_shows_a_traceback(tmp_path):
                 assert len(result.stderr.strip().splitlines()) == 1, where
     # the plainly bad inputs are usage errors
     for path in (not_a_capture, tmp_path / "missing.pcap"):
-        result = subprocess.run(
-            [sys.executable, "-m", "agent", "flows", str(path)],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=60,
-        )
+        result = run_agent("flows", str(path), timeout_s=60)
         assert result.returncode == 2, result.stderr

@@ -14,15 +14,10 @@ from agent.cose import Signer
 from agent.keys import generate_key_pair
 from agent.wire import BatchInfo, SensorIdentity, encode_flow_batch, encode_status, topic_for
 from agent.wire.samples import synthetic_flows
+from tests.support.agent_setup import run_agent
 
 IDENTITY = SensorIdentity("wing4b-01", "st-mary", "4b", os.urandom(16))
 TOPIC = topic_for("iomt", "st-mary", "4b", "wing4b-01", "flows")
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agent", *args], capture_output=True, text=True, timeout=60
-    )
 
 
 @pytest.fixture()
@@ -43,7 +38,7 @@ def test_verify_prints_decoded_records(tmp_path: Path, setup: tuple[Path, Signer
         path = tmp_path / f"m{seq}.cbor"
         path.write_bytes(signer.sign(encode_flow_batch(records, IDENTITY, batch), TOPIC))
         files.append(str(path))
-    result = _cli("verify", "--trust", str(trust), "--topic", TOPIC, *files, files[0])
+    result = run_agent("verify", "--trust", str(trust), "--topic", TOPIC, *files, files[0])
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["type"] for r in lines].count("flow") == 40  # the repeated file is dropped
@@ -61,7 +56,7 @@ def test_verify_reports_a_rejection_and_exits_1(tmp_path: Path, setup: tuple[Pat
     status_topic = topic_for("iomt", "st-mary", "4b", "wing4b-01", "status")
     path = tmp_path / "status.cbor"
     path.write_bytes(signer.sign(encode_status("online", IDENTITY, 1), status_topic))
-    result = _cli("verify", "--trust", str(trust), "--topic", TOPIC, str(path))
+    result = run_agent("verify", "--trust", str(trust), "--topic", TOPIC, str(path))
     assert result.returncode == 1
     (line,) = result.stdout.splitlines()
     record = json.loads(line)
@@ -89,7 +84,7 @@ def test_bad_input_is_one_line_exit_2(
 ) -> None:
     trust, _ = setup
     argv = [a.format(tmp=tmp_path, trust=trust) for a in args]
-    result = _cli("verify", *argv)
+    result = run_agent("verify", *argv)
     assert result.returncode == 2
     assert expected in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -71,7 +71,24 @@ max_bytes = 67108864
 
 
 def agent_command(*args: str) -> list[str]:
+    """The argv of `iomt-agent ARGS...` run from this checkout's interpreter."""
     return [sys.executable, "-m", "agent", *args]
+
+
+def run_agent(*args: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run `iomt-agent ARGS...` from this checkout to its end, as a technician would.
+
+    Returns its exit code, stdout and stderr (text); never raises on a non-zero exit, so
+    a test can assert on it. Raises subprocess.TimeoutExpired after timeout_s.
+    """
+    return subprocess.run(
+        agent_command(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        cwd=REPO,
+        env=environment(),
+    )
 
 
 class Consumer:
