@@ -85,7 +85,7 @@ def test_engine_flows_match_generator_truth_exactly(engine_run, truth):
 
     expected, _ = truth
     records, _ = engine_run
-    got = collections.Counter()
+    got: collections.Counter[tuple[Any, ...]] = collections.Counter()
     for record in records:
         fields = {name: getattr(record, name) for name in COMPARED_FIELDS}
         fields["orig_addr"] = format_addr(record.orig_addr)
@@ -134,7 +134,7 @@ def test_flows_command_json_matches_truth(wing, truth):
         timeout=120,
         check=True,
     )
-    got = collections.Counter()
+    got: collections.Counter[tuple[Any, ...]] = collections.Counter()
     for line in result.stdout.splitlines():
         item = json.loads(line)
         got[
