@@ -48,8 +48,6 @@ class Shipper:
         self._topic_prefix = topic_prefix
         self.next_seq = first_seq
         self._reported_counters: dict[str, int] = {}
-        self.messages_spooled = 0
-        self.messages_dropped_at_append = 0
 
     def topic(self, kind: str) -> str:
         identity = self.identity
@@ -112,8 +110,6 @@ class Shipper:
 
     def _spool(self, kind: str, seq: int, payload: bytes) -> None:
         topic = self.topic(kind)
-        if self.spool.append(topic, kind, seq, self.signer.sign(payload, topic)) is None:
-            # drop_newest on a full spool: counted by the spool, reported next message.
-            self.messages_dropped_at_append += 1
-        else:
-            self.messages_spooled += 1
+        # Its answer is not needed: when drop_newest refuses a message on a full spool,
+        # the spool counts the drop and the next message reports it.
+        self.spool.append(topic, kind, seq, self.signer.sign(payload, topic))

@@ -17,7 +17,6 @@ from agent.errors import UsageError
 from agent.publish.settings import MqttSettings
 
 _DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
 @dataclass(frozen=True)
@@ -28,11 +27,6 @@ class BrokerAddress:
     host: str
     port: int
     tls: bool
-
-    @property
-    def is_local(self) -> bool:
-        """True when the broker runs on this host (plain mqtt:// is then acceptable)."""
-        return self.host in _LOCAL_HOSTS
 
 
 def parse_broker_url(url: str) -> BrokerAddress:
