@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -16,10 +15,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.cose import Signer
-from agent.keys import generate_key_pair
 from agent.wire import BatchInfo, SensorIdentity, encode_flow_batch, topic_for
 from agent.wire.samples import synthetic_flows
 from tests.support import broker as broker_support
+from tests.support.agent_setup import signer_and_trust
 from tests.support.broker import MosquittoBroker
 
 # The shared fixtures: a real mosquitto on a free port, plain and mutual TLS.
@@ -36,11 +35,7 @@ TOPIC = topic_for("iomt", "st-mary", "4b", "wing4b-01", "flows")
 
 @pytest.fixture()
 def keys(tmp_path: Path) -> tuple[Signer, Path]:
-    made = generate_key_pair(tmp_path / "sensor")
-    trust = tmp_path / "trust"
-    trust.mkdir()
-    shutil.copyfile(made.trust_path, trust / made.trust_path.name)
-    return Signer.from_file(made.private_path), trust
+    return signer_and_trust(tmp_path)
 
 
 def _message(signer: Signer, seq: int, flows: int = 3) -> bytes:

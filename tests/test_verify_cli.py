@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from agent.cose import Signer
-from agent.keys import generate_key_pair
 from agent.wire import BatchInfo, SensorIdentity, encode_flow_batch, encode_status, topic_for
 from agent.wire.samples import synthetic_flows
-from tests.support.agent_setup import run_agent
+from tests.support.agent_setup import run_agent, signer_and_trust
 
 IDENTITY = SensorIdentity("wing4b-01", "st-mary", "4b", os.urandom(16))
 TOPIC = topic_for("iomt", "st-mary", "4b", "wing4b-01", "flows")
@@ -22,11 +21,8 @@ TOPIC = topic_for("iomt", "st-mary", "4b", "wing4b-01", "flows")
 
 @pytest.fixture()
 def setup(tmp_path: Path) -> tuple[Path, Signer]:
-    made = generate_key_pair(tmp_path / "sensor")
-    trust = tmp_path / "trust"
-    trust.mkdir()
-    (trust / made.trust_path.name).write_bytes(made.trust_path.read_bytes())
-    return trust, Signer.from_file(made.private_path)
+    signer, trust = signer_and_trust(tmp_path)
+    return trust, signer
 
 
 def test_verify_prints_decoded_records(tmp_path: Path, setup: tuple[Path, Signer]) -> None:

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from agent.cose import Signer
-from agent.keys import generate_key_pair
 from agent.wire import (
     BatchInfo,
     SensorIdentity,
@@ -29,6 +28,7 @@ from agent.wire import (
     topic_for,
 )
 from agent.wire.samples import synthetic_flows
+from tests.support.agent_setup import signer_and_trust
 
 ROOT = Path(__file__).resolve().parent.parent
 INTEROP_SRC = ROOT / "tests" / "interop"
@@ -71,11 +71,7 @@ def _run(script: Path, trust: Path, topic: str, *files: Path) -> list[dict]:
 
 @pytest.fixture()
 def keys(tmp_path: Path) -> tuple[Signer, Path]:
-    made = generate_key_pair(tmp_path / "sensor")
-    trust = tmp_path / "trust"
-    trust.mkdir()
-    shutil.copyfile(made.trust_path, trust / made.trust_path.name)
-    return Signer.from_file(made.private_path), trust
+    return signer_and_trust(tmp_path)
 
 
 def test_javascript_verifier_accepts_and_decodes_real_flow_batch(

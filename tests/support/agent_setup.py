@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.cose import Signer
 from agent.keys import generate_key_pair
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,6 +69,16 @@ max_bytes = 67108864
 """
     )
     return Sensor(config, trust, spool, made.kid.hex())
+
+
+def signer_and_trust(directory: Path) -> tuple[Signer, Path]:
+    """A new key pair under directory/sensor; returns the sensor's signer and a trust
+    directory (directory/trust) that holds only its public key, as a consumer is given."""
+    made = generate_key_pair(directory / "sensor")
+    trust = directory / "trust"
+    trust.mkdir()
+    shutil.copyfile(made.trust_path, trust / made.trust_path.name)
+    return Signer.from_file(made.private_path), trust
 
 
 def agent_command(*args: str) -> list[str]:
