@@ -73,9 +73,11 @@ def _json_writer(out: TextIO) -> RecordWriter:
 def _table_writer(out: TextIO) -> RecordWriter:
     from agent.flowrecord import PROTO_NAMES, format_addr
 
+    # Sized for IPv4 (a technician's 100-column terminal); IPv6 endpoints push the
+    # rest of their line to the right rather than widening every line.
     out.write(
-        f"{'start (UTC)':<23} {'proto':<5} {'originator':>41} -> {'responder':<41} "
-        f"{'state':<6} {'pkts o/r':>13} {'bytes o/r':>21} end\n"
+        f"{'start (UTC)':<23} {'proto':<5} {'originator':>21} -> {'responder':<21} "
+        f"{'service':<7} {'state':<6} {'pkts o/r':>11} {'bytes o/r':>17} end\n"
     )
 
     def endpoint(addr: bytes, port: int) -> str:
@@ -88,10 +90,10 @@ def _table_writer(out: TextIO) -> RecordWriter:
         vlan = f" vlan {r.vlan}" if r.vlan is not None else ""
         out.write(
             f"{start:<23} {PROTO_NAMES.get(r.proto, str(r.proto)):<5} "
-            f"{endpoint(r.orig_addr, r.orig_port):>41} -> "
-            f"{endpoint(r.resp_addr, r.resp_port):<41} {r.conn_state:<6} "
-            f"{f'{r.orig_pkts}/{r.resp_pkts}':>13} "
-            f"{f'{r.orig_ip_bytes}/{r.resp_ip_bytes}':>21} {r.end_reason}{vlan}\n"
+            f"{endpoint(r.orig_addr, r.orig_port):>21} -> "
+            f"{endpoint(r.resp_addr, r.resp_port):<21} {r.service or '-':<7} {r.conn_state:<6} "
+            f"{f'{r.orig_pkts}/{r.resp_pkts}':>11} "
+            f"{f'{r.orig_ip_bytes}/{r.resp_ip_bytes}':>17} {r.end_reason}{vlan}\n"
         )
 
     return write
