@@ -548,26 +548,25 @@ with Engine() as engine:
 """
 
 
-def test_two_span_ports_feed_one_flow_table(namespace):
-    result = subprocess.run(
-        ["ip", "netns", "exec", namespace, sys.executable, "-c", _TWO_SPAN_PORTS],
+def run_in_namespace(namespace: str, program: str) -> subprocess.CompletedProcess[str]:
+    """A Python program run inside the namespace (where its veth pairs are)."""
+    return subprocess.run(
+        ["ip", "netns", "exec", namespace, sys.executable, "-c", program],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_two_span_ports_feed_one_flow_table(namespace):
+    result = run_in_namespace(namespace, _TWO_SPAN_PORTS)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["40001", "2575", "3", "2", "SF"]
 
 
 def test_vanished_interface_is_reported_once_naming_it(namespace):
-    result = subprocess.run(
-        ["ip", "netns", "exec", namespace, sys.executable, "-c", _VANISHING_INTERFACE],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_in_namespace(namespace, _VANISHING_INTERFACE)
     assert result.returncode == 0, result.stderr
     error, reopened = result.stdout.splitlines()
     assert error.startswith("error: capture failed: v0: ")
