@@ -35,6 +35,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `iomt-agent` parser, one subcommand per COMMANDS row (each row's module gives
+    `register(parser)` and `run(args)`)."""
     parser = _Parser(prog="iomt-agent", description="Edge sensor for hospital networks.")
     parser.add_argument("--version", action="version", version=f"iomt-agent {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -49,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command from argv (None: sys.argv); returns the exit code.
+
+    An AgentError becomes one line on stderr and its exit code (2 for usage), unless
+    --debug asks for the traceback; bad arguments exit 2 from the parser.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

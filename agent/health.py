@@ -53,6 +53,7 @@ class SystemSampler:
         self._libc = ctypes.CDLL(libc_name, use_errno=True) if libc_name else None
 
     def sample(self) -> SystemFigures:
+        """The figures now (CPU since the previous call); a figure the box lacks is None."""
         return SystemFigures(
             agent_cpu_percent=self._process.cpu_percent(None),
             agent_rss_bytes=self._process.memory_info().rss,

@@ -112,6 +112,8 @@ class LinkMonitor:
             self._up[name], self._addresses[name] = self._read(name)
 
     def is_up(self, name: str) -> bool:
+        """Whether the interface was up when last read (at start or by `poll`); False for
+        one it does not watch."""
         return self._up.get(name, False)
 
     def poll(self, timeout_s: float = 0.0) -> list[LinkEvent]:

@@ -162,6 +162,7 @@ class TrustStore:
         return key
 
     def kids(self) -> list[bytes]:
+        """The key ids trusted so far, sorted."""
         return sorted(self._keys)
 
     @classmethod

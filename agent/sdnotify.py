@@ -37,6 +37,7 @@ class SystemdNotifier:
         return int(usec) / 2e6
 
     def notify(self, *lines: str) -> None:
+        """Send sd_notify lines ("READY=1", ...); nothing outside systemd, never raises."""
         if self._sock is None:
             return
         # systemd gone, busy or unreachable: the service keeps running.

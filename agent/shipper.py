@@ -50,6 +50,7 @@ class Shipper:
         self._reported_counters: dict[str, int] = {}
 
     def topic(self, kind: str) -> str:
+        """This sensor's topic for a message kind (flows, devices, health, status)."""
         identity = self.identity
         return topic_for(self._topic_prefix, identity.site, identity.wing, identity.sensor_id, kind)
 

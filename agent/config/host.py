@@ -37,6 +37,7 @@ def signing_key_problem(path: Path) -> str | None:
 
 
 def hash_secret_problem(path: Path) -> str | None:
+    """Why the hostname hash secret file is too short to use, with the fix; None when fine."""
     size = path.stat().st_size
     if size < MIN_SECRET_BYTES:
         return (
