@@ -272,11 +272,19 @@ def run_replay(
     engine.open_file(capture)
     pipeline.publisher.start()
     pace = _Pace(speed) if speed is not None else None
+    # Read at most one batch window of packet time per poll, even as fast as possible:
+    # records then reach the batcher in the windows that saw them end, as live capture
+    # would hand them over, instead of a whole file's worth in one window.
+    step_us = int(pipeline.config.batch.window_s * 1_000_000)
     try:
         while not engine.exhausted:
-            records = engine.poll(pace_until_us=pace.until_us(engine) if pace else 0)
+            if pace is not None:
+                until_us = pace.until_us(engine)
+            else:
+                until_us = engine.clock_us + step_us if engine.clock_us else 1
+            records = engine.poll(pace_until_us=until_us)
             pipeline.take_records(records, engine.clock_us)
-            if engine.paced:
+            if pace is not None and engine.paced:
                 time.sleep(PACE_SLEEP_S)
     finally:
         pipeline.finish(engine.clock_us)

@@ -2,11 +2,13 @@
 
     python -m tools.demo [--packets N] [--seed S] [--keep]
 
-For now: generate a sample capture of ward 4B (tools/wingcap.py) in a temporary
-directory, summarize it with the flow engine exactly as `iomt-agent flows` does, print
-a short human summary (flows by service, connection states, end reasons, the engine's
-counters) and check every record and counter against the generator's ground truth.
-Later steps grow this into the full pipeline (broker, signing, consumer).
+1. generate a sample capture of ward 4B (tools/wingcap.py) in a temporary directory;
+2. summarize it with the flow engine as `iomt-agent flows` does (flows by service,
+   connection states, end reasons, counters), checked against the generator's truth;
+3. replay it through the whole pipeline (`iomt-agent replay`: batches, deterministic
+   CBOR, COSE_Sign1 with a fresh Ed25519 key, spool, MQTT) into a mosquitto the demo
+   starts on a free loopback port;
+4. print what `iomt-agent consume` received there, every signature verified.
 """
 
 from __future__ import annotations
@@ -14,13 +16,34 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+
+DEMO_CONFIG = """\
+[sensor]
+id = "wing4b-demo"
+site = "st-mary"
+wing = "4b"
+[capture]
+interfaces = ["eth1"]   # replay reads a file; a live `run` would capture here
+[mqtt]
+url = "{url}"
+topic_prefix = "iomt"
+[signing]
+key = "{key}"
+[spool]
+dir = "{spool}"
+[logging]
+level = "info"
+"""
 
 # (label, IP protocol, server ports): how the summary groups flows.
 SERVICES = [
@@ -67,29 +90,11 @@ def summarize(records: list[Any]) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.demo", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--packets", type=int, default=50_000, help="frames in the sample capture")
-    parser.add_argument("--seed", type=int, default=4, help="same seed, same capture")
-    parser.add_argument("--keep", action="store_true", help="keep the capture (path printed)")
-    args = parser.parse_args(argv)
-
+def run_local_summary(pcap: Path, truth: Path) -> bool:
+    """Step 2: the flow engine alone, checked against the generator's ground truth."""
     from agent.engine import Engine
     from agent.flowrecord import format_addr
     from tools import wingcap
-
-    workdir = Path(tempfile.mkdtemp(prefix="iomt-demo-"))
-    pcap = workdir / "ward4b.pcap"
-    print("iomt-agent demo: a generated hospital-wing capture through the flow engine\n")
-    made = wingcap.generate(pcap, args.packets, args.seed)
-    print(
-        f"1. Generated {pcap} (seed {args.seed}): {made.packets:,} frames, "
-        f"{made.wire_bytes / 1e6:.1f} MB on the wire, {wingcap.DEFAULT_DURATION_S // 60} min of "
-        f"ward 4B: DICOM, HL7/MLLP, TLS, DNS, DHCP, NTP, ICMP, IPv6, VLAN/QinQ, scans.\n"
-        f"   Its ground truth (what the engine must report) is in {made.truth.name}."
-    )
 
     started = time.perf_counter()
     with Engine() as engine:
@@ -110,23 +115,22 @@ def main(argv: list[str] | None = None) -> int:
         f"{counters.packets_in_flows:,}, non-IP {counters.non_ip:,}, malformed "
         f"{counters.malformed}, truncated {counters.truncated}, flows {counters.flows_created:,}"
     )
-
-    expected, summary = wingcap.load_truth(made.truth)
-    names = [name for name in expected[0] if name not in ("flow",)]
+    expected, summary = wingcap.load_truth(truth)
+    names = [name for name in expected[0] if name != "flow"]
     got: collections.Counter[tuple[Any, ...]] = collections.Counter()
     for record in records:
-        values = {name: getattr(record, name) for name in names}
+        values = {name: getattr(record, name) for name in names if hasattr(record, name)}
         values["orig_addr"] = format_addr(record.orig_addr)
         values["resp_addr"] = format_addr(record.resp_addr)
-        got[tuple(values[name] for name in names)] += 1
-    want = collections.Counter(tuple(r[name] for name in names) for r in expected)
+        got[tuple(values.get(name) for name in names)] += 1
+    want = collections.Counter(tuple(r.get(name) for name in names) for r in expected)
     want_counters = dict(summary["counters"])
     ended = want_counters.pop("flows_ended")
     want_counters.update({f"flows_ended_{reason}": n for reason, n in ended.items()})
     counters_ok = all(getattr(counters, name) == n for name, n in want_counters.items())
     exact = got == want and counters_ok
     print(
-        "\n3. Checked against the generator's ground truth: "
+        "   checked against the generator's ground truth: "
         + (
             f"all {len(expected):,} records and every counter match exactly."
             if exact
@@ -134,33 +138,121 @@ def main(argv: list[str] | None = None) -> int:
             f"{sum((got - want).values())} unexpected, counters match: {counters_ok}."
         )
     )
+    return exact
 
-    print(f"\n4. The same capture through the command line: iomt-agent flows {pcap.name} | head -6")
-    table = subprocess.run(
-        [sys.executable, "-m", "agent", "flows", str(pcap)],
-        capture_output=True,
-        text=True,
-        check=False,
+
+def start_broker(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """A mosquitto of the demo's own on a free loopback port (never the system one)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    broker = subprocess.Popen(
+        [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    for line in table.stdout.splitlines()[:6]:
-        print("   " + line)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return broker, port
+        time.sleep(0.05)
+    broker.kill()
+    raise SystemExit("demo: mosquitto did not start")
+
+
+def agent(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent", *args], capture_output=True, text=True, **kwargs
+    )
+
+
+def run_pipeline(pcap: Path, workdir: Path) -> bool:
+    """Steps 3-4: key, config, broker, replay through the whole pipeline, consume."""
+    broker, port = start_broker(workdir)
+    url = f"mqtt://127.0.0.1:{port}"
+    try:
+        keys = workdir / "keys"
+        kid = agent("keygen", "--out", str(keys), check=True).stdout.strip()
+        trust = workdir / "trust"
+        trust.mkdir()
+        shutil.copy(keys / f"{kid}.pub", trust)
+        config = workdir / "agent.toml"
+        config.write_text(
+            DEMO_CONFIG.format(url=url, key=keys / "sensor.key", spool=workdir / "spool")
+        )
+        print(
+            f"\n3. The full pipeline: `iomt-agent replay {pcap.name} -c agent.toml` into a "
+            f"local mosquitto ({url}),\n   signed with a new Ed25519 key (kid {kid}); "
+            f"`iomt-agent consume` verifies what arrives."
+        )
+        consumer = subprocess.Popen(
+            [sys.executable, "-m", "agent", "consume", "--url", url, "--trust", str(trust),
+             "--exit-after-idle", "3"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert consumer.stderr is not None
+        consumer.stderr.readline()  # "subscribed to ..."
+        replay = agent("replay", str(pcap), "-c", str(config))
+        for line in replay.stderr.splitlines():
+            print("   agent: " + line.split(" ", 1)[-1])
+        out, _ = consumer.communicate(timeout=120)
+    finally:
+        broker.terminate()
+        broker.wait()
+    records = [json.loads(line) for line in out.splitlines()]
+    kinds = collections.Counter(record["type"] for record in records)
+    seqs = sorted({r["seq"] for r in records if "seq" in r})
     print(
-        f"   ... {len(table.stdout.splitlines()) - 1:,} flow lines; stderr: {table.stderr.strip()}"
+        "\n4. The consumer verified every signature and received: "
+        + ", ".join(f"{kind} {n:,}" for kind, n in sorted(kinds.items()))
+        + f";\n   data messages seq {seqs[0] if seqs else '-'}..{seqs[-1] if seqs else '-'}"
+        f" with no gap, nothing rejected."
+        if kinds["gap"] == 0 and kinds["rejected"] == 0
+        else f"\n4. PROBLEM: the consumer reported {dict(kinds)}"
     )
+    for kind in ("flow", "device", "health", "status"):
+        example = next(
+            (r for r in records if r["type"] == kind and (kind != "flow" or r.get("service"))),
+            None,
+        )
+        if example is not None:
+            text = json.dumps(example)
+            print(f"   a {kind} record: {text[:300]}{' ...' if len(text) > 300 else ''}")
+    return replay.returncode == 0 and kinds["flow"] > 0 and kinds["gap"] == kinds["rejected"] == 0
 
-    long_flow = next((r for r in records if r.end_reason == "active" and r.resp_port == 104), None)
-    if long_flow is not None:
-        print("\n   A long DICOM transfer, reported before it ended (end_reason active), as JSON:")
-        print("   " + json.dumps(long_flow.to_json(os.urandom(16))))
 
-    if args.keep:
-        print(f"\nKept {pcap}; try: .venv/bin/iomt-agent flows {pcap} --json | head")
-    else:
-        for path in (pcap, made.truth):
-            path.unlink()
-        workdir.rmdir()
-    print("\nNext steps of the demo (later issues): broker, signing, consumer.")
-    return 0 if exact else 1
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.demo", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--packets", type=int, default=50_000, help="frames in the sample capture")
+    parser.add_argument("--seed", type=int, default=4, help="same seed, same capture")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (printed)")
+    args = parser.parse_args(argv)
+    from tools import wingcap
+
+    if not Path(MOSQUITTO).exists():
+        print(f"demo: {MOSQUITTO} is missing: run ./build.sh demo", file=sys.stderr)
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="iomt-demo-"))
+    pcap = workdir / "ward4b.pcap"
+    print("iomt-agent demo: a generated hospital-wing capture, end to end\n")
+    made = wingcap.generate(pcap, args.packets, args.seed)
+    print(
+        f"1. Generated {pcap} (seed {args.seed}): {made.packets:,} frames, "
+        f"{made.wire_bytes / 1e6:.1f} MB on the wire, {wingcap.DEFAULT_DURATION_S // 60} min of "
+        f"ward 4B: DICOM, HL7/MLLP, TLS, DNS, DHCP, NTP, ICMP, IPv6, VLAN/QinQ, scans."
+    )
+    try:
+        exact = run_local_summary(pcap, made.truth)
+        delivered = run_pipeline(pcap, workdir)
+    finally:
+        if args.keep:
+            print(f"\nKept {workdir}; try: .venv/bin/iomt-agent flows {pcap} --json | head")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if exact and delivered else 1
 
 
 if __name__ == "__main__":
