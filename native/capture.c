@@ -370,11 +370,9 @@ static void wait_live(struct capture *c, int wait_ms)
 
 /* At least `need` bytes from direct_pos on, unless the file ends first: the bytes there
  * (fewer than `need` at the end), or -1 when reading fails. */
-static long direct_fill(struct source *s, uint32_t need)
+static __attribute__((noinline)) long direct_refill(struct source *s, uint32_t need)
 {
     uint32_t have = s->direct_len - s->direct_pos;
-    if (have >= need)
-        return have;
     memmove(s->direct, s->direct + s->direct_pos, have);
     s->direct_off += s->direct_pos;
     s->direct_pos = 0;
@@ -392,6 +390,12 @@ static long direct_fill(struct source *s, uint32_t need)
         s->direct_len += (uint32_t)got;
     }
     return s->direct_len;
+}
+
+static inline long direct_fill(struct source *s, uint32_t need)
+{
+    uint32_t have = s->direct_len - s->direct_pos;
+    return have >= need ? (long)have : direct_refill(s, need);
 }
 
 /* One record by libpcap itself, from the direct reader's offset: what libpcap makes of

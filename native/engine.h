@@ -48,7 +48,7 @@ enum parse_result {
     PARSE_FRAGMENT_LATER /* a non-first IP fragment: no ports, match by frag id */
 };
 
-struct packet {
+struct packet { /* a new field must also be zeroed in parse.c's packet_clear() */
     uint64_t ts_us;      /* capture timestamp, microseconds since the epoch */
     uint32_t wire_len;   /* original frame length */
     uint32_t ip_len;     /* IP total length from the header (v6: 40 + payload len) */

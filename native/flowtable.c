@@ -228,6 +228,10 @@ static inline uint64_t key_hash(const uint64_t seed[2], const struct flow_key *k
 
 _Static_assert(sizeof(struct flow_key) == 44, "flow_key must have no hidden padding");
 _Static_assert(sizeof(struct flow_key) == 40 + 4, "key_hash reads five words and a 4-byte tail");
+_Static_assert(offsetof(struct flow_key, port) == 32 && offsetof(struct flow_key, vlan) == 36 &&
+                   offsetof(struct flow_key, proto) == 40 && offsetof(struct flow_key, family) == 41 &&
+                   offsetof(struct flow_key, vlan_count) == 42,
+               "key_from_packet stores ports and VLANs as one word, the small fields as another");
 
 static uint32_t frag_hash(const struct engine *e, const uint8_t *src, const uint8_t *dst,
                           uint8_t proto, uint32_t frag_id)
@@ -745,21 +749,40 @@ static inline int addr_compare(const uint8_t *a, const uint8_t *b)
     return (a1 > b1) - (a1 < b1);
 }
 
-/* Every byte of the key is written (no memset): padding and unused VLANs are zero. */
+/* Every byte of the key is written (no memset): padding and unused VLANs are zero. The
+ * addresses are read as 8-byte words and the key is stored as such (on little-endian hosts
+ * ports, VLANs and the small fields are assembled in registers first), so key_hash and
+ * key_equal read back whole stores instead of stalling on pieces of narrower ones. */
 static inline int key_from_packet(const struct packet *p, struct flow_key *k)
 {
+    uint64_t s0 = load64(p->src), s1 = load64(p->src + 8);
+    uint64_t d0 = load64(p->dst), d1 = load64(p->dst + 8);
     int c = addr_compare(p->src, p->dst);
     int dir = c > 0 || (c == 0 && p->sport > p->dport);
-    memcpy(k->addr[dir], p->src, 16);
-    memcpy(k->addr[!dir], p->dst, 16);
+    uint8_t vlan_count = p->vlan_count > 2 ? 2 : p->vlan_count;
+    uint16_t vlan0 = vlan_count > 0 ? p->vlan[0] : 0, vlan1 = vlan_count > 1 ? p->vlan[1] : 0;
+    uint64_t a0 = dir ? d0 : s0, a1 = dir ? d1 : s1, b0 = dir ? s0 : d0, b1 = dir ? s1 : d1;
+    memcpy(k->addr[0], &a0, 8);
+    memcpy(k->addr[0] + 8, &a1, 8);
+    memcpy(k->addr[1], &b0, 8);
+    memcpy(k->addr[1] + 8, &b1, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint16_t port0 = dir ? p->dport : p->sport, port1 = dir ? p->sport : p->dport;
+    uint64_t ports_vlans = (uint64_t)port0 | (uint64_t)port1 << 16 | (uint64_t)vlan0 << 32 |
+                           (uint64_t)vlan1 << 48;
+    uint32_t tail = (uint32_t)p->proto | (uint32_t)p->family << 8 | (uint32_t)vlan_count << 16;
+    memcpy(k->port, &ports_vlans, 8);
+    memcpy(&k->proto, &tail, 4);
+#else
     k->port[dir] = p->sport;
     k->port[!dir] = p->dport;
-    k->vlan_count = p->vlan_count > 2 ? 2 : p->vlan_count;
-    k->vlan[0] = k->vlan_count > 0 ? p->vlan[0] : 0;
-    k->vlan[1] = k->vlan_count > 1 ? p->vlan[1] : 0;
+    k->vlan[0] = vlan0;
+    k->vlan[1] = vlan1;
     k->proto = p->proto;
     k->family = p->family;
+    k->vlan_count = vlan_count;
     k->zero = 0;
+#endif
     return dir;
 }
 
