@@ -98,3 +98,13 @@ def test_replay_of_a_missing_capture_is_one_line_exit_2(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "nope.pcap" in result.stderr
+
+
+@pytest.mark.parametrize("drain_timeout", ["-1", "nan", "soon"])
+def test_replay_refuses_a_drain_timeout_that_is_not_seconds(tmp_path, drain_timeout):
+    result = run_agent(
+        "replay", str(tmp_path / "any.pcap"), "--drain-timeout", drain_timeout, timeout_s=60
+    )
+    assert result.returncode == 2
+    assert "--drain-timeout" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
