@@ -153,6 +153,9 @@ struct engine {
         uint8_t reason;
     } *expiring;
     uint64_t touches; /* packets accounted to flows so far: the touch order */
+    /* The flow of the last packet: packets come in bursts of one flow (a DICOM transfer),
+     * and a match here skips the hash and the bucket, a cache miss per packet otherwise. */
+    uint32_t last_flow;
 
     struct flow_record *ring;
     uint32_t ring_head, ring_count;
@@ -297,6 +300,7 @@ struct engine *engine_new(const struct engine_settings *settings)
         e->slots[i].lru_next = i + 1 < settings->max_flows ? i + 1 : NIL;
     }
     e->free_head = 0;
+    e->last_flow = NIL;
     for (int l = 0; l < LIST_COUNT; l++)
         e->list_head[l] = e->list_tail[l] = NIL;
     e->expiry_due_us = UINT64_MAX;
@@ -980,14 +984,24 @@ static void account_packet(struct engine *e, const struct packet *p)
 {
     struct flow_key key;
     int dir = key_from_packet(p, &key);
-    uint32_t bucket = (uint32_t)key_hash(e->hash_seed, &key) & e->bucket_mask;
-    uint32_t idx = flow_find(e, &key, bucket);
+    uint32_t idx = e->last_flow, bucket = 0;
+    int hashed = 0;
+    /* Keys are unique in the table: a slot in use with this key is what flow_find finds. */
+    if (idx == NIL || e->slots[idx].list == LIST_FREE || !key_equal(&e->slots[idx].key, &key)) {
+        bucket = (uint32_t)key_hash(e->hash_seed, &key) & e->bucket_mask;
+        hashed = 1;
+        idx = flow_find(e, &key, bucket);
+    }
     if (idx != NIL && end_if_timed_out(e, idx))
         idx = NIL;
-    if (idx == NIL)
+    if (idx == NIL) {
+        if (!hashed)
+            bucket = (uint32_t)key_hash(e->hash_seed, &key) & e->bucket_mask;
         idx = flow_create(e, &key, bucket, p, dir);
-    else
+    } else {
         active_check(e, &e->slots[idx], p->ts_us);
+    }
+    e->last_flow = idx;
     struct flow_slot *s = &e->slots[idx];
     int responder = dir != (s->bits & FLOW_ORIG_DIR_1 ? 1 : 0);
     if (e->devices) {
