@@ -259,6 +259,61 @@ static PyObject *optional_vlan(const struct flow_record *r, int i)
     return r->vlan_count > i ? PyLong_FromLong(r->vlan[i]) : Py_NewRef(Py_None);
 }
 
+/* Records share one object per distinct text (conn_state, history: a few hundred values)
+ * and per recent address, instead of two fresh str and two bytes objects per flow: their
+ * creation and freeing was a third of what a record costs Python. Direct-mapped, replaced
+ * on collision; immutable objects, so sharing them changes no value. GIL held. */
+#define TEXT_CACHE 512   /* power of two */
+#define ADDR_CACHE 2048  /* power of two */
+#define TEXT_CACHE_CHARS 24
+static struct text_entry {
+    char text[TEXT_CACHE_CHARS];
+    PyObject *obj;
+} text_cache[TEXT_CACHE];
+static struct addr_entry {
+    uint8_t addr[16];
+    Py_ssize_t len;
+    PyObject *obj;
+} addr_cache[ADDR_CACHE];
+
+static PyObject *cached_text(const char *text)
+{
+    size_t len = strnlen(text, TEXT_CACHE_CHARS);
+    if (len == TEXT_CACHE_CHARS)
+        return PyUnicode_FromString(text);
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)text[i]) * 16777619u;
+    struct text_entry *entry = &text_cache[h & (TEXT_CACHE - 1)];
+    if (entry->obj && memcmp(entry->text, text, len + 1) == 0)
+        return Py_NewRef(entry->obj);
+    PyObject *obj = PyUnicode_FromStringAndSize(text, (Py_ssize_t)len);
+    if (!obj)
+        return NULL;
+    Py_XSETREF(entry->obj, Py_NewRef(obj));
+    memcpy(entry->text, text, len + 1);
+    return obj;
+}
+
+static PyObject *cached_address(const uint8_t *addr, Py_ssize_t len)
+{
+    uint64_t x = 0, y = 0;
+    memcpy(&x, addr, len < 8 ? (size_t)len : 8);
+    if (len > 8)
+        memcpy(&y, addr + 8, (size_t)len - 8);
+    uint64_t h = (x ^ (y * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)len) * 0xff51afd7ed558ccdULL;
+    struct addr_entry *entry = &addr_cache[(h >> 40) & (ADDR_CACHE - 1)];
+    if (entry->obj && entry->len == len && memcmp(entry->addr, addr, (size_t)len) == 0)
+        return Py_NewRef(entry->obj);
+    PyObject *obj = PyBytes_FromStringAndSize((const char *)addr, len);
+    if (!obj)
+        return NULL;
+    Py_XSETREF(entry->obj, Py_NewRef(obj));
+    memcpy(entry->addr, addr, (size_t)len);
+    entry->len = len;
+    return obj;
+}
+
 /* New references to a record's values in field order; 0, or -1 with an exception set.
  * The end reason is its number, or the bound name when `reason_name` is given. */
 static int record_values(const struct flow_record *r, PyObject *reason_name,
@@ -270,9 +325,9 @@ static int record_values(const struct flow_record *r, PyObject *reason_name,
         PyLong_FromUnsignedLongLong(r->ts_us),
         PyLong_FromUnsignedLongLong(r->duration_us),
         PyLong_FromLong(r->proto),
-        PyBytes_FromStringAndSize((const char *)r->addr[0], addr_len),
+        cached_address(r->addr[0], addr_len),
         PyLong_FromLong(r->port[0]),
-        PyBytes_FromStringAndSize((const char *)r->addr[1], addr_len),
+        cached_address(r->addr[1], addr_len),
         PyLong_FromLong(r->port[1]),
         optional_vlan(r, 0),
         optional_vlan(r, 1),
@@ -284,8 +339,8 @@ static int record_values(const struct flow_record *r, PyObject *reason_name,
         PyLong_FromUnsignedLongLong(r->payload_bytes[1]),
         PyLong_FromLong(r->tcp_flags[0]),
         PyLong_FromLong(r->tcp_flags[1]),
-        PyUnicode_FromString(r->conn_state),
-        PyUnicode_FromString(r->history),
+        cached_text(r->conn_state),
+        cached_text(r->history),
         reason_name ? Py_NewRef(reason_name) : PyLong_FromLong(r->end_reason),
         r->service && r->service < SVC_COUNT ? Py_NewRef(service_names[r->service])
                                              : Py_NewRef(Py_None),
