@@ -158,6 +158,10 @@ class MosquittoBroker:
             lines += [
                 "persistence true",
                 f"persistence_location {self.workdir}/",
+                # Save after every change, not once a second: a SIGKILLed broker then
+                # loses (almost) nothing it had acknowledged, so the outage tests measure
+                # the agent's delivery, not mosquitto's autosave timer.
+                "autosave_on_changes true",
                 "autosave_interval 1",
             ]
         lines.append(f"listener {self.port} {'0.0.0.0' if self.netns else '127.0.0.1'}")
