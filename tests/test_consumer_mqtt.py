@@ -207,3 +207,15 @@ def test_unreachable_broker_and_bad_url_are_one_line_errors(
         assert "error" in line and expected_text in line, result.stderr
         assert "Traceback" not in result.stderr
         assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("idle", ["0", "-1", "nan", "inf", "soon"])
+def test_consume_refuses_an_idle_time_that_is_not_positive_seconds(tmp_path: Path, idle: str):
+    from tests.support.agent_setup import run_agent
+
+    result = run_agent(
+        "consume", "--url", "mqtt://127.0.0.1:1", "--trust", str(tmp_path),
+        "--exit-after-idle", idle, timeout_s=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--exit-after-idle" in result.stderr and "Traceback" not in result.stderr

@@ -14,6 +14,7 @@ from pathlib import Path
 from agent.commands.options import (
     add_max_message_bytes_argument,
     add_trust_argument,
+    bounded_number,
     max_message_bytes,
 )
 
@@ -33,7 +34,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         "each member sees part of the stream)",
     )
     parser.add_argument(
-        "--exit-after-idle", type=float, metavar="S", help="exit after S seconds without a message"
+        "--exit-after-idle",
+        type=bounded_number(0.001, 86_400, "seconds"),
+        metavar="S",
+        help="exit after S seconds without a message",
     )
     parser.add_argument("--ca", metavar="FILE", help="CA certificate for mqtts://")
     parser.add_argument("--cert", metavar="FILE", help="client certificate for mqtts://")
@@ -48,8 +52,6 @@ def run(args: argparse.Namespace) -> int:
     from agent.keys import TrustStore
 
     address = parse_url(args.url)
-    if args.exit_after_idle is not None and args.exit_after_idle <= 0:
-        raise UsageError("--exit-after-idle must be a positive number of seconds")
     max_bytes = max_message_bytes(args)
     for option, value in (("--ca", args.ca), ("--cert", args.cert), ("--key", args.key)):
         if value is not None and not Path(value).is_file():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from agent.paths import DEFAULT_CONFIG_DIR
@@ -54,3 +55,18 @@ def max_message_bytes(args: argparse.Namespace) -> int:
     if max_bytes <= 0:
         raise UsageError("--max-message-bytes must be positive")
     return max_bytes
+
+
+def bounded_number(low: float, high: float, unit: str) -> Callable[[str], float]:
+    """An argparse `type`: a number from low to high in `unit` (nan and inf refused)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not low <= value <= high:  # nan fails every comparison
+            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g} {unit}")
+        return value
+
+    return parse

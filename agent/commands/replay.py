@@ -9,27 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from agent.commands.options import add_config_argument
-
-
-def _speed(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.01 <= value <= 1_000_000:
-        raise argparse.ArgumentTypeError("must be from 0.01 to 1000000 (times real time)")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 <= value < float("inf"):  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text!r}")
-    return value
+from agent.commands.options import add_config_argument, bounded_number
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -37,13 +17,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     parser.add_argument(
         "--speed",
-        type=_speed,
+        type=bounded_number(0.01, 1_000_000, "times real time"),
         metavar="X",
         help="replay at X times real time (default: as fast as possible)",
     )
     parser.add_argument(
         "--drain-timeout",
-        type=_seconds,
+        type=bounded_number(0, 86_400, "seconds"),
         default=60.0,
         metavar="S",
         help="seconds to wait for the broker to acknowledge everything (default: %(default)s)",
