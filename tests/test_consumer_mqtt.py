@@ -18,7 +18,7 @@ from agent.cose import Signer
 from agent.wire import BatchInfo, SensorIdentity, encode_flow_batch, topic_for
 from agent.wire.samples import synthetic_flows
 from tests.support import broker as broker_support
-from tests.support.agent_setup import signer_and_trust
+from tests.support.agent_setup import run_agent, signer_and_trust
 from tests.support.broker import MosquittoBroker
 
 # The shared fixtures: a real mosquitto on a free port, plain and mutual TLS.
@@ -211,8 +211,6 @@ def test_unreachable_broker_and_bad_url_are_one_line_errors(
 
 @pytest.mark.parametrize("idle", ["0", "-1", "nan", "inf", "soon"])
 def test_consume_refuses_an_idle_time_that_is_not_positive_seconds(tmp_path: Path, idle: str):
-    from tests.support.agent_setup import run_agent
-
     result = run_agent(
         "consume", "--url", "mqtt://127.0.0.1:1", "--trust", str(tmp_path),
         "--exit-after-idle", idle, timeout_s=60,
