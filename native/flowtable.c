@@ -58,7 +58,7 @@ enum expiry_list {
     LIST_ICMP,
     LIST_OTHER,
     LIST_COUNT,
-    LIST_FREE = 0xff /* the slot holds no flow */
+    LIST_FREE = 7 /* the slot holds no flow (fits the 3-bit field) */
 };
 
 /* The canonical key: the smaller (address, port) pair at index 0. Built with memset so
@@ -92,13 +92,17 @@ struct flow_slot {
     uint64_t history;           /* 4-bit letter codes, the first letter in the low nibble */
     uint32_t lru_prev, lru_next; /* expiry list links (free list: lru_next only) */
     uint32_t hash_next;         /* bucket chain */
-    /* 32 bits shared, so the slot stays 152 bytes with the label: */
-    uint32_t history_seen : 14; /* one bit per (letter, role): each is recorded once */
-    uint32_t list : 8;          /* enum expiry_list, or LIST_FREE */
-    uint32_t bits : 5;          /* FLOW_* flags below */
-    uint32_t service : 5;       /* enum app_service: the extractors' label (devices.c) */
+    /* 4 bytes, so the slot stays 152 bytes with the label; the per-packet flags get a
+     * byte of their own (a flag set in a shared 32-bit bitfield cost a read-modify-write
+     * of the word, several times per packet): */
+    uint16_t history_seen;      /* one bit per (letter, role): each is recorded once */
+    uint8_t bits;               /* FLOW_* flags below */
+    uint8_t list : 3;           /* enum expiry_list, or LIST_FREE */
+    uint8_t service : 5;        /* enum app_service: the extractors' label (devices.c) */
 };
 _Static_assert(SVC_COUNT <= 32, "the service label has 5 bits");
+_Static_assert(LIST_COUNT < LIST_FREE, "the list field has 3 bits");
+_Static_assert(sizeof(struct flow_slot) == 152, "a flow slot stays 152 bytes");
 
 #define FLOW_ORIG_DIR_1 0x01 /* the originator is key index 1 */
 #define FLOW_SENT_0 0x02     /* key index 0 ever sent a packet */
@@ -1013,7 +1017,9 @@ static void account_packet(struct engine *e, const struct packet *p)
                 p->payload_len > 0 && !(s->bits & (dir ? FLOW_PAYLOAD_1 : FLOW_PAYLOAD_0)),
             .service = (uint8_t)s->service,
         };
-        s->service = devices_ip_packet(e->devices, p, view) & 0x1f;
+        uint8_t label = devices_ip_packet(e->devices, p, view) & 0x1f;
+        if (label != view.service) /* rarely: a store into the bitfield only then */
+            s->service = label;
     }
     count_packet(e, idx, p, dir);
     if (p->proto == 6) {
