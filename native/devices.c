@@ -663,13 +663,22 @@ static __attribute__((noinline)) uint8_t device_payload(struct device_table *t,
     return v->service ? v->service : found;
 }
 
+/* device_index() for a packet's MAC key, NIL when it is no station's. The recent cache
+ * is asked first: only stations' keys ever enter it, so a hit needs no station check. */
+static inline uint32_t station_index(struct device_table *t, uint64_t key)
+{
+    uint32_t r = recent_slot(key);
+    if (t->recent_key[r] == key)
+        return t->recent_idx[r];
+    return key_is_station(key) ? device_index(t, key) : NIL;
+}
+
 uint8_t devices_ip_packet(struct device_table *t, const struct packet *p, struct flow_view v)
 {
     struct device *src = NULL;
     if (p->has_macs) {
-        uint32_t i;
-        if (key_is_station(p->mac_src_key)) {
-            i = device_index(t, p->mac_src_key);
+        uint32_t i = station_index(t, p->mac_src_key);
+        if (i != NIL || key_is_station(p->mac_src_key)) {
             if (i == NIL)
                 i = (uint32_t)(device_get(t, p->mac_src, p->ts_us) - t->slots);
             struct device_link *hot = &t->links[i];
@@ -681,7 +690,7 @@ uint8_t devices_ip_packet(struct device_table *t, const struct packet *p, struct
             if (v.first_of_side)
                 device_side_start(t, src, p, &v);
         }
-        if (key_is_station(p->mac_dst_key) && (i = device_index(t, p->mac_dst_key)) != NIL) {
+        if ((i = station_index(t, p->mac_dst_key)) != NIL) {
             t->links[i].pkts_received++;
             t->links[i].bytes_received += p->wire_len;
         }
