@@ -874,11 +874,13 @@ static void count_packet(struct engine *e, uint32_t idx, const struct packet *p,
     e->counters.packets_in_flows++;
 }
 
-/* After a packet: the flow's place in its list, by (last packet time, touch order). */
-static void touch(struct engine *e, uint32_t idx)
+/* After a packet: the flow's place in its list, by (last packet time, touch order).
+ * state_changed: 0 when the packet left the TCP endpoint states as they were, so the
+ * list the flow is in is still the one they call for. */
+static void touch(struct engine *e, uint32_t idx, int state_changed)
 {
     struct flow_slot *s = &e->slots[idx];
-    uint8_t list = flow_list_for(s);
+    uint8_t list = !state_changed && s->list != LIST_FREE ? (uint8_t)s->list : flow_list_for(s);
     if (s->list == list) {
         /* A late packet that left the last packet time alone keeps the flow where it
          * is, however many newer flows follow it. */
@@ -977,7 +979,7 @@ static void account_later_fragment(struct engine *e, const struct packet *p)
         if (s->list != LIST_FREE && s->serial == f->serial && !end_if_timed_out(e, f->slot)) {
             active_check(e, s, p->ts_us);
             count_packet(e, f->slot, p, f->dir);
-            touch(e, f->slot);
+            touch(e, f->slot, 0);
             return;
         }
     }
@@ -1022,14 +1024,18 @@ static void account_packet(struct engine *e, const struct packet *p)
             s->service = label;
     }
     count_packet(e, idx, p, dir);
+    int state_changed = 0;
     if (p->proto == 6) {
         s->tcp_flags[dir] |= p->tcp_flags;
+        uint16_t before;
+        memcpy(&before, s->tcp_state, sizeof before);
         tcp_endpoint_update(s->tcp_state, dir, p->tcp_flags, p->payload_len);
+        state_changed = memcmp(&before, s->tcp_state, sizeof before) != 0;
         tcp_history_update(s, responder, p->tcp_flags, p->payload_len);
     } else if (p->payload_len > 0) {
         history_add(s, responder, H_DATA);
     }
-    touch(e, idx);
+    touch(e, idx, state_changed);
     if (p->is_fragment)
         frag_remember(e, p, idx, dir);
 }
