@@ -13,6 +13,9 @@
  * min(snap length, interface MTU + link header): on a 1500-byte SPAN port the default
  * 32 MiB buffer holds ~20000 frames; on loopback (MTU 65536) only ~500.
  */
+/* 64-bit file offsets on 32-bit userlands too (Raspberry Pi OS armhf): the direct reader
+ * keeps its own offset (off_t) into captures that may exceed 2 GiB. */
+#define _FILE_OFFSET_BITS 64
 #include <errno.h>
 #include <pcap/pcap.h>
 #include <poll.h>
