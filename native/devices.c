@@ -701,6 +701,28 @@ uint8_t devices_ip_packet(struct device_table *t, const struct packet *p, struct
     return v.service;
 }
 
+void devices_count_packet(struct device_table *t, const struct packet *p)
+{
+    if (!p->has_macs)
+        return;
+    uint32_t i = station_index(t, p->mac_src_key);
+    if (i == NIL && key_is_station(p->mac_src_key)) /* evicted since its side started */
+        i = (uint32_t)(device_get(t, p->mac_src, p->ts_us) - t->slots);
+    /* After device_get: creating the sender may have evicted the receiver. */
+    uint32_t j = station_index(t, p->mac_dst_key);
+    if (i != NIL) {
+        struct device_link *hot = &t->links[i];
+        hot->pkts_sent++;
+        hot->bytes_sent += p->wire_len;
+        if (p->ts_us > hot->last_seen_us)
+            hot->last_seen_us = p->ts_us;
+    }
+    if (j != NIL) {
+        t->links[j].pkts_received++;
+        t->links[j].bytes_received += p->wire_len;
+    }
+}
+
 void devices_l2_frame(struct device_table *t, const struct packet *p)
 {
     if (!p->has_macs || !mac_is_station(p->mac_src))

@@ -367,6 +367,9 @@ struct device_table *devices_new(uint32_t max_devices, uint32_t event_capacity);
 void devices_free(struct device_table *t);
 /* An IP packet of a flow; returns the flow's (possibly new) label. */
 uint8_t devices_ip_packet(struct device_table *t, const struct packet *p, struct flow_view v);
+/* The same for a packet that starts nothing (view: not first of its side, no first
+ * payload, the flow not HL7): counts it only. */
+void devices_count_packet(struct device_table *t, const struct packet *p);
 /* A frame without IP (ARP, LLDP, CDP, anything else with MACs). */
 void devices_l2_frame(struct device_table *t, const struct packet *p);
 uint32_t devices_event_count(const struct device_table *t);

@@ -1010,8 +1010,16 @@ static void account_packet(struct engine *e, const struct packet *p)
     e->last_flow = idx;
     struct flow_slot *s = &e->slots[idx];
     int responder = dir != (s->bits & FLOW_ORIG_DIR_1 ? 1 : 0);
-    if (e->devices) {
-        /* Before count_packet sets them: the bits say what this direction sent so far. */
+    /* Most packets of a flow start nothing for the device table (not their direction's
+     * first packet or first payload, not an HL7 feed): only its counters move, without
+     * building the flow view. The bits say what this direction sent so far (before
+     * count_packet sets them). */
+    uint32_t need = (uint32_t)(FLOW_SENT_0 | (p->payload_len ? FLOW_PAYLOAD_0 : 0)) << dir;
+    if (!e->devices) {
+        /* extraction off */
+    } else if ((s->bits & need) == need && s->service != SVC_HL7) {
+        devices_count_packet(e->devices, p);
+    } else {
         struct flow_view view = {
             .responder = (uint8_t)responder,
             .first_of_side = !(s->bits & (dir ? FLOW_SENT_1 : FLOW_SENT_0)),
