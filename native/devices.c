@@ -101,7 +101,9 @@ struct device_link {
     uint32_t _pad;
     uint64_t last_seen_us;
     uint64_t pkts_sent, bytes_sent, pkts_received, bytes_received;
+    uint64_t _pad_to_64; /* one cache line each; the index scales by a shift */
 };
+_Static_assert(sizeof(struct device_link) == 64, "a device's hot record is one cache line");
 
 struct device_table {
     struct device *slots;
@@ -703,8 +705,8 @@ uint8_t devices_ip_packet(struct device_table *t, const struct packet *p, struct
 
 void devices_count_packet(struct device_table *t, const struct packet *p)
 {
-    if (!p->has_macs)
-        return;
+    /* No has_macs test: without MACs both keys are 0, which is no station's and never
+     * in the recent cache, so both lookups say NIL. */
     uint32_t i = station_index(t, p->mac_src_key);
     if (i == NIL && key_is_station(p->mac_src_key)) /* evicted since its side started */
         i = (uint32_t)(device_get(t, p->mac_src, p->ts_us) - t->slots);

@@ -1014,10 +1014,11 @@ static void account_packet(struct engine *e, const struct packet *p)
      * first packet or first payload, not an HL7 feed): only its counters move, without
      * building the flow view. The bits say what this direction sent so far (before
      * count_packet sets them). */
-    uint32_t need = (uint32_t)(FLOW_SENT_0 | (p->payload_len ? FLOW_PAYLOAD_0 : 0)) << dir;
+    unsigned side = (unsigned)s->bits >> dir; /* this direction's bits at _0 */
     if (!e->devices) {
         /* extraction off */
-    } else if ((s->bits & need) == need && s->service != SVC_HL7) {
+    } else if ((side & FLOW_PAYLOAD_0 || (side & FLOW_SENT_0 && !p->payload_len)) &&
+               s->service != SVC_HL7) { /* count_packet sets SENT with PAYLOAD */
         devices_count_packet(e->devices, p);
     } else {
         struct flow_view view = {
