@@ -205,36 +205,11 @@ def measure(tool: str, capture: Capture, floor: Path, agent_cmd: list[str], runs
 
 # ---- correctness against the ground truth ----
 
-_FIELDS = (
-    "ts_us",
-    "duration_us",
-    "proto",
-    "orig_addr",
-    "orig_port",
-    "resp_addr",
-    "resp_port",
-    "vlan",
-    "inner_vlan",
-    "orig_pkts",
-    "orig_ip_bytes",
-    "orig_bytes",
-    "resp_pkts",
-    "resp_ip_bytes",
-    "resp_bytes",
-    "orig_tcp_flags",
-    "resp_tcp_flags",
-    "conn_state",
-    "history",
-    "end_reason",
-    "service",
-)
-
 
 def check_truth(capture: Capture, agent_cmd: list[str]) -> dict[str, Any]:
     """Engine records/counters and `flows --json` against the truth: mismatches counted."""
     from agent.engine import Engine
-    from agent.flowrecord import format_addr
-    from tools.wingcap import load_truth
+    from tools.wingcap import compare_with_truth, load_truth
 
     expected, summary = load_truth(capture.truth)
     with Engine() as engine:
@@ -244,21 +219,7 @@ def check_truth(capture: Capture, agent_cmd: list[str]) -> dict[str, Any]:
             records.extend(engine.poll())
         records.extend(engine.flush())
         counters = engine.counters()
-    got: collections.Counter[tuple[Any, ...]] = collections.Counter()
-    for record in records:
-        values = {name: getattr(record, name) for name in _FIELDS}
-        values["orig_addr"] = format_addr(record.orig_addr)
-        values["resp_addr"] = format_addr(record.resp_addr)
-        got[tuple(values[name] for name in _FIELDS)] += 1
-    want = collections.Counter(tuple(r[name] for name in _FIELDS) for r in expected)
-    want_counters = dict(summary["counters"])
-    for reason, count in want_counters.pop("flows_ended").items():
-        want_counters[f"flows_ended_{reason}"] = count
-    counter_diff = {
-        name: (getattr(counters, name), value)
-        for name, value in want_counters.items()
-        if getattr(counters, name) != value
-    }
+    comparison = compare_with_truth(records, counters, capture.truth)
     json_got: collections.Counter[tuple[Any, ...]] = collections.Counter()
     with tempfile.TemporaryFile("w+") as out:
         subprocess.run(
@@ -308,13 +269,13 @@ def check_truth(capture: Capture, agent_cmd: list[str]) -> dict[str, Any]:
     return {
         "records": len(expected),
         "flows": summary["flows"],
-        "missing": sum((want - got).values()),
-        "unexpected": sum((got - want).values()),
-        "examples": [list(x) for x in list(want - got)[:2] + list(got - want)[:2]],
-        "counter_diff": counter_diff,
+        "missing": sum(comparison.missing.values()),
+        "unexpected": sum(comparison.extra.values()),
+        "examples": [list(x) for x in list(comparison.missing)[:2] + list(comparison.extra)[:2]],
+        "counter_diff": comparison.counter_diff,
         "json_mismatch": sum((json_want - json_got).values())
         + sum((json_got - json_want).values()),
-        "exact": got == want and not counter_diff and json_got == json_want,
+        "exact": comparison.exact and json_got == json_want,
     }
 
 

@@ -93,7 +93,6 @@ def summarize(records: list[Any]) -> list[str]:
 def run_local_summary(pcap: Path, truth: Path) -> bool:
     """Step 2: the flow engine alone, checked against the generator's ground truth."""
     from agent.engine import Engine
-    from agent.flowrecord import format_addr
     from tools import wingcap
 
     started = time.perf_counter()
@@ -115,27 +114,16 @@ def run_local_summary(pcap: Path, truth: Path) -> bool:
         f"{counters.packets_in_flows:,}, non-IP {counters.non_ip:,}, malformed "
         f"{counters.malformed}, truncated {counters.truncated}, flows {counters.flows_created:,}"
     )
-    expected, summary = wingcap.load_truth(truth)
-    names = [name for name in expected[0] if name != "flow"]
-    got: collections.Counter[tuple[Any, ...]] = collections.Counter()
-    for record in records:
-        values = {name: getattr(record, name) for name in names if hasattr(record, name)}
-        values["orig_addr"] = format_addr(record.orig_addr)
-        values["resp_addr"] = format_addr(record.resp_addr)
-        got[tuple(values.get(name) for name in names)] += 1
-    want = collections.Counter(tuple(r.get(name) for name in names) for r in expected)
-    want_counters = dict(summary["counters"])
-    ended = want_counters.pop("flows_ended")
-    want_counters.update({f"flows_ended_{reason}": n for reason, n in ended.items()})
-    counters_ok = all(getattr(counters, name) == n for name, n in want_counters.items())
-    exact = got == want and counters_ok
+    comparison = wingcap.compare_with_truth(records, counters, truth)
+    exact = comparison.exact
     print(
         "   checked against the generator's ground truth: "
         + (
-            f"all {len(expected):,} records and every counter match exactly."
+            f"all {comparison.expected_records:,} records and every counter match exactly."
             if exact
-            else f"MISMATCH: {sum((want - got).values())} records missing, "
-            f"{sum((got - want).values())} unexpected, counters match: {counters_ok}."
+            else f"MISMATCH: {sum(comparison.missing.values())} records missing, "
+            f"{sum(comparison.extra.values())} unexpected, counters that differ: "
+            f"{comparison.counter_diff}."
         )
     )
     return exact

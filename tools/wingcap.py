@@ -302,6 +302,78 @@ def generate(
     )
 
 
+# Every FlowRecord field the truth states (uid, serial and community_id are the engine's
+# own, derived from its serial). Addresses are compared in text form.
+TRUTH_FIELDS = (
+    "ts_us",
+    "duration_us",
+    "proto",
+    "orig_addr",
+    "orig_port",
+    "resp_addr",
+    "resp_port",
+    "vlan",
+    "inner_vlan",
+    "orig_pkts",
+    "orig_ip_bytes",
+    "orig_bytes",
+    "resp_pkts",
+    "resp_ip_bytes",
+    "resp_bytes",
+    "orig_tcp_flags",
+    "resp_tcp_flags",
+    "conn_state",
+    "history",
+    "end_reason",
+    "service",
+)
+
+
+def truth_key(record: Any) -> tuple[Any, ...]:
+    """A FlowRecord's TRUTH_FIELDS, addresses as text: comparable with a truth record."""
+    from agent.flowrecord import format_addr
+
+    values = {name: getattr(record, name) for name in TRUTH_FIELDS}
+    values["orig_addr"] = format_addr(record.orig_addr)
+    values["resp_addr"] = format_addr(record.resp_addr)
+    return tuple(values[name] for name in TRUTH_FIELDS)
+
+
+@dataclass
+class TruthComparison:
+    """What an engine run got wrong against a truth file (all empty: an exact match)."""
+
+    expected_records: int
+    missing: Counter[tuple[Any, ...]]  # truth records the engine did not produce
+    extra: Counter[tuple[Any, ...]]  # engine records the truth does not have
+    counter_diff: dict[str, tuple[int, int]]  # name -> (engine, truth)
+
+    @property
+    def exact(self) -> bool:
+        return not (self.missing or self.extra or self.counter_diff)
+
+
+def expected_counters(summary: dict[str, Any]) -> dict[str, int]:
+    """The truth summary's counters under the engine's names (flows_ended_<reason>)."""
+    counters = dict(summary["counters"])
+    for reason, count in counters.pop("flows_ended").items():
+        counters[f"flows_ended_{reason}"] = count
+    return counters
+
+
+def compare_with_truth(records: list[Any], counters: Any, truth: str | Path) -> TruthComparison:
+    """Engine records (FlowRecords) and counters (EngineCounters) against a truth file."""
+    expected, summary = load_truth(truth)
+    got = Counter(truth_key(record) for record in records)
+    want = Counter(tuple(r[name] for name in TRUTH_FIELDS) for r in expected)
+    counter_diff = {
+        name: (getattr(counters, name), value)
+        for name, value in expected_counters(summary).items()
+        if getattr(counters, name) != value
+    }
+    return TruthComparison(len(expected), want - got, got - want, counter_diff)
+
+
 def load_truth(truth: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(flow records, summary) from a truth file written by `generate`."""
     records: list[dict[str, Any]] = []
