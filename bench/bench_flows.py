@@ -209,7 +209,7 @@ def measure(tool: str, capture: Capture, floor: Path, agent_cmd: list[str], runs
 def check_truth(capture: Capture, agent_cmd: list[str]) -> dict[str, Any]:
     """Engine records/counters and `flows --json` against the truth: mismatches counted."""
     from agent.engine import Engine
-    from tools.wingcap import compare_with_truth, load_truth
+    from tools.wingcap import compare_with_truth, json_truth_key, load_truth, truth_json_key
 
     expected, summary = load_truth(capture.truth)
     with Engine() as engine:
@@ -229,43 +229,8 @@ def check_truth(capture: Capture, agent_cmd: list[str]) -> dict[str, Any]:
             check=True,
         )
         out.seek(0)
-        for line in out:
-            item = json.loads(line)
-            json_got[
-                (
-                    round(item["ts"] * 1e6),
-                    item["id.orig_h"],
-                    item["id.orig_p"],
-                    item["id.resp_h"],
-                    item["id.resp_p"],
-                    item["orig_pkts"],
-                    item["orig_ip_bytes"],
-                    item["resp_pkts"],
-                    item["resp_ip_bytes"],
-                    item["conn_state"],
-                    item["history"],
-                    item["end_reason"],
-                    item.get("service"),
-                )
-            ] += 1
-    json_want = collections.Counter(
-        (
-            r["ts_us"],
-            r["orig_addr"],
-            r["orig_port"],
-            r["resp_addr"],
-            r["resp_port"],
-            r["orig_pkts"],
-            r["orig_ip_bytes"],
-            r["resp_pkts"],
-            r["resp_ip_bytes"],
-            r["conn_state"],
-            r["history"],
-            r["end_reason"],
-            r["service"],
-        )
-        for r in expected
-    )
+        json_got.update(json_truth_key(json.loads(line)) for line in out)
+    json_want = collections.Counter(truth_json_key(record) for record in expected)
     return {
         "records": len(expected),
         "flows": summary["flows"],

@@ -93,50 +93,10 @@ def test_flows_command_json_matches_truth(wing, truth):
         timeout=120,
         check=True,
     )
-    got: collections.Counter[tuple[Any, ...]] = collections.Counter()
-    for line in result.stdout.splitlines():
-        item = json.loads(line)
-        got[
-            (
-                round(item["ts"] * 1e6),
-                item["id.orig_h"],
-                item["id.orig_p"],
-                item["id.resp_h"],
-                item["id.resp_p"],
-                item.get("vlan"),
-                item["orig_pkts"],
-                item["orig_ip_bytes"],
-                item["orig_bytes"],
-                item["resp_pkts"],
-                item["resp_ip_bytes"],
-                item["resp_bytes"],
-                item["conn_state"],
-                item["history"],
-                item["end_reason"],
-                item.get("service"),
-            )
-        ] += 1
-    want = collections.Counter(
-        (
-            r["ts_us"],
-            r["orig_addr"],
-            r["orig_port"],
-            r["resp_addr"],
-            r["resp_port"],
-            r["vlan"],
-            r["orig_pkts"],
-            r["orig_ip_bytes"],
-            r["orig_bytes"],
-            r["resp_pkts"],
-            r["resp_ip_bytes"],
-            r["resp_bytes"],
-            r["conn_state"],
-            r["history"],
-            r["end_reason"],
-            r["service"],
-        )
-        for r in expected
+    got = collections.Counter(
+        wingcap.json_truth_key(json.loads(line)) for line in result.stdout.splitlines()
     )
+    want = collections.Counter(wingcap.truth_json_key(record) for record in expected)
     assert got == want
 
 

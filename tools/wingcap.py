@@ -374,6 +374,36 @@ def compare_with_truth(records: list[Any], counters: Any, truth: str | Path) -> 
     return TruthComparison(len(expected), want - got, got - want, counter_diff)
 
 
+# `flows --json` names of the fields a truth record states, in the order compared.
+_JSON_TRUTH_FIELDS = (
+    ("id.orig_h", "orig_addr"),
+    ("id.orig_p", "orig_port"),
+    ("id.resp_h", "resp_addr"),
+    ("id.resp_p", "resp_port"),
+    ("vlan", "vlan"),
+    ("orig_pkts", "orig_pkts"),
+    ("orig_ip_bytes", "orig_ip_bytes"),
+    ("orig_bytes", "orig_bytes"),
+    ("resp_pkts", "resp_pkts"),
+    ("resp_ip_bytes", "resp_ip_bytes"),
+    ("resp_bytes", "resp_bytes"),
+    ("conn_state", "conn_state"),
+    ("history", "history"),
+    ("end_reason", "end_reason"),
+    ("service", "service"),
+)
+
+
+def json_truth_key(item: dict[str, Any]) -> tuple[Any, ...]:
+    """A `flows --json` object's truth-stated fields (absent vlan/service are None)."""
+    return (round(item["ts"] * 1e6), *(item.get(name) for name, _ in _JSON_TRUTH_FIELDS))
+
+
+def truth_json_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    """The same key from a truth record, comparable with json_truth_key."""
+    return (record["ts_us"], *(record[name] for _, name in _JSON_TRUTH_FIELDS))
+
+
 def load_truth(truth: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(flow records, summary) from a truth file written by `generate`."""
     records: list[dict[str, Any]] = []
