@@ -19,7 +19,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "engine.h"
 
@@ -148,8 +147,7 @@ struct device_table *devices_new(uint32_t max_devices, uint32_t event_capacity)
     t->free_head = 0;
     t->lru_head = t->lru_tail = NIL;
     memset(t->recent_key, 0xff, sizeof t->recent_key);
-    if (getrandom(&t->seed, sizeof t->seed, GRND_NONBLOCK) != (ssize_t)sizeof t->seed)
-        t->seed = (uint64_t)(uintptr_t)t * 0x9e3779b97f4a7c15ULL;
+    engine_random_seed(&t->seed, 1);
     return t;
 }
 

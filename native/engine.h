@@ -140,6 +140,10 @@ uint32_t engine_flush(struct engine *engine);
 
 const struct engine_counters *engine_counters(const struct engine *engine);
 
+/* Hash seeds for tables that face hostile keys: random, or (no entropy yet at early
+ * boot) at least different per table and per start. */
+void engine_random_seed(uint64_t *seed, size_t count);
+
 /* ---- added by flowtable.c / capture.c (the engine's owner): records, resumption ---- */
 
 /* One finished flow record as it waits in the output ring. Index 0 of the per-direction

@@ -254,15 +254,18 @@ static uint32_t frag_hash(const struct engine *e, const uint8_t *src, const uint
     return (uint32_t)h & (FRAG_BUCKETS - 1);
 }
 
-static void seed_init(uint64_t seed[2])
+void engine_random_seed(uint64_t *seed, size_t count)
 {
-    if (getrandom(seed, 2 * sizeof seed[0], GRND_NONBLOCK) == (ssize_t)(2 * sizeof seed[0]))
+    if (getrandom(seed, count * sizeof seed[0], GRND_NONBLOCK) == (ssize_t)(count * sizeof seed[0]))
         return;
-    /* No entropy yet (early boot): still differ per engine and per start. */
+    /* No entropy yet (early boot): still differ per table and per start. */
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    seed[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)seed;
-    seed[1] = rotl64(seed[0], 29) ^ (uint64_t)ts.tv_sec;
+    uint64_t mix = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)seed;
+    for (size_t i = 0; i < count; i++) {
+        seed[i] = mix;
+        mix = rotl64(mix, 29) ^ (uint64_t)ts.tv_sec;
+    }
 }
 
 /* ---------------------------------------------------------------- life cycle */
@@ -314,7 +317,7 @@ struct engine *engine_new(const struct engine_settings *settings)
     e->timeout_us[LIST_UDP] = settings->udp_idle_us;
     e->timeout_us[LIST_ICMP] = settings->icmp_idle_us;
     e->timeout_us[LIST_OTHER] = settings->other_idle_us;
-    seed_init(e->hash_seed);
+    engine_random_seed(e->hash_seed, 2);
     return e;
 }
 
