@@ -108,7 +108,9 @@ struct device_table {
     struct device *slots;
     struct device_link *links; /* parallel to slots */
     uint32_t *buckets;
-    uint32_t bucket_mask, max_devices, active, free_head;
+    uint32_t bucket_mask, max_devices, active;
+    uint32_t free_head;  /* evicted slots, linked by lru_next */
+    uint32_t never_used; /* slots from here on never held a device: untouched, not resident */
     uint32_t lru_head, lru_tail;
     uint64_t seed;
     /* Devices looked up lately, direct-mapped by key: a wing's traffic is dominated by
@@ -142,9 +144,8 @@ struct device_table *devices_new(uint32_t max_devices, uint32_t event_capacity)
         return NULL;
     }
     memset(t->buckets, 0xff, (size_t)buckets * sizeof *t->buckets);
-    for (uint32_t i = 0; i < max_devices; i++)
-        t->slots[i].lru_next = i + 1 < max_devices ? i + 1 : NIL;
-    t->free_head = 0;
+    t->free_head = NIL;
+    t->never_used = 0;
     t->lru_head = t->lru_tail = NIL;
     memset(t->recent_key, 0xff, sizeof t->recent_key);
     engine_random_seed(&t->seed, 1);
@@ -277,16 +278,28 @@ static inline struct device *device_find(struct device_table *t, const uint8_t *
 /* The same for parse.c's keys: the first byte of the MAC is the key's low byte. */
 static inline int key_is_station(uint64_t key) { return key && !(key & 1); }
 
+/* A slot for a new device, or NIL when every slot holds one. */
+static uint32_t device_slot_take(struct device_table *t)
+{
+    uint32_t i = t->free_head;
+    if (i != NIL)
+        t->free_head = t->slots[i].lru_next;
+    else if (t->never_used < t->max_devices)
+        i = t->never_used++;
+    return i;
+}
+
 static struct device *device_get(struct device_table *t, const uint8_t *mac, uint64_t ts_us)
 {
     struct device *d = device_find(t, mac);
     if (d)
         return d;
-    if (t->free_head == NIL)
+    uint32_t i = device_slot_take(t);
+    if (i == NIL) {
         device_evict_stalest(t);
-    uint32_t i = t->free_head;
+        i = device_slot_take(t);
+    }
     d = &t->slots[i];
-    t->free_head = d->lru_next;
     memset(d, 0, sizeof *d);
     memcpy(d->mac, mac, 6);
     d->used = 1;
@@ -361,7 +374,7 @@ void devices_learn_address(struct device_table *t, const uint8_t *mac, int famil
         return;
     /* Never evict for it: the eviction could take the very sender whose packet this is. */
     struct device *d = device_find(t, mac);
-    if (!d && t->free_head != NIL)
+    if (!d && t->active < t->max_devices)
         d = device_get(t, mac, ts_us);
     if (d)
         device_add_address(t, d, family, addr);
@@ -769,7 +782,7 @@ void devices_l2_frame(struct device_table *t, const struct packet *p)
 void devices_visit(struct device_table *t, int changed_only,
                    int (*fn)(const struct device_view *, void *), void *arg)
 {
-    for (uint32_t i = 0; i < t->max_devices; i++) {
+    for (uint32_t i = 0; i < t->never_used; i++) {
         struct device *d = &t->slots[i];
         if (!d->used || (changed_only && !d->changed))
             continue;

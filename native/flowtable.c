@@ -142,7 +142,12 @@ struct engine {
     struct flow_slot *slots;
     uint32_t *buckets;
     uint32_t bucket_mask;
-    uint32_t free_head;
+    uint32_t free_head;  /* slots whose flow ended, linked by lru_next */
+    /* Slots from here on have never held a flow. Handing them out in order, instead of
+     * threading a free list through all of them at start, leaves their pages untouched
+     * (so not resident) until traffic needs that many flows: memory stays fixed, but a
+     * quiet wing does not pay for the busiest one's table. */
+    uint32_t never_used;
     uint32_t flows_active;
     uint32_t list_head[LIST_COUNT], list_tail[LIST_COUNT];
 
@@ -302,11 +307,8 @@ struct engine *engine_new(const struct engine_settings *settings)
         e->frags[i].age_next = i + 1 < ENGINE_FRAG_ENTRIES ? (uint16_t)(i + 1) : FRAG_NIL;
     e->frag_free = 0;
     e->frag_oldest = e->frag_newest = FRAG_NIL;
-    for (uint32_t i = 0; i < settings->max_flows; i++) {
-        e->slots[i].list = LIST_FREE;
-        e->slots[i].lru_next = i + 1 < settings->max_flows ? i + 1 : NIL;
-    }
-    e->free_head = 0;
+    e->free_head = NIL;
+    e->never_used = 0;
     e->last_flow = NIL;
     for (int l = 0; l < LIST_COUNT; l++)
         e->list_head[l] = e->list_tail[l] = NIL;
@@ -818,14 +820,26 @@ static inline uint32_t flow_find(const struct engine *e, const struct flow_key *
     return idx;
 }
 
+/* A slot for a new flow, or NIL when every slot holds one. */
+static uint32_t slot_take(struct engine *e)
+{
+    uint32_t idx = e->free_head;
+    if (idx != NIL)
+        e->free_head = e->slots[idx].lru_next;
+    else if (e->never_used < e->settings.max_flows)
+        idx = e->never_used++;
+    return idx;
+}
+
 static uint32_t flow_create(struct engine *e, const struct flow_key *k, uint32_t bucket,
                             const struct packet *p, int dir)
 {
-    if (e->free_head == NIL)
+    uint32_t idx = slot_take(e);
+    if (idx == NIL) {
         evict_stalest(e);
-    uint32_t idx = e->free_head;
+        idx = slot_take(e);
+    }
     struct flow_slot *s = &e->slots[idx];
-    e->free_head = s->lru_next;
     memset(s, 0, sizeof *s);
     s->key = *k;
     s->start_us = p->ts_us;
