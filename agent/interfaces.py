@@ -1,4 +1,4 @@
-"""Capture interfaces through pyroute2: existence, link state, promiscuous mode, changes.
+"""Capture interfaces through rtnetlink: existence, link state, promiscuous mode, changes.
 
 The daemon sets IFF_PROMISC on its SPAN ports for the run and clears it afterwards (only
 where it set it), and watches rtnetlink for link down/up and address changes so it can
@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import select
 from dataclasses import dataclass
+from typing import Any
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
+from agent.netlink import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK, RtNetlink
 
 IFF_UP = 0x1
 IFF_PROMISC = 0x100
@@ -46,25 +46,36 @@ class LinkEvent:
     detail: str = ""
 
 
-def _state_from_message(msg: dict) -> LinkState:  # type: ignore[type-arg]
+def _state_from_message(msg: Any) -> LinkState:
     flags = msg["flags"]
     return LinkState(
-        name=msg.get_attr("IFLA_IFNAME"),  # type: ignore[attr-defined]
+        name=msg.get_attr("IFLA_IFNAME"),
         index=msg["index"],
         admin_up=bool(flags & IFF_UP),
         carrier=bool(flags & IFF_LOWER_UP),
-        oper_state=msg.get_attr("IFLA_OPERSTATE") or "UNKNOWN",  # type: ignore[attr-defined]
+        oper_state=msg.get_attr("IFLA_OPERSTATE") or "UNKNOWN",
         promiscuous=bool(flags & IFF_PROMISC),
     )
 
 
+def _find(netlink: RtNetlink, name: str) -> LinkState | None:
+    for msg in netlink.links():
+        if msg.get_attr("IFLA_IFNAME") == name:
+            return _state_from_message(msg)
+    return None
+
+
 def link_state(name: str) -> LinkState | None:
     """The interface's state, or None when no interface has that name."""
-    with IPRoute() as ipr:
-        indexes = ipr.link_lookup(ifname=name)
-        if not indexes:
-            return None
-        return _state_from_message(ipr.get_links(indexes[0])[0])
+    with RtNetlink() as netlink:
+        return _find(netlink, name)
+
+
+def present_interfaces() -> list[str]:
+    """Names of the network interfaces in this process's network namespace."""
+    # Netlink, not /sys: /sys/class/net shows the namespace sysfs was mounted in.
+    with RtNetlink() as netlink:
+        return sorted(msg.get_attr("IFLA_IFNAME") for msg in netlink.links())
 
 
 class PromiscuousMode:
@@ -75,22 +86,21 @@ class PromiscuousMode:
 
     def enable(self, names: list[str]) -> None:
         """Raises OSError (from netlink) when an interface is missing or not ours to change."""
-        with IPRoute() as ipr:
+        with RtNetlink() as netlink:
             for name in names:
-                indexes = ipr.link_lookup(ifname=name)
-                if not indexes:
+                state = _find(netlink, name)
+                if state is None:
                     raise OSError(f"no interface named {name!r}")
-                state = _state_from_message(ipr.get_links(indexes[0])[0])
                 if not state.promiscuous:
-                    ipr.link("set", index=state.index, flags=IFF_PROMISC, change=IFF_PROMISC)
+                    netlink.change_flags(state.index, IFF_PROMISC, IFF_PROMISC)
                     self._set_by_us.append(state.index)
 
     def restore(self) -> None:
-        with IPRoute() as ipr:
+        with RtNetlink() as netlink:
             for index in self._set_by_us:
                 # The interface may be gone by now: then there is nothing to undo.
-                with contextlib.suppress(Exception):
-                    ipr.link("set", index=index, flags=0, change=IFF_PROMISC)
+                with contextlib.suppress(OSError):
+                    netlink.change_flags(index, 0, IFF_PROMISC)
         self._set_by_us.clear()
 
 
@@ -104,8 +114,7 @@ class LinkMonitor:
 
     def __init__(self, names: list[str]) -> None:
         self._names = list(names)
-        self._socket = IPRoute()
-        self._socket.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
+        self._socket = RtNetlink(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
         self._up: dict[str, bool] = {}
         self._addresses: dict[str, set[str]] = {}
         for name in self._names:
@@ -120,7 +129,7 @@ class LinkMonitor:
         """Changes since the last call; waits at most timeout_s for the first one."""
         if not select.select([self._socket], [], [], timeout_s)[0]:
             return []
-        self._socket.get()  # drain the notification; the state is read afresh below
+        self._socket.drain()  # the notifications only say "changed": read afresh below
         events: list[LinkEvent] = []
         for name in self._names:
             up, addresses = self._read(name)
@@ -137,12 +146,11 @@ class LinkMonitor:
 
     @staticmethod
     def _read(name: str) -> tuple[bool, set[str]]:
-        with IPRoute() as ipr:
-            indexes = ipr.link_lookup(ifname=name)
-            if not indexes:
+        with RtNetlink() as netlink:
+            state = _find(netlink, name)
+            if state is None:
                 return False, set()
-            state = _state_from_message(ipr.get_links(indexes[0])[0])
-            addresses = {msg.get_attr("IFA_ADDRESS") for msg in ipr.get_addr(index=indexes[0])}
+            addresses = set(netlink.addresses(state.index))
         return state.admin_up and state.carrier, addresses
 
     def close(self) -> None:

@@ -153,6 +153,7 @@ def run_bench(
             rows.append(
                 (label, f"{int(sent):,} frames", f"{100 * cpu:.1f} %", proc_status(agent.pid))
             )
+        mappings = resident_by_mapping(agent.pid)
         agent.send_signal(signal.SIGTERM)
         agent.wait(60)
     finally:
@@ -160,7 +161,22 @@ def run_bench(
         subprocess.run(["ip", "link", "del", span], capture_output=True)
         subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
     final = next((line for line in log_path.read_text().splitlines() if "captured" in line), "")
-    return render(rows, final, packets, rates, idle_s, buffer_mib, seconds_per_rate)
+    return render(rows, final, packets, rates, idle_s, buffer_mib, seconds_per_rate, mappings)
+
+
+def resident_by_mapping(pid: int) -> list[tuple[str, int]]:
+    """Resident kB per mapped file (or [heap], [anon], the capture ring), largest first."""
+    totals: dict[str, int] = {}
+    name = "[anon]"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5:  # a mapping's header line
+            path = " ".join(fields[5:]) or "[anon]"
+            # libpcap's capture ring is a mapping of the packet socket itself.
+            name = "capture ring (packet socket)" if path.startswith("socket:") else path
+        elif fields[0] == "Rss:":
+            totals[name] = totals.get(name, 0) + int(fields[1])
+    return sorted(totals.items(), key=lambda item: -item[1])
 
 
 def render(
@@ -171,6 +187,7 @@ def render(
     idle_s: float,
     buffer_mib: int,
     seconds_per_rate: float,
+    mappings: list[tuple[str, int]],
 ) -> str:
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -189,7 +206,14 @@ def render(
             f"| {phase} | {traffic} | {cpu} | {status['VmHWM'] / 1024:.1f} MB "
             f"| {status['RssAnon'] / 1024:.1f} MB | {status['RssFile'] / 1024:.1f} MB |"
         )
-    lines += ["", f"Agent's own summary at SIGTERM: `{final.split(': ', 1)[-1]}`"]
+    lines += ["", f"Agent's own summary at SIGTERM: `{final.split(': ', 1)[-1]}`", ""]
+    lines += ["Resident at the end, by mapping (the eight largest):", ""]
+    lines += ["| mapping | resident |", "|---|---:|"]
+    for mapping, kb in mappings[:8]:
+        lines.append(f"| `{Path(mapping).name if mapping.startswith('/') else mapping}` "
+                     f"| {kb / 1024:.1f} MB |")  # fmt: skip
+    rest = sum(kb for _, kb in mappings[8:])
+    lines.append(f"| {len(mappings) - 8} others | {rest / 1024:.1f} MB |")
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from agent.config.problems import Problems
 from agent.config.values import Settings
 from agent.errors import UsageError
+from agent.interfaces import present_interfaces
 
 # Files that hold secrets: nobody but the owner may read them.
 PRIVATE_FILES = (
@@ -161,15 +162,6 @@ def check_bpf_filter(settings: Settings, problems: Problems) -> None:
             f'"{setting.value}" is not a valid capture filter (libpcap: {problem}); '
             'use tcpdump syntax, e.g. "not host 10.1.2.3"',
         )
-
-
-def present_interfaces() -> list[str]:
-    """Names of the network interfaces in this process's network namespace."""
-    # Netlink, not /sys: /sys/class/net shows the namespace sysfs was mounted in.
-    from pyroute2 import IPRoute
-
-    with IPRoute() as ipr:
-        return sorted(link.get_attr("IFLA_IFNAME") for link in ipr.get_links())
 
 
 def check_interfaces(settings: Settings, problems: Problems) -> None:
