@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from agent.config.problems import Problems
 from agent.config.values import Settings
 
+if TYPE_CHECKING:
+    from cryptography import x509
+
 
 def _certificates(path: Path) -> list[x509.Certificate] | None:
+    # Imported on use: cryptography's x509 module costs about 5 MB of resident memory,
+    # which a configuration without TLS files need not pay.
+    from cryptography import x509
+
     try:
         return x509.load_pem_x509_certificates(path.read_bytes())
     except (ValueError, OSError):
