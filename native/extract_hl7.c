@@ -46,74 +46,101 @@ static enum extract_result read_msh(const uint8_t *d, uint32_t len, int last_fie
         return EXTRACT_MALFORMED;
     /* The MSH segment: up to CR (or the MLLP end 0x1C), inside the captured bytes and
      * MSH_MAX_BYTES; when only the fields up to MSH-last_field are wanted, up to the
-     * separator after it. memchr finds the ends; one branch-free pass checks the text. */
+     * separator after it. One pass finds the end and the separators of the wanted
+     * fields, and refuses a control byte (tab allowed) before the end. */
     uint32_t seg = start + 4;
     uint32_t limit = len - start < MSH_MAX_BYTES ? len : start + MSH_MAX_BYTES;
-    const uint8_t *cr = memchr(d + seg, '\r', limit - seg);
-    uint32_t end = cr ? (uint32_t)(cr - d) : limit;
-    const uint8_t *fs = memchr(d + seg, 0x1c, end - seg);
-    if (fs)
-        end = (uint32_t)(fs - d);
-    if (last_field < 12) { /* stop at the separator after MSH-last_field */
-        uint32_t at = seg;
-        for (int field = 2; field <= last_field && at < end; field++) {
-            const uint8_t *next = memchr(d + at, sep, end - at);
-            if (!next)
-                break;
-            at = (uint32_t)(next - d) + (field < last_field);
-            if (field == last_field)
-                end = at;
+    unsigned want = last_field < 12 ? (unsigned)last_field - 1 : 11; /* separators noted */
+    uint32_t seps[11];
+    unsigned n_seps = 0;
+    uint32_t end = limit;
+    uint32_t i = seg;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* Eight bytes a step: a word without a separator or control byte is passed at once,
+     * the others are looked at byte by byte where they have one (exact per byte). */
+    const uint64_t ones = 0x0101010101010101ULL, lows = 0x7f7f7f7f7f7f7f7fULL;
+    const uint64_t seps8 = sep * ones;
+    for (; i + 8 <= limit; i += 8) {
+        uint64_t x;
+        memcpy(&x, d + i, 8);
+        uint64_t y = x ^ seps8;
+        uint64_t at = ~((((x & lows) + 0x6060606060606060ULL) | x | lows) & /* < 0x20 */
+                        (((y & lows) + lows) | y | lows));                  /* == sep */
+        while (at) {
+            uint32_t k = i + ((uint32_t)__builtin_ctzll(at) >> 3);
+            uint8_t c = d[k];
+            if (c == sep) {
+                if (n_seps < want) {
+                    seps[n_seps++] = k;
+                    if (n_seps == want && last_field < 12) {
+                        end = k;
+                        goto scanned;
+                    }
+                }
+            } else if (c == '\r' || c == 0x1c) {
+                end = k;
+                goto scanned;
+            } else if (c != '\t') {
+                return EXTRACT_MALFORMED; /* binary garbage in a text segment */
+            }
+            at &= at - 1;
         }
     }
-    unsigned bad = 0;
-    for (uint32_t i = seg; i < end; i++)
-        bad |= (d[i] < 0x20) & (d[i] != '\t');
-    if (bad)
-        return EXTRACT_MALFORMED; /* binary garbage in a text segment */
+#endif
+    for (; i < limit; i++) {
+        uint8_t c = d[i];
+        if (c == sep) {
+            if (n_seps < want) {
+                seps[n_seps++] = i;
+                if (n_seps == want && last_field < 12) {
+                    end = i;
+                    break;
+                }
+            }
+        } else if (c < 0x20) {
+            if (c == '\r' || c == 0x1c) {
+                end = i;
+                break;
+            }
+            if (c != '\t')
+                return EXTRACT_MALFORMED; /* binary garbage in a text segment */
+        }
+    }
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+scanned:;
+#endif
     int cut = end == len;
     if (!cut && end == limit && !(last_field < 12 && d[end] == sep))
         return EXTRACT_MALFORMED; /* longer than any real MSH */
-    /* fields[i] = MSH-(i+2): MSH-2 encoding characters first. */
-    enum { FIELDS = 11 };
-    static const enum fp_kind KIND_OF_FIELD[FIELDS + 2] = {
-        [3] = FP_HL7_SENDING_APP,   [4] = FP_HL7_SENDING_FACILITY,
-        [5] = FP_HL7_RECEIVING_APP, [6] = FP_HL7_RECEIVING_FACILITY,
-        [9] = FP_HL7_MESSAGE_TYPE,  [11] = FP_HL7_PROCESSING_ID,
-        [12] = FP_HL7_VERSION,
+    /* The allowlist: MSH-3, 4, 5, 6, 9, 11, 12 (MSH-9 alone for a later message). MSH-7
+     * and MSH-10 are never looked at. MSH-k lies between separators k-3 and k-2 (MSH-2
+     * starts the segment); the field after the last separator runs to the end, unless
+     * the packet cut it (it may go on in the next packet: not taken), and no field after
+     * it exists. */
+    static const struct {
+        uint8_t msh;
+        uint8_t kind;
+    } ALLOWED[] = {
+        {3, FP_HL7_SENDING_APP},   {4, FP_HL7_SENDING_FACILITY}, {5, FP_HL7_RECEIVING_APP},
+        {6, FP_HL7_RECEIVING_FACILITY}, {9, FP_HL7_MESSAGE_TYPE}, {11, FP_HL7_PROCESSING_ID},
+        {12, FP_HL7_VERSION},
     };
     uint8_t component = d[start + 4] != sep ? d[start + 4] : '^';
-    uint32_t field_start = seg;
-    for (int msh = 2; msh <= last_field && field_start <= end; msh++) {
-        const uint8_t *next = memchr(d + field_start, sep, end - field_start);
-        if (!next && cut)
-            break; /* this field may go on in the next packet: not taken */
+    size_t first = last_field == 12 ? 0 : 4, count = last_field == 12 ? 7 : 5;
+    for (size_t f = first; f < count; f++) {
+        unsigned k = ALLOWED[f].msh - 2u;
+        if (k > n_seps || (k == n_seps && cut))
+            break;
+        uint32_t field_start = seps[k - 1] + 1; /* k >= 1: MSH-3 onwards */
         const uint8_t *v = d + field_start;
-        size_t vlen = (next ? (uint32_t)(next - d) : end) - field_start;
-        /* MSH-7 and MSH-10 are never looked at: the switch lists the allowed fields. */
-        switch (msh) {
-        case 9: { /* type^event: the first two components */
-            const uint8_t *first = memchr(v, component, vlen);
-            const uint8_t *second =
-                first ? memchr(first + 1, component, vlen - (size_t)(first + 1 - v)) : NULL;
-            if (second)
-                vlen = (size_t)(second - v);
+        size_t vlen = (k < n_seps ? seps[k] : end) - field_start;
+        if (ALLOWED[f].msh == 9) { /* type^event: the first two components */
+            const uint8_t *c1 = memchr(v, component, vlen);
+            const uint8_t *c2 = c1 ? memchr(c1 + 1, component, vlen - (size_t)(c1 + 1 - v)) : NULL;
+            if (c2)
+                vlen = (size_t)(c2 - v);
         }
-            /* fall through */
-        case 3:
-        case 4:
-        case 5:
-        case 6:
-        case 11:
-        case 12:
-            if (msh == 9 || last_field == 12)
-                fp_emit_trimmed(sink, sink->mac, KIND_OF_FIELD[msh], v, vlen);
-            break;
-        default:
-            break;
-        }
-        if (!next)
-            break;
-        field_start = (uint32_t)(next - d) + 1;
+        fp_emit_trimmed(sink, sink->mac, (enum fp_kind)ALLOWED[f].kind, v, vlen);
     }
     return cut ? EXTRACT_PARTIAL : EXTRACT_OK;
 }
