@@ -23,7 +23,7 @@
 #include "engine.h"
 
 #define NIL UINT32_MAX
-#define DEVICE_FP_SEEN 16
+#define DEVICE_FP_SEEN 16 /* fp_seen_before() compares them as four vectors of four */
 #define PEER_REGISTERS 64 /* HyperLogLog registers: ~13% error, fixed 64 bytes */
 #define RECENT 64 /* direct-mapped, power of two */ /* HyperLogLog registers: ~18% error, fixed 32 bytes */
 
@@ -446,39 +446,52 @@ static uint32_t peers_estimate(const struct device *d)
 /* ---------------------------------------------------------------- events */
 
 /* Eight bytes a step (a byte-wise hash cost more than the rest of the deduplication);
- * the length in the seed tells values apart that differ only by trailing zero bytes. */
-static uint32_t fp_hash(enum fp_kind kind, const uint8_t *v, size_t len)
+ * the length in the seed tells values apart that differ only by trailing zero bytes.
+ * The last bytes are read as one (overlapping) word of the value, never beyond it. */
+static inline uint32_t fp_hash(enum fp_kind kind, const uint8_t *v, size_t len)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)kind << 32) ^ len;
-    for (; len >= 8; v += 8, len -= 8) {
-        uint64_t w;
-        memcpy(&w, v, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 29;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)kind << 32) ^ len, w = 0, tail = 0;
+    if (len >= 8) {
+        for (size_t i = 0; i + 8 < len; i += 8) {
+            memcpy(&w, v + i, 8);
+            h = (h ^ w) * 0xff51afd7ed558ccdULL;
+            h ^= h >> 29;
+        }
+        memcpy(&tail, v + len - 8, 8);
+    } else if (len >= 4) {
+        uint32_t a, b;
+        memcpy(&a, v, 4);
+        memcpy(&b, v + len - 4, 4);
+        tail = (uint64_t)a << 32 | b;
+    } else if (len) {
+        tail = (uint64_t)v[0] << 16 | (uint64_t)v[len / 2] << 8 | v[len - 1];
     }
-    uint64_t tail = 0;
-    for (size_t i = 0; i < len; i++)
-        tail = tail << 8 | v[i];
-    return (uint32_t)mix64(h ^ tail) | 1; /* 0 marks an empty slot */
+    h = (h ^ tail) * 0xc4ceb9fe1a85ec53ULL;
+    return (uint32_t)(h ^ h >> 32) | 1; /* 0 marks an empty slot */
 }
 
-void fp_emit_for(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
-                 const uint8_t *value, size_t len)
+/* Sent already by this device (one of its last DEVICE_FP_SEEN values)? Else remember it.
+ * Branch-free compare of all the slots. */
+static inline int fp_seen_before(struct device *d, uint32_t h)
+{
+    typedef uint32_t u32x4 __attribute__((vector_size(16)));
+    u32x4 q[4], hv = {h, h, h, h};
+    memcpy(q, d->fp_seen, sizeof q);
+    u32x4 m = (u32x4)((q[0] == hv) | (q[1] == hv) | (q[2] == hv) | (q[3] == hv));
+    uint64_t w[2];
+    memcpy(w, &m, sizeof w);
+    if (w[0] | w[1])
+        return 1;
+    d->fp_seen[d->fp_next] = h;
+    d->fp_next = (uint8_t)((d->fp_next + 1) % DEVICE_FP_SEEN);
+    return 0;
+}
+
+static __attribute__((noinline)) void fp_event_add(struct fp_sink *sink, const uint8_t *mac,
+                                                   enum fp_kind kind, const uint8_t *value,
+                                                   size_t len)
 {
     struct device_table *t = sink->table;
-    if (!mac_is_station(mac)) /* no link layer (raw IP captures): nobody to describe */
-        return;
-    if (len > FP_VALUE_MAX)
-        len = FP_VALUE_MAX;
-    struct device *d = mac == sink->mac ? sink->device : device_find(t, mac);
-    if (d) {
-        uint32_t h = fp_hash(kind, value, len);
-        for (int i = 0; i < DEVICE_FP_SEEN; i++)
-            if (d->fp_seen[i] == h)
-                return;
-        d->fp_seen[d->fp_next] = h;
-        d->fp_next = (uint8_t)((d->fp_next + 1) % DEVICE_FP_SEEN);
-    }
     if (sink->emitted >= DEVICE_EVENTS_PER_PACKET || t->event_count == t->event_capacity) {
         t->counters.events_dropped++;
         return;
@@ -497,19 +510,47 @@ void fp_emit_for(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
     t->counters.events_emitted++;
 }
 
+static inline void fp_note(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
+                           const uint8_t *value, size_t len)
+{
+    if (len > FP_VALUE_MAX)
+        len = FP_VALUE_MAX;
+    /* The sender's own entry exists only for a station MAC: no station test then. */
+    struct device *d = mac == sink->mac ? sink->device : NULL;
+    if (!d) {
+        if (!mac_is_station(mac)) /* no link layer (raw IP captures): nobody to describe */
+            return;
+        d = device_find(sink->table, mac);
+    }
+    if (d && fp_seen_before(d, fp_hash(kind, value, len)))
+        return;
+    fp_event_add(sink, mac, kind, value, len);
+}
+
+/* Spaces, tabs, CR, LF and NUL: cut from both ends of a value. */
+static inline int trim_byte(uint8_t c)
+{
+    return c <= ' ' && ((1ULL << c) & ((1ULL << ' ') | (1ULL << '\t') | (1ULL << '\r') |
+                                       (1ULL << '\n') | 1ULL));
+}
+
 void fp_emit_trimmed(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
                      const uint8_t *value, size_t len)
 {
-    while (len && (value[0] == ' ' || value[0] == '\t' || value[0] == '\r' ||
-                   value[0] == '\n' || value[0] == 0)) {
+    while (len && trim_byte(value[0])) {
         value++;
         len--;
     }
-    while (len && (value[len - 1] == ' ' || value[len - 1] == '\t' || value[len - 1] == '\r' ||
-                   value[len - 1] == '\n' || value[len - 1] == 0))
+    while (len && trim_byte(value[len - 1]))
         len--;
     if (len)
-        fp_emit_for(sink, mac, kind, value, len);
+        fp_note(sink, mac, kind, value, len);
+}
+
+void fp_emit_for(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
+                 const uint8_t *value, size_t len)
+{
+    fp_note(sink, mac, kind, value, len);
 }
 
 void fp_emit(struct fp_sink *sink, enum fp_kind kind, const uint8_t *value, size_t len)
