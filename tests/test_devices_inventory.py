@@ -110,6 +110,17 @@ def test_oui_vendor_from_the_ieee_registry(tmp_path):
     assert OuiRegistry(tmp_path / "absent.txt").vendor(MAC) is None
 
 
+def test_oui_lookup_never_matches_across_two_registered_prefixes(tmp_path):
+    registry = tmp_path / "oui.txt"
+    registry.write_text("00A8B0     (base 16)\t\tFirst\nC0D0E0     (base 16)\t\tSecond\n")
+    oui = OuiRegistry(registry)
+    assert oui.vendor(bytes.fromhex("c0d0e0000001")) == "Second"
+    assert oui.vendor(bytes.fromhex("00a8b0000001")) == "First"
+    # Packed, the two read 00a8b0c0d0e0: neither straddling triple is a registered prefix.
+    assert oui.vendor(bytes.fromhex("a8b0c0000001")) is None
+    assert oui.vendor(bytes.fromhex("b0c0d0000001")) is None
+
+
 @pytest.mark.skipif(not Path("/usr/share/ieee-data/oui.txt").exists(), reason="no ieee-data")
 def test_the_system_registry_knows_a_real_vendor():
     assert OuiRegistry().vendor(bytes.fromhex("00005e000101")) == "ICANN, IANA Department"
