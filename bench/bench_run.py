@@ -1,7 +1,7 @@
 """Benchmark: `iomt-agent run` as a service: memory under traffic, CPU when idle.
 
     .venv/bin/python -m bench.bench_run [--packets 200000] [--rates 1111,20000] [--idle-s 20]
-                                        [--buffer-mib 32] [--seconds-per-rate 20] [--write]
+                                        [--buffer-mib 32,8] [--seconds-per-rate 20] [--write]
 
 Sets up what a wing box has: a SPAN port (one end of a veth pair; the other end sits in
 a network namespace of the bench's own and replays the hospital-wing capture from
@@ -161,7 +161,7 @@ def run_bench(
         subprocess.run(["ip", "link", "del", span], capture_output=True)
         subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
     final = next((line for line in log_path.read_text().splitlines() if "captured" in line), "")
-    return render(rows, final, packets, rates, idle_s, buffer_mib, seconds_per_rate, mappings)
+    return render(rows, final, buffer_mib, mappings)
 
 
 def resident_by_mapping(pid: int) -> list[tuple[str, int]]:
@@ -179,24 +179,25 @@ def resident_by_mapping(pid: int) -> list[tuple[str, int]]:
     return sorted(totals.items(), key=lambda item: -item[1])
 
 
+def header(packets: int, rates: list[float], idle_s: float, buffers: str, seconds: float) -> str:
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"Measured {when}; load average at the end {load} (2 shared cores).\n\n"
+        "Command: `.venv/bin/python -m bench.bench_run "
+        f"--packets {packets} --rates {','.join(str(int(r)) for r in rates)} "
+        f"--idle-s {idle_s:g} --buffer-mib {buffers} --seconds-per-rate {seconds:g}`"
+    )
+
+
 def render(
     rows: list[tuple[str, str, str, dict[str, int]]],
     final: str,
-    packets: int,
-    rates: list[float],
-    idle_s: float,
     buffer_mib: int,
-    seconds_per_rate: float,
     mappings: list[tuple[str, int]],
 ) -> str:
-    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     lines = [
-        f"Measured {when}; load average at the end {load} (2 shared cores).",
-        "",
-        "Command: `.venv/bin/python -m bench.bench_run "
-        f"--packets {packets} --rates {','.join(str(int(r)) for r in rates)} "
-        f"--idle-s {idle_s:g} --buffer-mib {buffer_mib} --seconds-per-rate {seconds_per_rate:g}`",
+        f"#### Capture buffer {buffer_mib} MiB (`capture.buffer_bytes`)",
         "",
         "| phase | traffic | agent CPU (one core) | peak RSS (VmHWM) | RssAnon | RssFile |",
         "|---|---|---:|---:|---:|---:|",
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--packets", type=int, default=200_000)
     parser.add_argument("--rates", default="1111,20000")
     parser.add_argument("--idle-s", type=float, default=20)
-    parser.add_argument("--buffer-mib", type=int, default=32)
+    parser.add_argument("--buffer-mib", default="32,8", help="capture buffers to run with")
     parser.add_argument("--seconds-per-rate", type=float, default=20)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
@@ -241,7 +242,12 @@ def main(argv: list[str] | None = None) -> int:
         print("bench_run: needs root (veth pairs, namespaces, raw sockets)", file=sys.stderr)
         return 2
     rates = [float(r) for r in args.rates.split(",")]
-    section = run_bench(args.packets, rates, args.idle_s, args.buffer_mib, args.seconds_per_rate)
+    tables = [
+        run_bench(args.packets, rates, args.idle_s, int(mib), args.seconds_per_rate)
+        for mib in args.buffer_mib.split(",")
+    ]
+    top = header(args.packets, rates, args.idle_s, args.buffer_mib, args.seconds_per_rate)
+    section = "\n\n".join([top, *tables])
     print(section)
     if args.write:
         write_doc(section)
