@@ -134,7 +134,12 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
 
 
 class TrustStore:
-    """The public keys a consumer accepts, by kid.
+    """The public keys a consumer accepts, by kid, and the sensors each may sign for.
+
+    In a trust directory, a key file at the top (`DIR/<kid>.pub`) is trusted for every
+    sensor; one in a directory named after a sensor id (`DIR/<sensor id>/<kid>.pub`) only
+    for that sensor, so a key taken from one box cannot speak for the others. A key in
+    several such directories may sign for each of those sensors.
 
     Loaded from a directory, it re-reads the directory (at most every
     RESCAN_INTERVAL_S) when asked for a kid it does not know, so a key dropped in
@@ -143,8 +148,15 @@ class TrustStore:
 
     RESCAN_INTERVAL_S = 5.0
 
-    def __init__(self, keys: dict[bytes, Ed25519PublicKey], directory: Path | None = None) -> None:
+    def __init__(
+        self,
+        keys: dict[bytes, Ed25519PublicKey],
+        directory: Path | None = None,
+        sensors: dict[bytes, frozenset[str]] | None = None,
+    ) -> None:
+        """`sensors`: for a kid listed there, the only sensor ids it may sign for."""
         self._keys = dict(keys)
+        self._sensors = dict(sensors or {})
         self._directory = directory
         self._scanned_at = time.monotonic()
 
@@ -157,9 +169,16 @@ class TrustStore:
                 self._scanned_at = now
                 # A half-copied file must not cost the keys we have: skip bad files.
                 with contextlib.suppress(UsageError):
-                    self._keys = _read_trust_dir(self._directory, skip_bad_files=True)
+                    self._keys, self._sensors = _read_trust_dir(
+                        self._directory, skip_bad_files=True
+                    )
                 key = self._keys.get(kid)
         return key
+
+    def may_sign_for(self, kid: bytes, sensor_id: str) -> bool:
+        """Whether the trusted key `kid` may sign for the sensor `sensor_id`."""
+        bound = self._sensors.get(kid)
+        return kid in self._keys and (bound is None or sensor_id in bound)
 
     def kids(self) -> list[bytes]:
         """The key ids trusted so far, sorted."""
@@ -167,29 +186,41 @@ class TrustStore:
 
     @classmethod
     def from_dir(cls, directory: Path) -> TrustStore:
-        """Every `*.pub` file in `directory` (the same key under two names is fine).
+        """Every `*.pub` file in `directory` and in its sensor directories (the same key
+        under two names is fine).
 
         Raises UsageError when the directory is missing, holds no `*.pub`, or a file is
         not an Ed25519 public key.
         """
-        return cls(_read_trust_dir(directory), directory)
+        keys, sensors = _read_trust_dir(directory)
+        return cls(keys, directory, sensors)
 
 
-def _read_trust_dir(directory: Path, skip_bad_files: bool = False) -> dict[bytes, Ed25519PublicKey]:
+def _read_trust_dir(
+    directory: Path, skip_bad_files: bool = False
+) -> tuple[dict[bytes, Ed25519PublicKey], dict[bytes, frozenset[str]]]:
+    """(every key by kid, the sensor ids of each key found only in sensor directories)."""
     if not directory.is_dir():
         raise UsageError(f"trust directory {directory} does not exist or is not a directory")
     keys: dict[bytes, Ed25519PublicKey] = {}
-    for path in sorted(directory.glob("*.pub")):
+    unbound: set[bytes] = set()
+    bound: dict[bytes, set[str]] = {}
+    for path in sorted([*directory.glob("*.pub"), *directory.glob("*/*.pub")]):
         try:
             key = load_public_key(path)
         except UsageError:
             if skip_bad_files:
                 continue
             raise
-        keys[kid_for(key)] = key
+        kid = kid_for(key)
+        keys[kid] = key
+        if path.parent == directory:
+            unbound.add(kid)
+        else:
+            bound.setdefault(kid, set()).add(path.parent.name)
     if not keys:
         raise UsageError(
             f"trust directory {directory} holds no *.pub key files "
-            "(copy each sensor's <kid>.pub from iomt-agent keygen into it)"
+            "(copy each sensor's <kid>.pub from iomt-agent keygen into DIR/<sensor id>/)"
         )
-    return keys
+    return keys, {kid: frozenset(ids) for kid, ids in bound.items() if kid not in unbound}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.cose import Signer
+from agent.keys import generate_key_pair, load_private_key
 from agent.wire import BatchInfo, SensorIdentity, encode_flow_batch, encode_status, topic_for
 from agent.wire.samples import synthetic_flows
 from tests.support.agent_setup import run_agent, signer_and_trust
@@ -108,3 +109,34 @@ def test_verify_runs_where_the_c_extension_is_missing(
     )
     assert result.returncode == 0, result.stderr
     assert [json.loads(x)["type"] for x in result.stdout.splitlines()].count("flow") == 3
+
+
+def test_a_key_in_a_sensor_directory_signs_for_that_sensor_only(tmp_path: Path) -> None:
+    made = generate_key_pair(tmp_path / "keys")
+    signer = Signer(load_private_key(made.private_path))
+    trust = tmp_path / "trust"
+    (trust / "wing4b-01").mkdir(parents=True)
+    (trust / "wing4b-01" / made.trust_path.name).write_bytes(made.trust_path.read_bytes())
+    other = SensorIdentity("wing4b-02", "st-mary", "4b", os.urandom(16))
+    other_topic = topic_for("iomt", "st-mary", "4b", "wing4b-02", "flows")
+    batch = BatchInfo(seq=0, window_start_us=0, window_end_us=10, counters={})
+    own = tmp_path / "own.cbor"
+    own.write_bytes(signer.sign(encode_flow_batch(synthetic_flows(2), IDENTITY, batch), TOPIC))
+    forged = tmp_path / "forged.cbor"
+    forged.write_bytes(
+        signer.sign(encode_flow_batch(synthetic_flows(2), other, batch), other_topic)
+    )
+
+    accepted = run_agent("verify", "--trust", str(trust), "--topic", TOPIC, str(own))
+    assert accepted.returncode == 0, accepted.stderr
+    assert [json.loads(line)["type"] for line in accepted.stdout.splitlines()].count("flow") == 2
+
+    refused = run_agent("verify", "--trust", str(trust), "--topic", other_topic, str(forged))
+    assert refused.returncode == 1
+    (line,) = refused.stdout.splitlines()
+    assert json.loads(line)["reason"] == "key_not_for_sensor"
+
+    # The same key also at the top of the directory: trusted for every sensor.
+    (trust / made.trust_path.name).write_bytes(made.trust_path.read_bytes())
+    unbound = run_agent("verify", "--trust", str(trust), "--topic", other_topic, str(forged))
+    assert unbound.returncode == 0, unbound.stdout

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 MOSQUITTO = "/usr/sbin/mosquitto"
+DEMO_SENSOR = "wing4b-demo"
 
 DEMO_CONFIG = """\
 [sensor]
-id = "wing4b-demo"
+id = "{sensor}"
 site = "st-mary"
 wing = "4b"
 [capture]
@@ -163,11 +164,14 @@ def run_pipeline(pcap: Path, workdir: Path) -> bool:
         keys = workdir / "keys"
         kid = agent("keygen", "--out", str(keys), check=True).stdout.strip()
         trust = workdir / "trust"
-        trust.mkdir()
-        shutil.copy(keys / f"{kid}.pub", trust)
+        # In the sensor's own directory: the key may sign for this sensor only.
+        (trust / DEMO_SENSOR).mkdir(parents=True)
+        shutil.copy(keys / f"{kid}.pub", trust / DEMO_SENSOR)
         config = workdir / "agent.toml"
         config.write_text(
-            DEMO_CONFIG.format(url=url, key=keys / "sensor.key", spool=workdir / "spool")
+            DEMO_CONFIG.format(
+                sensor=DEMO_SENSOR, url=url, key=keys / "sensor.key", spool=workdir / "spool"
+            )
         )
         print(
             f"\n3. The full pipeline: `iomt-agent replay {pcap.name} -c agent.toml` into a "

@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"private key: {generated.private_path} (mode 0600; point [signing] key at it)\n"
         f"public key:  {generated.public_path}\n"
-        f"for consumers: copy {generated.trust_path} into their trust directory",
+        f"for consumers: copy {generated.trust_path} into TRUST_DIR/<sensor id>/ "
+        "(this sensor only) in their trust directory",
         file=sys.stderr,
     )
     return 0

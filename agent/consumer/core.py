@@ -22,7 +22,7 @@ from agent.cose import (
 )
 from agent.keys import TrustStore
 from agent.wire import Message, Rejected, decode_payload, parse_topic
-from agent.wire.rejection import BAD_SIGNATURE, TOPIC_MISMATCH
+from agent.wire.rejection import BAD_SIGNATURE, KEY_NOT_FOR_SENSOR, TOPIC_MISMATCH
 from agent.wire.topic import topic_for
 
 
@@ -81,7 +81,7 @@ class Consumer:
 
     def _authentic(self, data: bytes, topic: str) -> Message:
         try:
-            _kid, payload = verify_sign1(data, topic, self._trust, self._max_bytes)
+            kid, payload = verify_sign1(data, topic, self._trust, self._max_bytes)
         except Rejected as rejection:
             if rejection.reason == BAD_SIGNATURE:
                 claimed = _claimed_topic(data, topic)
@@ -103,6 +103,11 @@ class Consumer:
                 TOPIC_MISMATCH,
                 f"payload names {identity.site}/{identity.wing}/{identity.sensor_id}/"
                 f"{message.kind}, received on {topic}",
+            )
+        if not self._trust.may_sign_for(kid, identity.sensor_id):
+            raise Rejected(
+                KEY_NOT_FOR_SENSOR,
+                f"kid {kid.hex()} is trusted for other sensors, not {identity.sensor_id}",
             )
         return message
 

@@ -14,6 +14,7 @@ UNSUPPORTED_ALGORITHM = "unsupported_algorithm"
 UNKNOWN_KID = "unknown_kid"
 BAD_SIGNATURE = "bad_signature"
 TOPIC_MISMATCH = "topic_mismatch"
+KEY_NOT_FOR_SENSOR = "key_not_for_sensor"  # a trusted key, bound to other sensors
 UNSUPPORTED_VERSION = "unsupported_version"
 
 REASONS = (
@@ -28,6 +29,7 @@ REASONS = (
     UNKNOWN_KID,
     BAD_SIGNATURE,
     TOPIC_MISMATCH,
+    KEY_NOT_FOR_SENSOR,
     UNSUPPORTED_VERSION,
 )
 
