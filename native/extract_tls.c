@@ -32,16 +32,16 @@ static const char *version_code(uint16_t v)
     }
 }
 
-/* Append "%04x" values (comma separated) to out, NUL-terminated; 0 when they do not fit. */
-static int append_hex16(char *out, size_t cap, size_t *n, uint16_t v, int first)
+/* Append "%04x" to a comma separated list at out (n bytes so far) when it fits in an
+ * FP_VALUE_MAX buffer with room for a terminator; 0 when it does not. */
+static inline int append_hex16(char *out, size_t *n, uint16_t v)
 {
-    if (*n + 6 > cap)
+    if (*n + 6 > FP_VALUE_MAX)
         return 0;
-    if (!first)
+    if (*n)
         out[(*n)++] = ',';
     ext_hex16(out + *n, v);
     *n += 4;
-    out[*n] = '\0';
     return 1;
 }
 
@@ -80,18 +80,17 @@ enum extract_result extract_tls(const uint8_t *d, uint32_t len, struct fp_sink *
             return EXTRACT_MALFORMED;
     }
 
-    char ja4[FP_VALUE_MAX], exts[FP_VALUE_MAX], sigalgs[FP_VALUE_MAX];
+    char ciphers[FP_VALUE_MAX], exts[FP_VALUE_MAX], sigalgs[FP_VALUE_MAX];
     size_t n_ciphers = 0, n_exts = 0, n_sig = 0;
-    char alpn_hex[8] = "";
+    char alpn_hex[4];
+    size_t n_alpn = 0;
     int has_sni = 0, complete = exts_end <= end, fits = 1;
     uint16_t best_version = 0;
     for (uint32_t c = ciphers_off; c + 2 <= ciphers_off + ciphers_len; c += 2) {
         uint16_t v = ext_get16(d + c);
         if (!is_grease(v))
-            fits &= append_hex16(ja4, sizeof ja4, &n_ciphers, v, n_ciphers == 0);
+            fits &= append_hex16(ciphers, &n_ciphers, v);
     }
-    ja4[n_ciphers] = '\0';
-    exts[0] = sigalgs[0] = '\0';
     for (uint32_t e = exts_off; e + 4 <= exts_end && e + 4 <= end;) {
         uint16_t type = ext_get16(d + e), elen = ext_get16(d + e + 2);
         const uint8_t *v = d + e + 4;
@@ -102,7 +101,7 @@ enum extract_result extract_tls(const uint8_t *d, uint32_t len, struct fp_sink *
         e += 4u + elen;
         if (is_grease(type))
             continue;
-        fits &= append_hex16(exts, sizeof exts, &n_exts, type, n_exts == 0);
+        fits &= append_hex16(exts, &n_exts, type);
         if (type == 0x0000 && elen >= 5) { /* server_name: list, type 0 (host), name */
             has_sni = 1;
             uint16_t name_len = ext_get16(v + 3);
@@ -114,13 +113,13 @@ enum extract_result extract_tls(const uint8_t *d, uint32_t len, struct fp_sink *
             /* ALPN: list length, then the first protocol's length and bytes */
             /* first and last byte of the first protocol (the same when it has one) */
             ext_hex16(alpn_hex, (uint16_t)((v[3] << 8) | v[2 + v[2]]));
-            alpn_hex[4] = '\0';
+            n_alpn = 4;
         } else if (type == 0x000d && elen >= 2) { /* signature_algorithms, in order */
             uint16_t list = ext_get16(v);
             for (uint32_t s = 2; s + 2 <= elen && s + 2 <= 2u + list; s += 2) {
                 uint16_t alg = ext_get16(v + s);
                 if (!is_grease(alg))
-                    fits &= append_hex16(sigalgs, sizeof sigalgs, &n_sig, alg, n_sig == 0);
+                    fits &= append_hex16(sigalgs, &n_sig, alg);
             }
         } else if (type == 0x002b && elen >= 1) { /* supported_versions: the highest */
             for (uint32_t s = 1; s + 2 <= elen && s + 2 <= 1u + v[0]; s += 2) {
@@ -136,17 +135,25 @@ enum extract_result extract_tls(const uint8_t *d, uint32_t len, struct fp_sink *
         return EXTRACT_OK; /* an absurdly long hello: labelled, no JA4 */
     /* "<t><version><d|i>|alpn|ciphers|extensions|sigalgs", assembled without printf */
     char raw[FP_VALUE_MAX];
-    const char *parts[] = {version_code(best_version ? best_version : version),
-                           has_sni ? "d|" : "i|", alpn_hex, "|", ja4, "|", exts, "|", sigalgs};
-    size_t w = 0;
-    raw[w++] = 't';
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        size_t n = strlen(parts[i]);
-        if (w + n > sizeof raw)
-            return EXTRACT_OK; /* too long to be a real hello: labelled, no JA4 */
-        memcpy(raw + w, parts[i], n);
-        w += n;
-    }
+    size_t w = 1 + 2 + 2 + n_alpn + 1 + n_ciphers + 1 + n_exts + 1 + n_sig;
+    if (w > sizeof raw)
+        return EXTRACT_OK; /* too long to be a real hello: labelled, no JA4 */
+    char *o = raw;
+    *o++ = 't';
+    memcpy(o, version_code(best_version ? best_version : version), 2);
+    o += 2;
+    *o++ = has_sni ? 'd' : 'i';
+    *o++ = '|';
+    memcpy(o, alpn_hex, n_alpn);
+    o += n_alpn;
+    *o++ = '|';
+    memcpy(o, ciphers, n_ciphers);
+    o += n_ciphers;
+    *o++ = '|';
+    memcpy(o, exts, n_exts);
+    o += n_exts;
+    *o++ = '|';
+    memcpy(o, sigalgs, n_sig);
     fp_emit(sink, FP_TLS_JA4_RAW, (const uint8_t *)raw, w);
     return EXTRACT_OK;
 }
