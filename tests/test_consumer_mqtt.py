@@ -108,6 +108,50 @@ def test_consume_verifies_dedupes_and_reports_gaps(
     assert "Traceback" not in stderr
 
 
+def test_a_named_session_and_a_state_file_carry_the_consumer_through_a_restart(
+    mosquitto: MosquittoBroker, keys: tuple[Signer, Path], tmp_path: Path
+) -> None:
+    signer, trust = keys
+    state = tmp_path / "consumer.state"
+    args = ["--url", mosquitto.url, "--trust", str(trust), "--session", "central",
+            "--state", str(state), "--exit-after-idle", "1.5"]  # fmt: skip
+    first = Consume(*args)
+    _publish(mosquitto.port, [(TOPIC, _message(signer, 0)), (TOPIC, _message(signer, 1))])
+    code, records, stderr = first.finish()
+    assert code == 0, stderr
+    assert [r["type"] for r in records if r["type"] != "flow"] == ["boot", "batch", "batch"]
+
+    # The consumer is away: the broker queues for its session.
+    _publish(
+        mosquitto.port,
+        [(TOPIC, _message(signer, 2)), (TOPIC, _message(signer, 1)), (TOPIC, _message(signer, 4))],
+    )
+    second = Consume(*args)
+    code, records, stderr = second.finish()
+    assert code == 0, stderr
+    # Nothing lost, no second boot record, the replayed seq 1 dropped, seq 3 missing.
+    assert [(r["type"], r.get("seq")) for r in records if r["type"] != "flow"] == [
+        ("batch", 2),
+        ("gap", None),
+        ("batch", 4),
+    ]
+    (gap,) = [r for r in records if r["type"] == "gap"]
+    assert (gap["first_missing_seq"], gap["last_missing_seq"]) == (3, 3)
+    assert "1 duplicates dropped" in stderr
+
+
+def test_a_state_file_that_is_not_one_is_a_one_line_error(
+    keys: tuple[Signer, Path], tmp_path: Path
+) -> None:
+    _, trust = keys
+    state = tmp_path / "consumer.state"
+    state.write_text("{not json")
+    result = run_agent("consume", "--url", "mqtt://127.0.0.1:9", "--trust", str(trust),
+                       "--state", str(state))  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "is not a consumer state file" in result.stderr
+
+
 def test_shared_subscription_splits_the_stream_without_loss_or_false_gaps(
     mosquitto: MosquittoBroker,
     keys: tuple[Signer, Path],

@@ -9,6 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.consumer import Consumer
+from agent.consumer.tracker import BOOTS_KEPT, SequenceTracker, Verdict
 from agent.cose import Signer
 from agent.keys import TrustStore
 from agent.wire import (
@@ -132,3 +133,15 @@ def test_shared_subscription_member_reports_no_gaps_but_keeps_late_messages() ->
     assert "gap" not in _types(member.handle(_flows(5), FLOWS))
     assert _types(member.handle(_flows(3), FLOWS))[0] == "batch"  # not a duplicate
     assert member.handle(_flows(3), FLOWS) == []
+
+
+def test_a_sensor_that_reboots_often_costs_a_bounded_number_of_boots():
+    tracker = SequenceTracker()
+    for boot in range(3 * BOOTS_KEPT):
+        tracker.observe("wing4b-01", boot.to_bytes(16, "big"), 0)
+    saved = tracker.state()
+    assert len(saved["boots"]) == BOOTS_KEPT
+    restored = SequenceTracker.from_state(saved)
+    newest = (3 * BOOTS_KEPT - 1).to_bytes(16, "big")
+    assert restored.observe("wing4b-01", newest, 0).duplicate
+    assert restored.observe("wing4b-01", newest, 1) == Verdict()

@@ -1,7 +1,9 @@
 """`iomt-agent consume --url URL --trust DIR ...`: subscribe, verify, dedupe, decode.
 
 Prints one JSON line per record as messages arrive; a one-line summary goes to stderr
-when it stops (after --exit-after-idle seconds without a message, or Ctrl-C).
+when it stops (after --exit-after-idle seconds without a message, or Ctrl-C). A central
+consumer runs with --session (the broker queues messages while it is away) and --state
+(duplicates and gaps are judged across its restarts).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from agent.commands.options import (
@@ -42,12 +45,36 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ca", metavar="FILE", help="CA certificate for mqtts://")
     parser.add_argument("--cert", metavar="FILE", help="client certificate for mqtts://")
     parser.add_argument("--key", metavar="FILE", help="client certificate's key for mqtts://")
+    parser.add_argument(
+        "--session",
+        metavar="NAME",
+        help="keep an MQTT session named NAME at the broker: what arrives while this "
+        "consumer is away is queued for it (QoS 1)",
+    )
+    parser.add_argument(
+        "--session-expiry",
+        type=bounded_number(1, 30 * 86_400, "seconds"),
+        default=86_400.0,
+        metavar="S",
+        help="how long the broker keeps the session after a disconnect (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        metavar="FILE",
+        help="keep the sequence state (per sensor boot: highest seq, missing ranges) in "
+        "FILE, so duplicates and gaps are judged across restarts",
+    )
     add_max_message_bytes_argument(parser)
+
+
+STATE_SAVE_INTERVAL_S = 5.0
 
 
 def run(args: argparse.Namespace) -> int:
     from agent.consumer import Consumer
     from agent.consumer.mqtt import parse_url, run_subscription, subscription_filter
+    from agent.consumer.state import load_tracker, save_tracker
     from agent.errors import UsageError
     from agent.keys import TrustStore
 
@@ -56,16 +83,31 @@ def run(args: argparse.Namespace) -> int:
     for option, value in (("--ca", args.ca), ("--cert", args.cert), ("--key", args.key)):
         if value is not None and not Path(value).is_file():
             raise UsageError(f"{option} file {value} does not exist")
+    report_gaps = args.share is None
     consumer = Consumer(
         TrustStore.from_dir(args.trust),
         max_message_bytes=max_bytes,
-        report_gaps=args.share is None,
+        report_gaps=report_gaps,
+        tracker=load_tracker(args.state, report_gaps) if args.state else None,
     )
+    saved_at = [time.monotonic()]
+
+    def save_state() -> None:
+        if args.state:
+            try:
+                save_tracker(args.state, consumer.tracker)
+            except OSError as exc:
+                raise UsageError(f"cannot write the state file {args.state}: {exc}") from None
+            saved_at[0] = time.monotonic()
+
+    save_state()  # a state file that cannot be written is refused now, not after an hour
 
     def print_records(payload: bytes, topic: str) -> None:
         for record in consumer.handle(payload, topic):
             sys.stdout.write(json.dumps(record) + "\n")
         sys.stdout.flush()
+        if time.monotonic() - saved_at[0] >= STATE_SAVE_INTERVAL_S:
+            save_state()
 
     subscribed_to = subscription_filter(args.topic_filter, args.share)
 
@@ -90,10 +132,13 @@ def run(args: argparse.Namespace) -> int:
             ca_file=args.ca,
             cert_file=args.cert,
             key_file=args.key,
+            session=args.session,
+            session_expiry_s=int(args.session_expiry),
         )
     finally:
         stats = consumer.stats
         if subscribed:  # after a failure to connect, the error line says it all
+            save_state()
             print(
                 f"iomt-agent consume: {stats.messages} messages, {stats.records} records, "
                 f"{stats.rejected} rejected, {stats.duplicates} duplicates dropped, "

@@ -48,10 +48,12 @@ class Consumer:
         trust: TrustStore,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         report_gaps: bool = True,
+        tracker: SequenceTracker | None = None,
     ) -> None:
+        """`tracker`: one restored from a saved state (else a fresh one)."""
         self._trust = trust
         self._max_bytes = max_message_bytes
-        self._tracker = SequenceTracker(report_gaps=report_gaps)
+        self.tracker = tracker or SequenceTracker(report_gaps=report_gaps)
         self.stats = ConsumerStats()
 
     def handle(self, data: bytes, topic: str, source: str | None = None) -> list[dict[str, Any]]:
@@ -121,9 +123,9 @@ class Consumer:
             "boot": identity.boot_id.hex(),
         }
         if message.seq is None:  # status: outside the sequence, but a boot is a boot
-            new_boot, previous = self._tracker.observe_boot(identity.sensor_id, identity.boot_id)
+            new_boot, previous = self.tracker.observe_boot(identity.sensor_id, identity.boot_id)
             return False, [_boot_record(origin, topic, previous)] if new_boot else []
-        verdict = self._tracker.observe(identity.sensor_id, identity.boot_id, message.seq)
+        verdict = self.tracker.observe(identity.sensor_id, identity.boot_id, message.seq)
         if verdict.duplicate:
             self.stats.duplicates += 1
             return True, []

@@ -1,7 +1,12 @@
 """Subscribe at a broker and hand each message to a Consumer (paho-mqtt 2, MQTT 5).
 
 Messages arrive on paho's network thread and are queued; the caller's thread verifies,
-decodes and prints, so a slow output never blocks the MQTT keep-alive.
+decodes and prints, so a slow output never blocks the MQTT keep-alive. A message is
+acknowledged only after it was handled, so one that a crash interrupts comes again.
+
+With a session name, the broker keeps the subscription while the consumer is away and
+queues what arrives meanwhile (QoS 1, up to the broker's queue limit), so a restart of
+the consumer loses nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from agent.errors import AgentError, UsageError
 
@@ -78,21 +85,27 @@ def run_subscription(
     cert_file: str | None = None,
     key_file: str | None = None,
     connect_timeout_s: float = 10.0,
+    session: str | None = None,
+    session_expiry_s: int = 86_400,
 ) -> None:
     """Connect, subscribe with QoS 1, and call on_message(payload, topic) for every
     message on this thread; on_ready() once the subscription is granted. Returns after
-    `exit_after_idle_s` without a message (None: run until interrupted). Raises
-    AgentError when the broker cannot be reached or refuses the connection or the
-    subscription."""
-    inbox: queue.Queue[tuple[bytes, str]] = queue.Queue()
+    `exit_after_idle_s` without a message (None: run until interrupted). `session`:
+    the name of a session the broker keeps for `session_expiry_s` after a disconnect.
+    Raises AgentError when the broker cannot be reached or refuses the connection or
+    the subscription."""
+    inbox: queue.Queue[tuple[bytes, str, int, int]] = queue.Queue()
     ready = threading.Event()
     failure: list[str] = []
 
     client = mqtt.Client(
         callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=f"iomt-consume-{uuid.uuid4().hex[:12]}",
+        client_id=f"iomt-consume-{session or uuid.uuid4().hex[:12]}",
         protocol=mqtt.MQTTv5,
     )
+    client.manual_ack_set(True)
+    connect_properties = Properties(PacketTypes.CONNECT)
+    connect_properties.SessionExpiryInterval = session_expiry_s if session else 0
     if address.username is not None:
         client.username_pw_set(address.username, address.password)
     if address.tls:
@@ -115,13 +128,19 @@ def run_subscription(
         ready.set()
 
     def on_message_cb(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        inbox.put((bytes(msg.payload), msg.topic))
+        inbox.put((bytes(msg.payload), msg.topic, msg.mid, msg.qos))
 
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
     client.on_message = on_message_cb
     try:
-        client.connect(address.host, address.port, keepalive=30)
+        client.connect(
+            address.host,
+            address.port,
+            keepalive=30,
+            clean_start=session is None,
+            properties=connect_properties,
+        )
     except (OSError, ssl.SSLError) as exc:
         raise AgentError(f"cannot connect to broker {address.display()}: {exc}") from None
     client.loop_start()
@@ -140,7 +159,7 @@ def run_subscription(
             if exit_after_idle_s is not None:
                 wait_s = max(0.0, min(wait_s, last_message + exit_after_idle_s - time.monotonic()))
             try:
-                payload, topic = inbox.get(timeout=wait_s)
+                payload, topic, mid, qos = inbox.get(timeout=wait_s)
             except queue.Empty:
                 if exit_after_idle_s is not None and (
                     time.monotonic() - last_message >= exit_after_idle_s
@@ -149,6 +168,7 @@ def run_subscription(
                 continue
             last_message = time.monotonic()
             on_message(payload, topic)
+            client.ack(mid, qos)
     finally:
         client.disconnect()
         client.loop_stop()

@@ -3,14 +3,20 @@
 Sequence numbers run per boot from 0, +1 per data message. The tracker remembers the
 highest seq seen per (sensor, boot) and the ranges reported missing, so a message is
 one of: next in line, ahead (a gap before it), late (fills a reported gap), or a
-duplicate (dropped). Memory per boot is bounded by MAX_MISSING_RANGES.
+duplicate (dropped). Memory per boot is bounded by MAX_MISSING_RANGES, and a sensor's
+boots by BOOTS_KEPT (the oldest forgotten first).
+
+`state()` and `SequenceTracker.from_state()` carry all of it through a restart of the
+consumer as plain JSON-able data, so duplicates and gaps are judged across it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 MAX_MISSING_RANGES = 1024
+BOOTS_KEPT = 8  # per sensor: a boot's spool can still drain after the next boot starts
 
 
 @dataclass
@@ -38,6 +44,30 @@ class SequenceTracker:
         self._current_boot: dict[str, bytes] = {}
         self._report_gaps = report_gaps
 
+    def state(self) -> dict[str, Any]:
+        """Everything the tracker knows, as JSON-able data (hex boot ids)."""
+        return {
+            "current_boot": {sensor: boot.hex() for sensor, boot in self._current_boot.items()},
+            "boots": [
+                {"sensor": sensor, "boot": boot.hex(), "highest_seq": state.highest_seq,
+                 "missing": state.missing}
+                for (sensor, boot), state in self._boots.items()
+            ],
+        }  # fmt: skip
+
+    @classmethod
+    def from_state(cls, saved: dict[str, Any], report_gaps: bool = True) -> SequenceTracker:
+        """A tracker that goes on from `state()`; ValueError (or KeyError, TypeError)
+        when `saved` is not what `state()` makes."""
+        tracker = cls(report_gaps)
+        for sensor, boot in saved["current_boot"].items():
+            tracker._current_boot[str(sensor)] = bytes.fromhex(boot)
+        for entry in saved["boots"]:
+            missing = [[int(first), int(last)] for first, last in entry["missing"]]
+            state = _BootState(int(entry["highest_seq"]), missing[-MAX_MISSING_RANGES:])
+            tracker._boots[(str(entry["sensor"]), bytes.fromhex(entry["boot"]))] = state
+        return tracker
+
     def observe_boot(self, sensor: str, boot: bytes) -> tuple[bool, bytes | None]:
         """(is this boot new for the sensor, the boot seen before it or None)."""
         previous = self._current_boot.get(sensor)
@@ -62,6 +92,7 @@ class SequenceTracker:
         new_boot, previous = self.observe_boot(sensor, boot)
         state = self._boots.get((sensor, boot))
         if state is None:
+            self._forget_old_boots(sensor)
             self._boots[(sensor, boot)] = _BootState(highest_seq=seq)
             # A boot that started while we watched the sensor must begin at 0; on the
             # first sensor ever seen we may simply have started listening late.
@@ -80,6 +111,12 @@ class SequenceTracker:
         if self._take_missing(state, seq):
             return Verdict(late=True, new_boot=new_boot, previous_boot=previous)
         return Verdict(duplicate=True)
+
+    def _forget_old_boots(self, sensor: str) -> None:
+        """Make room for one more boot of `sensor` (dicts keep insertion order)."""
+        boots = [key for key in self._boots if key[0] == sensor]
+        for key in boots[: max(0, len(boots) - BOOTS_KEPT + 1)]:
+            del self._boots[key]
 
     @staticmethod
     def _take_missing(state: _BootState, seq: int) -> bool:
