@@ -29,39 +29,84 @@ struct found {
 
 struct modality {
     const char *uid; /* exact SOP class UID, or a prefix ending in '.' */
-    const char *code;
+    uint8_t len;     /* strlen(uid) */
+    char code[4];
 };
+#define M(uid, code) {uid, sizeof uid - 1, code}
+/* Every one starts with the storage root: a UID without it is no modality's. */
+#define STORAGE_ROOT "1.2.840.10008.5.1.4.1.1."
 
 /* Storage SOP classes (PS3.4 annex B.5) by the modality that sends them. */
 static const struct modality MODALITIES[] = {
-    {"1.2.840.10008.5.1.4.1.1.2", "CT"},       {"1.2.840.10008.5.1.4.1.1.2.1", "CT"},
-    {"1.2.840.10008.5.1.4.1.1.2.2", "CT"},     {"1.2.840.10008.5.1.4.1.1.4", "MR"},
-    {"1.2.840.10008.5.1.4.1.1.4.1", "MR"},     {"1.2.840.10008.5.1.4.1.1.4.2", "MR"},
-    {"1.2.840.10008.5.1.4.1.1.6.1", "US"},     {"1.2.840.10008.5.1.4.1.1.6.2", "US"},
-    {"1.2.840.10008.5.1.4.1.1.3.1", "US"},     {"1.2.840.10008.5.1.4.1.1.1", "CR"},
-    {"1.2.840.10008.5.1.4.1.1.1.1", "DX"},     {"1.2.840.10008.5.1.4.1.1.1.1.1", "DX"},
-    {"1.2.840.10008.5.1.4.1.1.1.2", "MG"},     {"1.2.840.10008.5.1.4.1.1.1.2.1", "MG"},
-    {"1.2.840.10008.5.1.4.1.1.13.1.3", "MG"},  {"1.2.840.10008.5.1.4.1.1.1.3", "IO"},
-    {"1.2.840.10008.5.1.4.1.1.20", "NM"},      {"1.2.840.10008.5.1.4.1.1.128", "PT"},
-    {"1.2.840.10008.5.1.4.1.1.130", "PT"},     {"1.2.840.10008.5.1.4.1.1.12.1", "XA"},
-    {"1.2.840.10008.5.1.4.1.1.12.1.1", "XA"},  {"1.2.840.10008.5.1.4.1.1.12.2", "RF"},
-    {"1.2.840.10008.5.1.4.1.1.12.2.1", "RF"},  {"1.2.840.10008.5.1.4.1.1.481.", "RT"},
-    {"1.2.840.10008.5.1.4.1.1.9.1.", "ECG"},   {"1.2.840.10008.5.1.4.1.1.9.4.1", "ECG"},
-    {"1.2.840.10008.5.1.4.1.1.9.3.1", "HD"},   {"1.2.840.10008.5.1.4.1.1.77.1.1", "ES"},
-    {"1.2.840.10008.5.1.4.1.1.77.1.2", "GM"},  {"1.2.840.10008.5.1.4.1.1.77.1.4", "XC"},
-    {"1.2.840.10008.5.1.4.1.1.77.1.5.", "OP"}, {"1.2.840.10008.5.1.4.1.1.66", "SEG"},
-    {"1.2.840.10008.5.1.4.1.1.88.", "SR"},     {"1.2.840.10008.5.1.4.1.1.7", "OT"},
+    M("1.2.840.10008.5.1.4.1.1.2", "CT"),
+    M("1.2.840.10008.5.1.4.1.1.2.1", "CT"),
+    M("1.2.840.10008.5.1.4.1.1.2.2", "CT"),
+    M("1.2.840.10008.5.1.4.1.1.4", "MR"),
+    M("1.2.840.10008.5.1.4.1.1.4.1", "MR"),
+    M("1.2.840.10008.5.1.4.1.1.4.2", "MR"),
+    M("1.2.840.10008.5.1.4.1.1.6.1", "US"),
+    M("1.2.840.10008.5.1.4.1.1.6.2", "US"),
+    M("1.2.840.10008.5.1.4.1.1.3.1", "US"),
+    M("1.2.840.10008.5.1.4.1.1.1", "CR"),
+    M("1.2.840.10008.5.1.4.1.1.1.1", "DX"),
+    M("1.2.840.10008.5.1.4.1.1.1.1.1", "DX"),
+    M("1.2.840.10008.5.1.4.1.1.1.2", "MG"),
+    M("1.2.840.10008.5.1.4.1.1.1.2.1", "MG"),
+    M("1.2.840.10008.5.1.4.1.1.13.1.3", "MG"),
+    M("1.2.840.10008.5.1.4.1.1.1.3", "IO"),
+    M("1.2.840.10008.5.1.4.1.1.20", "NM"),
+    M("1.2.840.10008.5.1.4.1.1.128", "PT"),
+    M("1.2.840.10008.5.1.4.1.1.130", "PT"),
+    M("1.2.840.10008.5.1.4.1.1.12.1", "XA"),
+    M("1.2.840.10008.5.1.4.1.1.12.1.1", "XA"),
+    M("1.2.840.10008.5.1.4.1.1.12.2", "RF"),
+    M("1.2.840.10008.5.1.4.1.1.12.2.1", "RF"),
+    M("1.2.840.10008.5.1.4.1.1.481.", "RT"),
+    M("1.2.840.10008.5.1.4.1.1.9.1.", "ECG"),
+    M("1.2.840.10008.5.1.4.1.1.9.4.1", "ECG"),
+    M("1.2.840.10008.5.1.4.1.1.9.3.1", "HD"),
+    M("1.2.840.10008.5.1.4.1.1.77.1.1", "ES"),
+    M("1.2.840.10008.5.1.4.1.1.77.1.2", "GM"),
+    M("1.2.840.10008.5.1.4.1.1.77.1.4", "XC"),
+    M("1.2.840.10008.5.1.4.1.1.77.1.5.", "OP"),
+    M("1.2.840.10008.5.1.4.1.1.66", "SEG"),
+    M("1.2.840.10008.5.1.4.1.1.88.", "SR"),
+    M("1.2.840.10008.5.1.4.1.1.7", "OT"),
 };
+#undef M
 
 static const char *modality_of(const uint8_t *uid, size_t len)
 {
+    if (len <= sizeof STORAGE_ROOT - 1 || memcmp(uid, STORAGE_ROOT, sizeof STORAGE_ROOT - 1))
+        return NULL;
     for (size_t i = 0; i < sizeof MODALITIES / sizeof MODALITIES[0]; i++) {
-        size_t n = strlen(MODALITIES[i].uid);
+        size_t n = MODALITIES[i].len;
         int prefix = MODALITIES[i].uid[n - 1] == '.';
         if ((prefix ? len > n : len == n) && !memcmp(uid, MODALITIES[i].uid, n))
             return MODALITIES[i].code;
     }
     return NULL;
+}
+
+/* Eight bytes at a time, exact per byte, in any byte order: the high bit of each byte of
+ * the result says whether that byte of x is below c (c <= 0x80), or equal to c. */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+#define LOWS 0x7f7f7f7f7f7f7f7fULL
+static inline uint64_t bytes_below(uint64_t x, unsigned c)
+{
+    return ~(((x & LOWS) + (0x80 - c) * ONES) | x) & HIGHS;
+}
+static inline uint64_t bytes_equal(uint64_t x, unsigned c)
+{
+    uint64_t y = x ^ (c * ONES);
+    return ~(((y & LOWS) + LOWS) | y) & HIGHS;
+}
+
+/* Bytes that are no digit and no dot. */
+static inline uint64_t not_uid_bytes(uint64_t x)
+{
+    return bytes_below(x, '.') | (~bytes_below(x, '9' + 1) & HIGHS) | bytes_equal(x, '/');
 }
 
 /* UIDs are digits and dots (PS3.5 9.1), padded with a NUL to even length. */
@@ -71,19 +116,30 @@ static int uid_ok(const uint8_t *v, size_t *len)
         (*len)--;
     if (!*len || *len > 64)
         return 0;
-    for (size_t i = 0; i < *len; i++)
-        if (!((v[i] >= '0' && v[i] <= '9') || v[i] == '.'))
-            return 0;
-    return 1;
+    if (*len < 8) {
+        for (size_t i = 0; i < *len; i++)
+            if (!((v[i] >= '0' && v[i] <= '9') || v[i] == '.'))
+                return 0;
+        return 1;
+    }
+    uint64_t x, bad = 0;
+    for (size_t i = 0; i + 8 < *len; i += 8) {
+        memcpy(&x, v + i, 8);
+        bad |= not_uid_bytes(x);
+    }
+    memcpy(&x, v + *len - 8, 8); /* the last eight (overlapping) */
+    return !(bad | not_uid_bytes(x));
 }
 
 /* AE titles: 16 bytes of printable ASCII (no backslash, no control characters). */
 static int ae_ok(const uint8_t *v)
 {
-    for (int i = 0; i < 16; i++)
-        if (v[i] < 0x20 || v[i] > 0x7e || v[i] == '\\')
-            return 0;
-    return 1;
+    uint64_t x, y;
+    memcpy(&x, v, 8);
+    memcpy(&y, v + 8, 8);
+    uint64_t bad = bytes_below(x, 0x20) | (~bytes_below(x, 0x7f) & HIGHS) | bytes_equal(x, '\\') |
+                   bytes_below(y, 0x20) | (~bytes_below(y, 0x7f) & HIGHS) | bytes_equal(y, '\\');
+    return !bad;
 }
 
 static int add(struct found *f, int *n, enum fp_kind kind, const uint8_t *v, size_t len)
