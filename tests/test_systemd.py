@@ -116,12 +116,12 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.lstat().st_mode)
 
 
-def _run_install(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run_install(env: dict[str, str], timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(INSTALL)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout_s,
         check=False,
         env={**os.environ, **env},
     )
@@ -151,6 +151,29 @@ def test_staged_install_lays_out_the_tree_and_keeps_local_changes(tmp_path: Path
     assert second.returncode == 0, second.stderr
     assert "keeping the existing /etc/iomt-agent/agent.toml" in second.stdout
     assert config.read_text().endswith("# changed on site\n")
+
+
+def test_staged_install_builds_a_venv_whose_agent_runs_with_its_c_engine(tmp_path: Path) -> None:
+    if shutil.which("systemctl") is None:
+        pytest.skip("systemctl is not installed")
+    stage = tmp_path / "stage"
+    result = _run_install({"DESTDIR": str(stage), "INSTALL_VENV": "yes"}, timeout_s=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    venv = stage / "opt/iomt-agent/.venv"
+    # A copy of the package, not this checkout: the engine it imports is the one it built.
+    probe = subprocess.run(
+        [str(venv / "bin/python"), "-c",
+         "import agent, agent._engine as e; print(agent.__file__); print(e.SLOT_BYTES)"],
+        capture_output=True, text=True, check=True, cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    package_file, slot_bytes = probe.stdout.split()
+    assert package_file.startswith(str(venv)) and int(slot_bytes) > 0
+    keygen = subprocess.run(
+        [str(venv / "bin/iomt-agent"), "keygen", "--out", str(tmp_path / "keys")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    assert keygen.returncode == 0, keygen.stderr
+    assert (tmp_path / "keys/sensor.key").is_file()
 
 
 def test_staged_install_with_another_prefix_points_the_unit_there(tmp_path: Path) -> None:
