@@ -90,6 +90,9 @@ struct device {
     uint8_t service_protos[DEVICE_MAX_SERVICES];
     uint8_t peer_registers[PEER_REGISTERS];
     uint32_t fp_seen[DEVICE_FP_SEEN]; /* hashes of fingerprints already sent */
+    uint32_t fp_gen;   /* counts hashes entered into fp_seen */
+    uint32_t set_gen;  /* fp_gen when set_hash was noted */
+    uint64_t set_hash; /* the last fingerprint set that brought nothing new (fp_set_*) */
 };
 
 /* What every packet touches, apart from the big entries: lookup and counting stay in
@@ -497,6 +500,7 @@ static inline int fp_seen_before(struct device *d, uint32_t h)
         return 1;
     d->fp_seen[d->fp_next] = h;
     d->fp_next = (uint8_t)((d->fp_next + 1) % DEVICE_FP_SEEN);
+    d->fp_gen++;
     return 0;
 }
 
@@ -564,6 +568,49 @@ void fp_emit_for(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
                  const uint8_t *value, size_t len)
 {
     fp_note(sink, mac, kind, value, len);
+}
+
+uint64_t fp_set_hash(uint64_t h, const uint8_t *v, size_t len)
+{
+    h = (h ^ len) * 0xff51afd7ed558ccdULL;
+    uint64_t w = 0;
+    if (len >= 8) {
+        for (size_t i = 0; i + 8 < len; i += 8) {
+            memcpy(&w, v + i, 8);
+            h = (h ^ w) * 0xff51afd7ed558ccdULL;
+            h ^= h >> 29;
+        }
+        memcpy(&w, v + len - 8, 8);
+    } else if (len >= 4) {
+        uint32_t a, b;
+        memcpy(&a, v, 4);
+        memcpy(&b, v + len - 4, 4);
+        w = (uint64_t)a << 32 | b;
+    } else if (len) {
+        w = (uint64_t)v[0] << 16 | (uint64_t)v[len / 2] << 8 | v[len - 1];
+    }
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    return h ^ h >> 31;
+}
+
+/* The set is known when it is the sender's last set that brought nothing new, and nothing
+ * was entered into its fingerprint memory since: every value of it is still there. */
+int fp_set_seen(struct fp_sink *sink, uint64_t h)
+{
+    struct device *d = sink->device;
+    if (!d)
+        return 0;
+    sink->set_gen = d->fp_gen;
+    return d->set_hash == (h | 1) && d->set_gen == d->fp_gen;
+}
+
+void fp_set_done(struct fp_sink *sink, uint64_t h)
+{
+    struct device *d = sink->device;
+    if (d && d->fp_gen == sink->set_gen) { /* every value was remembered already */
+        d->set_hash = h | 1;
+        d->set_gen = d->fp_gen;
+    }
 }
 
 void fp_emit(struct fp_sink *sink, enum fp_kind kind, const uint8_t *value, size_t len)

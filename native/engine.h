@@ -300,6 +300,7 @@ struct fp_sink {
     const uint8_t *mac; /* the sender: whom fingerprints describe by default */
     uint64_t ts_us;
     uint32_t emitted;   /* this frame, bounded by DEVICE_EVENTS_PER_PACKET */
+    uint32_t set_gen;   /* fp_set_seen() to fp_set_done(): the sender's memory before */
 };
 void fp_emit(struct fp_sink *sink, enum fp_kind kind, const uint8_t *value, size_t len);
 void fp_emit_for(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
@@ -307,6 +308,15 @@ void fp_emit_for(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
 /* fp_emit_for with spaces, tabs, CR/LF and NULs cut from both ends; nothing when empty. */
 void fp_emit_trimmed(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
                      const uint8_t *value, size_t len);
+/* Fingerprint sets: an extractor that sends the same values on every message (a header's
+ * fields) hashes them (fp_set_hash over each value, in order, with what tells them apart)
+ * and asks fp_set_seen() first. 1: the sender's entry has every value of this set in its
+ * memory already (the same set brought nothing new last time and nothing was added
+ * since), so sending would send nothing: skip it. 0: send the values as usual, then call
+ * fp_set_done() with the same hash. Only for values of the sender itself (sink->mac). */
+uint64_t fp_set_hash(uint64_t h, const uint8_t *value, size_t len);
+int fp_set_seen(struct fp_sink *sink, uint64_t h);
+void fp_set_done(struct fp_sink *sink, uint64_t h);
 /* Big-endian reads for extractors, only after a length check covered the bytes. */
 static inline uint16_t ext_get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
 static inline uint32_t ext_get32(const uint8_t *p)

@@ -273,8 +273,16 @@ enum extract_result extract_dicom(const uint8_t *d, uint32_t len, struct fp_sink
             return EXTRACT_MALFORMED;
         off += 4 + item_len;
     }
-    emit_found(sink, f, n);
-    if (type == 2)
-        fp_emit(sink, FP_DICOM_RESULT, (const uint8_t *)"accepted", 8);
+    /* What an association sends is one fingerprint set: a modality opens the same
+     * association again and again, and its entry has all of it after the first. */
+    uint64_t set = type;
+    for (int i = 0; i < n; i++)
+        set = fp_set_hash(set ^ (uint64_t)f[i].kind << 32, f[i].value, f[i].len);
+    if (!fp_set_seen(sink, set)) {
+        emit_found(sink, f, n);
+        if (type == 2)
+            fp_emit(sink, FP_DICOM_RESULT, (const uint8_t *)"accepted", 8);
+        fp_set_done(sink, set);
+    }
     return partial ? EXTRACT_PARTIAL : EXTRACT_OK;
 }

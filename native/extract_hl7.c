@@ -126,6 +126,30 @@ scanned:;
         {12, FP_HL7_VERSION},
     };
     uint8_t component = d[start + 4] != sep ? d[start + 4] : '^';
+    /* MSH-9 up to its second component: type^event. */
+    const uint8_t *v9 = NULL;
+    size_t len9 = 0;
+    if (n_seps > 7 || (n_seps == 7 && !cut)) {
+        v9 = d + seps[6] + 1;
+        len9 = (n_seps > 7 ? seps[7] : end) - (seps[6] + 1);
+        const uint8_t *c1 = memchr(v9, component, len9);
+        const uint8_t *c2 = c1 ? memchr(c1 + 1, component, len9 - (size_t)(c1 + 1 - v9)) : NULL;
+        if (c2)
+            len9 = (size_t)(c2 - v9);
+    }
+    /* A whole header (all seven fields) is one fingerprint set: MSH-3..6 and MSH-11..12
+     * are each one run of bytes between separators. A device sends the same header on
+     * every message: when its entry has all of it already, nothing is sent again. */
+    int whole = last_field == 12 && (n_seps > 10 || (n_seps == 10 && !cut));
+    uint64_t set = 0;
+    if (whole) {
+        uint32_t b = seps[8] + 1, b_end = n_seps > 10 ? seps[10] : end;
+        set = fp_set_hash(sep, d + seps[0] + 1, seps[4] - (seps[0] + 1));
+        set = fp_set_hash(set, v9, len9);
+        set = fp_set_hash(set, d + b, b_end - b);
+        if (fp_set_seen(sink, set))
+            return cut ? EXTRACT_PARTIAL : EXTRACT_OK;
+    }
     size_t first = last_field == 12 ? 0 : 4, count = last_field == 12 ? 7 : 5;
     for (size_t f = first; f < count; f++) {
         unsigned k = ALLOWED[f].msh - 2u;
@@ -134,13 +158,11 @@ scanned:;
         uint32_t field_start = seps[k - 1] + 1; /* k >= 1: MSH-3 onwards */
         const uint8_t *v = d + field_start;
         size_t vlen = (k < n_seps ? seps[k] : end) - field_start;
-        if (ALLOWED[f].msh == 9) { /* type^event: the first two components */
-            const uint8_t *c1 = memchr(v, component, vlen);
-            const uint8_t *c2 = c1 ? memchr(c1 + 1, component, vlen - (size_t)(c1 + 1 - v)) : NULL;
-            if (c2)
-                vlen = (size_t)(c2 - v);
-        }
+        if (ALLOWED[f].msh == 9)
+            vlen = len9;
         fp_emit_trimmed(sink, sink->mac, (enum fp_kind)ALLOWED[f].kind, v, vlen);
     }
+    if (whole)
+        fp_set_done(sink, set);
     return cut ? EXTRACT_PARTIAL : EXTRACT_OK;
 }
