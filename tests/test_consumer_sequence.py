@@ -145,3 +145,14 @@ def test_a_sensor_that_reboots_often_costs_a_bounded_number_of_boots():
     newest = (3 * BOOTS_KEPT - 1).to_bytes(16, "big")
     assert restored.observe("wing4b-01", newest, 0).duplicate
     assert restored.observe("wing4b-01", newest, 1) == Verdict()
+
+
+def test_the_first_messages_of_a_sensor_may_arrive_out_of_order():
+    # The sensor's spooled seq 0 can reach the broker after its live seq 1.
+    tracker = SequenceTracker()
+    boot = os.urandom(16)
+    assert tracker.observe("wing4b-01", boot, 1) == Verdict(new_boot=True)
+    assert tracker.observe("wing4b-01", boot, 0) == Verdict(late=True)
+    assert tracker.observe("wing4b-01", boot, 0).duplicate
+    assert tracker.observe("wing4b-01", boot, 1).duplicate
+    assert tracker.observe("wing4b-01", boot, 2) == Verdict()

@@ -93,12 +93,16 @@ class SequenceTracker:
         state = self._boots.get((sensor, boot))
         if state is None:
             self._forget_old_boots(sensor)
-            self._boots[(sensor, boot)] = _BootState(highest_seq=seq)
-            # A boot that started while we watched the sensor must begin at 0; on the
-            # first sensor ever seen we may simply have started listening late.
-            if seq > 0 and previous is not None:
-                self._boots[(sensor, boot)].missing.append([0, seq - 1])
-                return Verdict(gap=(0, seq - 1), new_boot=True, previous_boot=previous)
+            state = self._boots[(sensor, boot)] = _BootState(highest_seq=seq)
+            if seq > 0:
+                # What came before is missing so far: a lower seq that arrives later (the
+                # sensor's spool backlog overtaken by live data) is late, not a duplicate.
+                state.missing.append([0, seq - 1])
+                # A boot that started while we watched the sensor must begin at 0: that
+                # is a gap. On the first boot seen we may simply have started listening
+                # late, so it is only remembered.
+                if previous is not None:
+                    return Verdict(gap=(0, seq - 1), new_boot=True, previous_boot=previous)
             return Verdict(new_boot=new_boot, previous_boot=previous)
         if seq > state.highest_seq:
             gap = None
