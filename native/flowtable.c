@@ -1028,14 +1028,16 @@ static void account_packet(struct engine *e, const struct packet *p)
     struct flow_slot *s = &e->slots[idx];
     int responder = dir != (s->bits & FLOW_ORIG_DIR_1 ? 1 : 0);
     /* Most packets of a flow start nothing for the device table (not their direction's
-     * first packet or first payload, not an HL7 feed): only its counters move, without
-     * building the flow view. The bits say what this direction sent so far (before
-     * count_packet sets them). */
+     * first packet or first payload, no MLLP block of an HL7 feed): only its counters
+     * move, without building the flow view. The bits say what this direction sent so far
+     * (before count_packet sets them). */
     unsigned side = (unsigned)s->bits >> dir; /* this direction's bits at _0 */
     if (!e->devices) {
         /* extraction off */
     } else if ((side & FLOW_PAYLOAD_0 || (side & FLOW_SENT_0 && !p->payload_len)) &&
-               s->service != SVC_HL7) { /* count_packet sets SENT with PAYLOAD */
+               (s->service != SVC_HL7 || !p->payload_caplen || p->payload[0] != 0x0b)) {
+        /* count_packet sets SENT with PAYLOAD; an HL7 flow's packet matters only when it
+         * starts an MLLP block (0x0B): the device table counts its messages. */
         devices_count_packet(e->devices, p);
     } else {
         struct flow_view view = {
