@@ -124,6 +124,7 @@ struct device_table {
     uint32_t recent_idx[RECENT];
     struct device_event *events;
     uint32_t event_capacity, event_head, event_count;
+    uint8_t events_low; /* less than DEVICE_EVENTS_PER_PACKET of room (asked per frame) */
     struct device_counters counters;
 };
 
@@ -144,6 +145,7 @@ struct device_table *devices_new(uint32_t max_devices, uint32_t event_capacity)
     t->buckets = malloc((size_t)buckets * sizeof *t->buckets);
     t->events = calloc(event_capacity, sizeof *t->events);
     t->event_capacity = event_capacity;
+    t->events_low = event_capacity < DEVICE_EVENTS_PER_PACKET;
     if (!t->slots || !t->links || !t->buckets || !t->events) {
         devices_free(t);
         return NULL;
@@ -518,6 +520,7 @@ static __attribute__((noinline)) void fp_event_add(struct fp_sink *sink, const u
     if (pos >= t->event_capacity)
         pos -= t->event_capacity;
     t->event_count++;
+    t->events_low = t->event_capacity - t->event_count < DEVICE_EVENTS_PER_PACKET;
     struct device_event *ev = &t->events[pos];
     ev->ts_us = sink->ts_us;
     memcpy(ev->mac, mac, 6);
@@ -625,6 +628,8 @@ uint32_t devices_event_room(const struct device_table *t)
     return t->event_capacity - t->event_count;
 }
 
+int devices_events_low(const struct device_table *t) { return t->events_low; }
+
 const struct device_event *devices_event_peek(const struct device_table *t, uint32_t i)
 {
     uint32_t pos = t->event_head + i;
@@ -639,6 +644,7 @@ void devices_event_consume(struct device_table *t, uint32_t n)
         n = t->event_count;
     t->event_head = (uint32_t)(((uint64_t)t->event_head + n) % t->event_capacity);
     t->event_count -= n;
+    t->events_low = t->event_capacity - t->event_count < DEVICE_EVENTS_PER_PACKET;
 }
 
 /* ---------------------------------------------------------------- extraction */

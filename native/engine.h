@@ -388,6 +388,8 @@ void devices_count_packet(struct device_table *t, const struct packet *p);
 void devices_l2_frame(struct device_table *t, const struct packet *p);
 uint32_t devices_event_count(const struct device_table *t);
 uint32_t devices_event_room(const struct device_table *t);
+/* devices_event_room() < DEVICE_EVENTS_PER_PACKET, kept as a flag (asked once per frame). */
+int devices_events_low(const struct device_table *t);
 const struct device_event *devices_event_peek(const struct device_table *t, uint32_t i);
 void devices_event_consume(struct device_table *t, uint32_t n);
 const struct device_counters *devices_counters(const struct device_table *t);

@@ -568,7 +568,7 @@ uint32_t engine_ring_room(const struct engine *e)
 int engine_output_low(const struct engine *e)
 {
     return e->settings.ring_records - e->ring_count < ENGINE_RECORDS_PER_PACKET ||
-           (e->devices && devices_event_room(e->devices) < DEVICE_EVENTS_PER_PACKET);
+           (e->devices && devices_events_low(e->devices));
 }
 
 const struct flow_record *engine_ring_peek(const struct engine *e, uint32_t i)
