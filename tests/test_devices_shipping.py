@@ -43,11 +43,14 @@ def test_devices_arrive_signed_decoded_and_in_the_sequence(tmp_path, mosquitto, 
     devices = [r for r in records if r["type"] == "device"]
     assert devices, kinds
     assert all(r["topic"].endswith("/devices") for r in devices)
-    # Changes: every device is "new" exactly once, later records are updates.
+    # Changes: every device is "new" exactly once, later records are updates. "Later" in
+    # the sensor's sequence: messages can arrive out of order (a spooled seq 0 overtaken
+    # by a live seq 4), so the check walks them in seq order (stable: a message's own
+    # records keep theirs).
     new = Counter(r["mac"] for r in devices if r["change"] == "new")
     assert new and max(new.values()) == 1
     seen_new: set[str] = set()
-    for r in devices:
+    for r in sorted(devices, key=lambda r: r["seq"]):
         if r["change"] == "update":
             assert r["mac"] in seen_new
         seen_new.add(r["mac"])
