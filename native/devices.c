@@ -25,7 +25,7 @@
 #define NIL UINT32_MAX
 #define DEVICE_FP_SEEN 16 /* fp_seen_before() compares them as four vectors of four */
 #define PEER_REGISTERS 64 /* HyperLogLog registers: ~13% error, fixed 64 bytes */
-#define RECENT 64 /* direct-mapped, power of two */ /* HyperLogLog registers: ~18% error, fixed 32 bytes */
+#define RECENT 64 /* recently looked-up devices, direct-mapped: a power of two */
 
 const char *const APP_SERVICE_NAMES[SVC_COUNT] = {
     [SVC_NONE] = "",         [SVC_DHCP] = "dhcp",   [SVC_DHCPV6] = "dhcpv6",
