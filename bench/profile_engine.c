@@ -4,8 +4,8 @@
  * cost from the Python record building of bench/engine_alone.py.
  *
  *   gcc -O2 -std=c11 -D_GNU_SOURCE -Inative -o bench/out/profile_engine \
- *       bench/profile_engine.c native/capture.c native/flowtable.c native/parse.c \
- *       native/devices.c native/extract_*.c -lpcap
+ *       bench/profile_engine.c native/capture.c native/flowtable.c native/conn_state.c \
+ *       native/parse.c native/devices.c native/extract_*.c -lpcap
  *   bench/out/profile_engine FILE [MAX_DEVICES]
  *   valgrind --tool=callgrind bench/out/profile_engine FILE
  *

@@ -1,6 +1,7 @@
 /*
- * flowtable.c: the bidirectional flow table, TCP state, expiry and the output ring,
- * as docs/flow-semantics.md specifies them.
+ * flowtable.c: the bidirectional flow table, expiry and the output ring, as
+ * docs/flow-semantics.md specifies them (a flow's history and TCP state: conn_state.c;
+ * the types: flowtable.h).
  *
  * Memory is fixed in engine_new(): the slots, the hash buckets, the fragment memory,
  * the output ring and one deferred-frame buffer. Nothing is allocated afterwards.
@@ -30,155 +31,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "engine.h"
-
-#define NIL UINT32_MAX
-
-#define TCP_FIN 0x01
-#define TCP_SYN 0x02
-#define TCP_RST 0x04
-#define TCP_ACK 0x10
-
-enum tcp_endpoint {
-    TCP_INACTIVE,
-    TCP_SYN_SENT,
-    TCP_SYN_ACK_SENT,
-    TCP_PARTIAL,
-    TCP_ESTABLISHED,
-    TCP_CLOSED,
-    TCP_RESET
-};
-
-/* Timeout classes: one expiry list each. */
-enum expiry_list {
-    LIST_TCP,         /* tcp_idle_us */
-    LIST_TCP_SYN,     /* a SYN_SENT endpoint and a silent peer: tcp_syn_idle_us */
-    LIST_TCP_CLOSING, /* both CLOSED or either RESET: tcp_linger_us, ends with END_END */
-    LIST_UDP,
-    LIST_ICMP,
-    LIST_OTHER,
-    LIST_COUNT,
-    LIST_FREE = 7 /* the slot holds no flow (fits the 3-bit field) */
-};
-
-/* The canonical key: the smaller (address, port) pair at index 0. Built with memset so
- * the padding byte is always zero and keys compare with memcmp. */
-struct flow_key {
-    uint8_t addr[2][16];
-    uint16_t port[2];
-    uint16_t vlan[2]; /* valid per vlan_count; zero otherwise */
-    uint8_t proto;
-    uint8_t family;
-    uint8_t vlan_count;
-    uint8_t zero; /* explicit padding, always 0 */
-};
-
-struct flow_slot {
-    /* identity */
-    struct flow_key key;
-
-    /* per-direction state and statistics, indexed by canonical direction (0: key A) */
-    uint8_t tcp_state[2];       /* enum tcp_endpoint, cumulative over the flow's life */
-    uint8_t tcp_flags[2];       /* OR of the TCP flags in this record */
-    uint64_t pkts[2];           /* this record */
-    uint64_t ip_bytes[2];
-    uint64_t payload_bytes[2];
-    uint64_t start_us;          /* first packet of this record */
-    uint32_t last_off_us[2];    /* last packet, as offset from start_us (< active_us) */
-
-    /* housekeeping */
-    uint64_t serial;            /* unique per engine; every record of the flow carries it */
-    uint64_t last_touch;        /* engine packet order of the last update: breaks time ties */
-    uint64_t history;           /* 4-bit letter codes, the first letter in the low nibble */
-    uint32_t lru_prev, lru_next; /* expiry list links (free list: lru_next only) */
-    uint32_t hash_next;         /* bucket chain */
-    /* 4 bytes, so the slot stays 152 bytes with the label; the per-packet flags get a
-     * byte of their own (a flag set in a shared 32-bit bitfield cost a read-modify-write
-     * of the word, several times per packet): */
-    uint16_t history_seen;      /* one bit per (letter, role): each is recorded once */
-    uint8_t bits;               /* FLOW_* flags below */
-    uint8_t list : 3;           /* enum expiry_list, or LIST_FREE */
-    uint8_t service : 5;        /* enum app_service: the extractors' label (devices.c) */
-};
-_Static_assert(SVC_COUNT <= 32, "the service label has 5 bits");
-_Static_assert(LIST_COUNT < LIST_FREE, "the list field has 3 bits");
-_Static_assert(sizeof(struct flow_slot) == 152, "a flow slot stays 152 bytes");
-
-#define FLOW_ORIG_DIR_1 0x01 /* the originator is key index 1 */
-#define FLOW_SENT_0 0x02     /* key index 0 ever sent a packet */
-#define FLOW_SENT_1 0x04
-#define FLOW_PAYLOAD_0 0x08  /* key index 0 ever sent payload (conn_state is cumulative) */
-#define FLOW_PAYLOAD_1 0x10
-
-/* History letters: code 0 is "no letter"; 1 is '^'; then 7 letters per role. */
-static const char HISTORY_LETTERS[16] = " ^SHQDFRAshqdfra";
-enum history_letter { H_SYN, H_SYNACK, H_SYNFIN, H_DATA, H_FIN, H_RST, H_ACK };
-
-/* A first fragment seen: later fragments with the same key count to its flow. */
-struct frag_entry {
-    uint8_t src[16], dst[16];
-    uint32_t frag_id;
-    uint32_t slot;
-    uint64_t serial; /* the flow still in `slot` must have this serial */
-    uint16_t chain_next;         /* hash bucket chain */
-    uint16_t age_prev, age_next; /* oldest-first list of used entries; free list: age_next */
-    uint8_t proto;
-    uint8_t dir;
-};
-#define FRAG_BUCKETS 4096 /* power of two */
-#define FRAG_NIL 0xffff
-
-struct engine {
-    struct engine_settings settings;
-    uint64_t timeout_us[LIST_COUNT];
-    uint64_t hash_seed[2];
-    uint64_t clock_us; /* largest packet time seen, or wall time when live and idle */
-    /* No flow can expire before this time: the earliest (last packet + timeout) of the
-     * list heads, lowered whenever a list gets a new head. Spares most packets the
-     * expiry scan. */
-    uint64_t expiry_due_us;
-    uint64_t next_serial;
-
-    struct flow_slot *slots;
-    uint32_t *buckets;
-    uint32_t bucket_mask;
-    uint32_t free_head;  /* slots whose flow ended, linked by lru_next */
-    /* Slots from here on have never held a flow. Handing them out in order, instead of
-     * threading a free list through all of them at start, leaves their pages untouched
-     * (so not resident) until traffic needs that many flows: memory stays fixed, but a
-     * quiet wing does not pay for the busiest one's table. */
-    uint32_t never_used;
-    uint32_t flows_active;
-    uint32_t list_head[LIST_COUNT], list_tail[LIST_COUNT];
-
-    struct frag_entry *frags;
-    uint16_t *frag_buckets;
-    uint16_t frag_oldest, frag_newest, frag_free;
-
-    /* expiry: the flows one scan ends, sorted by serial before they are emitted */
-    struct expiring {
-        uint64_t serial;
-        uint32_t slot;
-        uint8_t reason;
-    } *expiring;
-    uint64_t touches; /* packets accounted to flows so far: the touch order */
-    /* The flow of the last packet: packets come in bursts of one flow (a DICOM transfer),
-     * and a match here skips the hash and the bucket, a cache miss per packet otherwise. */
-    uint32_t last_flow;
-
-    struct flow_record *ring;
-    uint32_t ring_head, ring_count;
-    uint64_t records_lost;
-
-    int has_deferred;
-    int deferred_linktype;
-    uint32_t deferred_caplen, deferred_wire_len;
-    uint64_t deferred_ts_us;
-    uint8_t *deferred_frame;
-
-    struct engine_counters counters;
-    struct device_table *devices; /* NULL: extraction off (max_devices 0) */
-};
+#include "conn_state.h"
 
 /* ---------------------------------------------------------------- settings */
 
@@ -200,14 +53,6 @@ const char *engine_settings_check(const struct engine_settings *s)
 
 /* ---------------------------------------------------------------- hashing */
 
-static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-
-static inline uint64_t load64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
 
 /* A keyed multiply-rotate mix of the whole key; the final avalanche spreads every bit
  * into the bucket index. The seed is random per engine, so chain lengths cannot be
@@ -245,20 +90,6 @@ _Static_assert(offsetof(struct flow_key, port) == 32 && offsetof(struct flow_key
                    offsetof(struct flow_key, vlan_count) == 42,
                "key_from_packet stores ports and VLANs as one word, the small fields as another");
 
-static uint32_t frag_hash(const struct engine *e, const uint8_t *src, const uint8_t *dst,
-                          uint8_t proto, uint32_t frag_id)
-{
-    uint64_t h = e->hash_seed[1] ^ ((uint64_t)frag_id << 8) ^ proto;
-    for (int i = 0; i < 16; i += 8) {
-        h = rotl64(h ^ (load64(src + i) * 0x87c37b91114253d5ULL), 31) * 0x4cf5ad432745937fULL;
-        h = rotl64(h ^ (load64(dst + i) * 0x87c37b91114253d5ULL), 31) * 0x4cf5ad432745937fULL;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return (uint32_t)h & (FRAG_BUCKETS - 1);
-}
-
 void engine_random_seed(uint64_t *seed, size_t count)
 {
     if (getrandom(seed, count * sizeof seed[0], GRND_NONBLOCK) == (ssize_t)(count * sizeof seed[0]))
@@ -289,24 +120,19 @@ struct engine *engine_new(const struct engine_settings *settings)
     e->bucket_mask = buckets - 1;
     e->slots = calloc(settings->max_flows, sizeof *e->slots);
     e->buckets = malloc((size_t)buckets * sizeof *e->buckets);
-    e->frags = calloc(ENGINE_FRAG_ENTRIES, sizeof *e->frags);
-    e->frag_buckets = malloc(FRAG_BUCKETS * sizeof *e->frag_buckets);
     e->ring = calloc(settings->ring_records, sizeof *e->ring);
     e->expiring = calloc(settings->ring_records, sizeof *e->expiring);
     e->deferred_frame = malloc(ENGINE_MAX_FRAME);
+    engine_random_seed(e->hash_seed, 2);
+    e->frags = fragments_new(e->hash_seed[1]);
     if (settings->max_devices)
         e->devices = devices_new(settings->max_devices, ENGINE_DEVICE_EVENTS);
-    if (!e->slots || !e->buckets || !e->frags || !e->frag_buckets || !e->ring ||
+    if (!e->slots || !e->buckets || !e->frags || !e->ring ||
         !e->expiring || !e->deferred_frame || (settings->max_devices && !e->devices)) {
         engine_free(e);
         return NULL;
     }
     memset(e->buckets, 0xff, (size_t)buckets * sizeof *e->buckets);
-    memset(e->frag_buckets, 0xff, FRAG_BUCKETS * sizeof *e->frag_buckets);
-    for (uint16_t i = 0; i < ENGINE_FRAG_ENTRIES; i++)
-        e->frags[i].age_next = i + 1 < ENGINE_FRAG_ENTRIES ? (uint16_t)(i + 1) : FRAG_NIL;
-    e->frag_free = 0;
-    e->frag_oldest = e->frag_newest = FRAG_NIL;
     e->free_head = NIL;
     e->never_used = 0;
     e->last_flow = NIL;
@@ -319,7 +145,6 @@ struct engine *engine_new(const struct engine_settings *settings)
     e->timeout_us[LIST_UDP] = settings->udp_idle_us;
     e->timeout_us[LIST_ICMP] = settings->icmp_idle_us;
     e->timeout_us[LIST_OTHER] = settings->other_idle_us;
-    engine_random_seed(e->hash_seed, 2);
     return e;
 }
 
@@ -329,8 +154,7 @@ void engine_free(struct engine *e)
         return;
     free(e->slots);
     free(e->buckets);
-    free(e->frags);
-    free(e->frag_buckets);
+    fragments_free(e->frags);
     free(e->ring);
     free(e->expiring);
     free(e->deferred_frame);
@@ -422,125 +246,6 @@ static uint8_t flow_list_for(const struct flow_slot *s)
     default:
         return LIST_OTHER;
     }
-}
-
-/* ---------------------------------------------------------------- history, conn_state */
-
-static inline int history_role_bit(int letter, int responder) { return letter + 7 * responder; }
-
-static void history_add_code(struct flow_slot *s, unsigned code)
-{
-    /* At most 15 distinct letters exist ('^' and 7 per role), so 16 nibbles never fill. */
-    unsigned used = s->history ? (unsigned)(64 - __builtin_clzll(s->history) + 3) / 4 : 0;
-    if (used < 16)
-        s->history |= (uint64_t)code << (4 * used);
-}
-
-static inline void history_add(struct flow_slot *s, int responder, int letter)
-{
-    uint16_t bit = (uint16_t)(1u << history_role_bit(letter, responder));
-    if (s->history_seen & bit)
-        return;
-    s->history_seen |= bit;
-    history_add_code(s, (unsigned)(2 + letter + 7 * responder));
-}
-
-static void history_text(uint64_t history, char *out)
-{
-    int n = 0;
-    for (; history && n < 16; history >>= 4)
-        out[n++] = HISTORY_LETTERS[history & 0xf];
-    out[n] = '\0';
-}
-
-/* Zeek's RSTOS0 pattern ^\^?S[^HAFGIQ]*R over the history text. */
-static int history_matches_rstos0(const char *h)
-{
-    if (*h == '^')
-        h++;
-    if (*h++ != 'S')
-        return 0;
-    for (; *h; h++) {
-        if (*h == 'R')
-            return 1;
-        if (strchr("HAFGIQ", *h))
-            return 0;
-    }
-    return 0;
-}
-
-static const char *tcp_conn_state(const struct flow_slot *s, int orig, const char *history)
-{
-    uint8_t os = s->tcp_state[orig], rs = s->tcp_state[!orig];
-    int os_quiet = os == TCP_INACTIVE || os == TCP_PARTIAL;
-    int rs_quiet = rs == TCP_INACTIVE || rs == TCP_PARTIAL;
-    if (rs == TCP_RESET) {
-        /* "payload counters" are over the flow's life, like conn_state itself. */
-        int no_payload = !(s->bits & (FLOW_PAYLOAD_0 | FLOW_PAYLOAD_1));
-        if (os == TCP_SYN_SENT || os == TCP_SYN_ACK_SENT || (os == TCP_RESET && no_payload))
-            return "REJ";
-        return os_quiet ? "RSTRH" : "RSTR";
-    }
-    if (os == TCP_RESET) {
-        if (rs_quiet)
-            return history_matches_rstos0(history) ? "RSTOS0" : "OTH";
-        return "RSTO";
-    }
-    if (os == TCP_CLOSED && rs == TCP_CLOSED)
-        return "SF";
-    if (os == TCP_CLOSED)
-        return rs_quiet ? "SH" : "S2";
-    if (rs == TCP_CLOSED)
-        return os_quiet ? "SHR" : "S3";
-    if (os == TCP_SYN_SENT && rs == TCP_INACTIVE)
-        return "S0";
-    if (os == TCP_ESTABLISHED && rs == TCP_ESTABLISHED)
-        return "S1";
-    return "OTH";
-}
-
-static void tcp_endpoint_update(uint8_t state[2], int dir, uint8_t flags, uint32_t payload_len)
-{
-    uint8_t *self = &state[dir], *peer = &state[!dir];
-    if (*self == TCP_RESET || *self == TCP_CLOSED) /* final for this endpoint */
-        return;
-    if (flags & TCP_RST) {
-        *self = TCP_RESET;
-    } else if (flags & TCP_FIN) {
-        *self = TCP_CLOSED;
-    } else if (flags & TCP_SYN) {
-        if (*self == TCP_INACTIVE)
-            *self = (flags & TCP_ACK) ? TCP_SYN_ACK_SENT : TCP_SYN_SENT;
-    } else if ((flags & TCP_ACK) || payload_len > 0) {
-        if (*self == TCP_SYN_SENT || *self == TCP_SYN_ACK_SENT) {
-            *self = TCP_ESTABLISHED;
-            if (*peer == TCP_SYN_SENT || *peer == TCP_SYN_ACK_SENT)
-                *peer = TCP_ESTABLISHED;
-        } else if (*self == TCP_INACTIVE) {
-            *self = TCP_PARTIAL;
-        }
-    }
-}
-
-static void tcp_history_update(struct flow_slot *s, int responder, uint8_t flags,
-                               uint32_t payload_len)
-{
-    int syn = flags & TCP_SYN, ack = flags & TCP_ACK, fin = flags & TCP_FIN,
-        rst = flags & TCP_RST;
-    if (syn && !ack)
-        history_add(s, responder, H_SYN);
-    if (syn && ack)
-        history_add(s, responder, H_SYNACK);
-    if (syn && (fin || rst))
-        history_add(s, responder, H_SYNFIN);
-    if (payload_len > 0)
-        history_add(s, responder, H_DATA);
-    if (fin)
-        history_add(s, responder, H_FIN);
-    if (rst)
-        history_add(s, responder, H_RST);
-    if (ack && !syn && !fin && !rst && payload_len == 0)
-        history_add(s, responder, H_ACK);
 }
 
 /* ---------------------------------------------------------------- output ring */
@@ -921,82 +626,18 @@ static int end_if_timed_out(struct engine *e, uint32_t idx)
     return 1;
 }
 
-static int frag_matches(const struct frag_entry *f, const struct packet *p)
-{
-    return f->frag_id == p->frag_id && f->proto == p->proto && !memcmp(f->src, p->src, 16) &&
-           !memcmp(f->dst, p->dst, 16);
-}
-
-static uint16_t frag_find(const struct engine *e, const struct packet *p, uint32_t bucket)
-{
-    uint16_t i = e->frag_buckets[bucket];
-    while (i != FRAG_NIL && !frag_matches(&e->frags[i], p))
-        i = e->frags[i].chain_next;
-    return i;
-}
-
-/* Take an entry out of its bucket chain and the age list, onto the free list. */
-static void frag_forget(struct engine *e, uint16_t i)
-{
-    struct frag_entry *f = &e->frags[i];
-    uint16_t *link = &e->frag_buckets[frag_hash(e, f->src, f->dst, f->proto, f->frag_id)];
-    while (*link != i)
-        link = &e->frags[*link].chain_next;
-    *link = f->chain_next;
-    if (f->age_prev != FRAG_NIL)
-        e->frags[f->age_prev].age_next = f->age_next;
-    else
-        e->frag_oldest = f->age_next;
-    if (f->age_next != FRAG_NIL)
-        e->frags[f->age_next].age_prev = f->age_prev;
-    else
-        e->frag_newest = f->age_prev;
-    f->age_next = e->frag_free;
-    e->frag_free = i;
-}
-
-/* Remember a first fragment's flow as the newest entry; a full memory forgets its oldest.
- * A repeated first fragment replaces its entry and becomes the newest. */
-static void frag_remember(struct engine *e, const struct packet *p, uint32_t idx, int dir)
-{
-    uint32_t bucket = frag_hash(e, p->src, p->dst, p->proto, p->frag_id);
-    uint16_t old = frag_find(e, p, bucket);
-    if (old != FRAG_NIL)
-        frag_forget(e, old);
-    if (e->frag_free == FRAG_NIL)
-        frag_forget(e, e->frag_oldest);
-    uint16_t i = e->frag_free;
-    struct frag_entry *f = &e->frags[i];
-    e->frag_free = f->age_next;
-    memcpy(f->src, p->src, 16);
-    memcpy(f->dst, p->dst, 16);
-    f->frag_id = p->frag_id;
-    f->proto = p->proto;
-    f->slot = idx;
-    f->serial = e->slots[idx].serial;
-    f->dir = (uint8_t)dir;
-    f->chain_next = e->frag_buckets[bucket];
-    e->frag_buckets[bucket] = i;
-    f->age_next = FRAG_NIL;
-    f->age_prev = e->frag_newest;
-    if (f->age_prev != FRAG_NIL)
-        e->frags[f->age_prev].age_next = i;
-    else
-        e->frag_oldest = i;
-    e->frag_newest = i;
-}
-
 static void account_later_fragment(struct engine *e, const struct packet *p)
 {
-    uint16_t i = frag_find(e, p, frag_hash(e, p->src, p->dst, p->proto, p->frag_id));
-    if (i != FRAG_NIL) {
-        const struct frag_entry *f = &e->frags[i];
-        struct flow_slot *s = &e->slots[f->slot];
+    uint32_t idx;
+    uint64_t serial;
+    int dir;
+    if (fragments_find(e->frags, p, &idx, &serial, &dir)) {
+        struct flow_slot *s = &e->slots[idx];
         /* The first fragment's flow must still run (and not be overdue to end). */
-        if (s->list != LIST_FREE && s->serial == f->serial && !end_if_timed_out(e, f->slot)) {
+        if (s->list != LIST_FREE && s->serial == serial && !end_if_timed_out(e, idx)) {
             active_check(e, s, p->ts_us);
-            count_packet(e, f->slot, p, f->dir);
-            touch(e, f->slot, 0);
+            count_packet(e, idx, p, dir);
+            touch(e, idx, 0);
             return;
         }
     }
@@ -1065,7 +706,7 @@ static void account_packet(struct engine *e, const struct packet *p)
     }
     touch(e, idx, state_changed);
     if (p->is_fragment)
-        frag_remember(e, p, idx, dir);
+        fragments_remember(e->frags, p, idx, s->serial, dir);
 }
 
 static void process_frame(struct engine *e, int linktype, const uint8_t *frame, uint32_t caplen,

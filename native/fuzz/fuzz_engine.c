@@ -3,8 +3,8 @@
  *
  * Build (tools/sanitize.sh does this):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Inative \
- *         native/fuzz/fuzz_engine.c native/parse.c native/flowtable.c native/devices.c \
- *         native/extract_*.c -o fuzz_engine
+ *         native/fuzz/fuzz_engine.c native/parse.c native/flowtable.c native/conn_state.c \
+ *         native/devices.c native/extract_*.c -o fuzz_engine
  * With -DFUZZ_PARSE_ONLY only parse.c is needed (each frame goes to parse_frame).
  *
  * Input format (native/fuzz/make_seeds.py writes seeds from real captures):
