@@ -4,9 +4,13 @@
  * Pipeline inside the extension:
  *   capture.c  (libpcap: files and live interfaces, the loop, GIL released)
  *     -> parse.c     (link layer .. L4 ports, every read bounded by caplen)
- *     -> flowtable.c (bidirectional flow table, TCP state, expiry, eviction)
+ *     -> flowtable.c (bidirectional flow table, expiry, eviction; its own types in
+ *                     flowtable.h, TCP state and history in conn_state.h/.c, IP
+ *                     fragments in fragments.c)
+ *     -> devices.c, extract_*.c (device table and fingerprints, docs/DEVICES.md)
  *     -> output ring (finished flow records, drained by Python in batches)
- *   module.c   (CPython binding only: plain values cross the boundary)
+ *   module.c, module_records.c, module_devices.c
+ *              (CPython binding only, behind module.h: plain values cross the boundary)
  *
  * Semantics (what a flow is, conn_state, history, end reasons, counters) are
  * specified in docs/flow-semantics.md; the pure-Python reference in
@@ -103,7 +107,7 @@ struct engine_counters {
 };
 
 /* ---- the engine: flow table + counters + output ring (flowtable.c) ----
- * Entry points shared by capture.c, module.c and the fuzz harness. flowtable.c
+ * Entry points shared by capture.c, the binding (module*.c) and the fuzz harness. flowtable.c
  * owns the definitions; its owner may add functions, but these keep their meaning. */
 struct engine_settings {
     uint32_t max_flows;            /* preallocated slots; no growth, ever */
@@ -132,7 +136,7 @@ uint32_t engine_ring_room(const struct engine *engine);
  * too low for what one frame may add (the capture loop's check, one call per frame). */
 int engine_output_low(const struct engine *engine);
 
-/* Drop every waiting record (the fuzz harness's drain; module.c converts them). */
+/* Drop every waiting record (the fuzz harness's drain; module_records.c converts them). */
 void engine_ring_discard(struct engine *engine);
 
 /* End every flow with END_FORCED, as far as the ring has room; returns flows left. */
@@ -396,7 +400,7 @@ const struct device_counters *devices_counters(const struct device_table *t);
 uint32_t devices_max(const struct device_table *t);
 uint32_t devices_active(const struct device_table *t);
 
-/* A device's state as Python reads it (module.c). */
+/* A device's state as Python reads it (module_devices.c). */
 #define DEVICE_MAX_V4 4
 #define DEVICE_MAX_V6 4
 #define DEVICE_MAX_VLANS 4
