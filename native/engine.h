@@ -107,8 +107,9 @@ struct engine_counters {
 };
 
 /* ---- the engine: flow table + counters + output ring (flowtable.c) ----
- * Entry points shared by capture.c, the binding (module*.c) and the fuzz harness. flowtable.c
- * owns the definitions; its owner may add functions, but these keep their meaning. */
+ * Entry points shared by capture.c, the binding (module*.c) and the fuzz harness.
+ * flowtable.c owns the definitions; its owner may add functions, but these keep their
+ * meaning. */
 struct engine_settings {
     uint32_t max_flows;            /* preallocated slots; no growth, ever */
     uint32_t ring_records;         /* capacity of the finished-record ring */
