@@ -33,7 +33,8 @@ static inline void history_add(struct flow_slot *s, int responder, int letter)
     history_add_code(s, (unsigned)(2 + letter + 7 * responder));
 }
 
-static inline void tcp_endpoint_update(uint8_t state[2], int dir, uint8_t flags, uint32_t payload_len)
+static inline void tcp_endpoint_update(uint8_t state[2], int dir, uint8_t flags,
+                                       uint32_t payload_len)
 {
     uint8_t *self = &state[dir], *peer = &state[!dir];
     if (*self == TCP_RESET || *self == TCP_CLOSED) /* final for this endpoint */
@@ -56,7 +57,8 @@ static inline void tcp_endpoint_update(uint8_t state[2], int dir, uint8_t flags,
     }
 }
 
-static inline void tcp_history_update(struct flow_slot *s, int responder, uint8_t flags, uint32_t payload_len)
+static inline void tcp_history_update(struct flow_slot *s, int responder, uint8_t flags,
+                                      uint32_t payload_len)
 {
     int syn = flags & TCP_SYN, ack = flags & TCP_ACK, fin = flags & TCP_FIN,
         rst = flags & TCP_RST;
