@@ -463,12 +463,12 @@ static uint32_t peers_estimate(const struct device *d)
 
 /* ---------------------------------------------------------------- events */
 
-/* Eight bytes a step (a byte-wise hash cost more than the rest of the deduplication);
- * the length in the seed tells values apart that differ only by trailing zero bytes.
- * The last bytes are read as one (overlapping) word of the value, never beyond it. */
-static inline uint32_t fp_hash(enum fp_kind kind, const uint8_t *v, size_t len)
+/* A value's bytes mixed into h, eight bytes a step (a byte-wise hash cost more than the
+ * rest of the deduplication). The last bytes are read as one (overlapping) word of the
+ * value, never beyond it. */
+static inline uint64_t mix_bytes(uint64_t h, const uint8_t *v, size_t len)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)kind << 32) ^ len, w = 0, tail = 0;
+    uint64_t w = 0, tail = 0;
     if (len >= 8) {
         for (size_t i = 0; i + 8 < len; i += 8) {
             memcpy(&w, v + i, 8);
@@ -484,7 +484,13 @@ static inline uint32_t fp_hash(enum fp_kind kind, const uint8_t *v, size_t len)
     } else if (len) {
         tail = (uint64_t)v[0] << 16 | (uint64_t)v[len / 2] << 8 | v[len - 1];
     }
-    h = (h ^ tail) * 0xc4ceb9fe1a85ec53ULL;
+    return (h ^ tail) * 0xc4ceb9fe1a85ec53ULL;
+}
+
+/* The length in the seed tells values apart that differ only by trailing zero bytes. */
+static inline uint32_t fp_hash(enum fp_kind kind, const uint8_t *v, size_t len)
+{
+    uint64_t h = mix_bytes(0x9e3779b97f4a7c15ULL ^ ((uint64_t)kind << 32) ^ len, v, len);
     return (uint32_t)(h ^ h >> 32) | 1; /* 0 marks an empty slot */
 }
 
@@ -575,24 +581,7 @@ void fp_emit_for(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
 
 uint64_t fp_set_hash(uint64_t h, const uint8_t *v, size_t len)
 {
-    h = (h ^ len) * 0xff51afd7ed558ccdULL;
-    uint64_t w = 0;
-    if (len >= 8) {
-        for (size_t i = 0; i + 8 < len; i += 8) {
-            memcpy(&w, v + i, 8);
-            h = (h ^ w) * 0xff51afd7ed558ccdULL;
-            h ^= h >> 29;
-        }
-        memcpy(&w, v + len - 8, 8);
-    } else if (len >= 4) {
-        uint32_t a, b;
-        memcpy(&a, v, 4);
-        memcpy(&b, v + len - 4, 4);
-        w = (uint64_t)a << 32 | b;
-    } else if (len) {
-        w = (uint64_t)v[0] << 16 | (uint64_t)v[len / 2] << 8 | v[len - 1];
-    }
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    h = mix_bytes((h ^ len) * 0xff51afd7ed558ccdULL, v, len);
     return h ^ h >> 31;
 }
 
