@@ -487,10 +487,12 @@ static inline uint64_t mix_bytes(uint64_t h, const uint8_t *v, size_t len)
     return (h ^ tail) * 0xc4ceb9fe1a85ec53ULL;
 }
 
-/* The length in the seed tells values apart that differ only by trailing zero bytes. */
-static inline uint32_t fp_hash(enum fp_kind kind, const uint8_t *v, size_t len)
+/* The length in the seed tells values apart that differ only by trailing zero bytes;
+ * the table's random seed keeps colliding values from being crafted from outside (a
+ * collision would keep a fingerprint from being sent). */
+static inline uint32_t fp_hash(uint64_t seed, enum fp_kind kind, const uint8_t *v, size_t len)
 {
-    uint64_t h = mix_bytes(0x9e3779b97f4a7c15ULL ^ ((uint64_t)kind << 32) ^ len, v, len);
+    uint64_t h = mix_bytes(seed ^ 0x9e3779b97f4a7c15ULL ^ ((uint64_t)kind << 32) ^ len, v, len);
     return (uint32_t)(h ^ h >> 32) | 1; /* 0 marks an empty slot */
 }
 
@@ -548,7 +550,7 @@ static inline void fp_note(struct fp_sink *sink, const uint8_t *mac, enum fp_kin
             return;
         d = device_find(sink->table, mac);
     }
-    if (d && fp_seen_before(d, fp_hash(kind, value, len)))
+    if (d && fp_seen_before(d, fp_hash(sink->table->seed, kind, value, len)))
         return;
     fp_event_add(sink, mac, kind, value, len);
 }
@@ -578,6 +580,8 @@ void fp_emit_for(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
 {
     fp_note(sink, mac, kind, value, len);
 }
+
+uint64_t fp_set_start(const struct fp_sink *sink) { return sink->table->seed; }
 
 uint64_t fp_set_hash(uint64_t h, const uint8_t *v, size_t len)
 {

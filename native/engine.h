@@ -320,6 +320,9 @@ void fp_emit_trimmed(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind
  * since), so sending would send nothing: skip it. 0: send the values as usual, then call
  * fp_set_done() with the same hash. Only for values of the sender itself (sink->mac). */
 uint64_t fp_set_hash(uint64_t h, const uint8_t *value, size_t len);
+/* The first h of a set: the device table's random seed, so that two different sets with
+ * one hash cannot be crafted from outside (the second would not be sent). */
+uint64_t fp_set_start(const struct fp_sink *sink);
 int fp_set_seen(struct fp_sink *sink, uint64_t h);
 void fp_set_done(struct fp_sink *sink, uint64_t h);
 /* Big-endian reads for extractors, only after a length check covered the bytes. */

@@ -275,7 +275,7 @@ enum extract_result extract_dicom(const uint8_t *d, uint32_t len, struct fp_sink
     }
     /* What an association sends is one fingerprint set: a modality opens the same
      * association again and again, and its entry has all of it after the first. */
-    uint64_t set = type;
+    uint64_t set = fp_set_start(sink) ^ type;
     for (int i = 0; i < n; i++)
         set = fp_set_hash(set ^ (uint64_t)f[i].kind << 32, f[i].value, f[i].len);
     if (!fp_set_seen(sink, set)) {

@@ -144,7 +144,7 @@ scanned:;
     uint64_t set = 0;
     if (whole) {
         uint32_t b = seps[8] + 1, b_end = n_seps > 10 ? seps[10] : end;
-        set = fp_set_hash(sep, d + seps[0] + 1, seps[4] - (seps[0] + 1));
+        set = fp_set_hash(fp_set_start(sink) ^ sep, d + seps[0] + 1, seps[4] - (seps[0] + 1));
         set = fp_set_hash(set, v9, len9);
         set = fp_set_hash(set, d + b, b_end - b);
         if (fp_set_seen(sink, set))
