@@ -1,7 +1,7 @@
 """Benchmark: `iomt-agent run` as a service: memory under traffic, CPU when idle.
 
     .venv/bin/python -m bench.bench_run [--packets 200000] [--rates 1111,20000] [--idle-s 20]
-                                        [--buffer-mib 32,8] [--seconds-per-rate 20] [--write]
+                                        [--buffer-mib 32,8,32+tls] [--seconds-per-rate 20] [--write]
 
 Sets up what a wing box has: a SPAN port (one end of a veth pair; the other end sits in
 a network namespace of the bench's own and replays the hospital-wing capture from
@@ -101,7 +101,12 @@ def wait_for_text(path: Path, text: str, timeout_s: float) -> None:
 
 
 def run_bench(
-    packets: int, rates: list[float], idle_s: float, buffer_mib: int, seconds_per_rate: float
+    packets: int,
+    rates: list[float],
+    idle_s: float,
+    buffer_mib: int,
+    seconds_per_rate: float,
+    tls: bool = False,
 ) -> str:
     OUT.mkdir(parents=True, exist_ok=True)
     capture = OUT / f"wing-{packets}-s4.pcap"
@@ -115,14 +120,25 @@ def run_bench(
     ip("link", "set", peer, "netns", namespace)
     ip("link", "set", span, "up")
     ip("-n", namespace, "link", "set", peer, "up")
-    broker = MosquittoBroker(work / "broker")
+    broker = MosquittoBroker(work / "broker", tls=tls)
     broker.start()
     log_path = work / "agent.log"
     rows = []
     try:
         sensor = make_sensor(
-            work, broker.url, interfaces=[span], capture_toml=f'buffer_bytes = "{buffer_mib} MiB"'
+            work,
+            broker.tls_url if tls else broker.url,
+            interfaces=[span],
+            capture_toml=f'buffer_bytes = "{buffer_mib} MiB"',
         )
+        if tls:  # as a hospital broker would be: mutual TLS, the CA checked
+            cert, key = broker.pki.client()
+            drop_in = sensor.config.parent / "agent.d" / "10-tls.toml"
+            drop_in.parent.mkdir()
+            drop_in.write_text(
+                f'[mqtt]\nca_file = "{broker.pki.ca_cert}"\n'
+                f'cert_file = "{cert}"\nkey_file = "{key}"\n'
+            )
         with open(log_path, "w") as log:
             agent = subprocess.Popen(
                 agent_command("run", "-c", str(sensor.config)),
@@ -161,7 +177,7 @@ def run_bench(
         subprocess.run(["ip", "link", "del", span], capture_output=True)
         subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
     final = next((line for line in log_path.read_text().splitlines() if "captured" in line), "")
-    return render(rows, final, buffer_mib, mappings)
+    return render(rows, final, buffer_mib, tls, mappings)
 
 
 def resident_by_mapping(pid: int) -> list[tuple[str, int]]:
@@ -194,10 +210,12 @@ def render(
     rows: list[tuple[str, str, str, dict[str, int]]],
     final: str,
     buffer_mib: int,
+    tls: bool,
     mappings: list[tuple[str, int]],
 ) -> str:
+    broker = "broker over mutual TLS (CA, client certificate)" if tls else "plain MQTT"
     lines = [
-        f"#### Capture buffer {buffer_mib} MiB (`capture.buffer_bytes`)",
+        f"#### Capture buffer {buffer_mib} MiB (`capture.buffer_bytes`), {broker}",
         "",
         "| phase | traffic | agent CPU (one core) | peak RSS (VmHWM) | RssAnon | RssFile |",
         "|---|---|---:|---:|---:|---:|",
@@ -234,7 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--packets", type=int, default=200_000)
     parser.add_argument("--rates", default="1111,20000")
     parser.add_argument("--idle-s", type=float, default=20)
-    parser.add_argument("--buffer-mib", default="32,8", help="capture buffers to run with")
+    parser.add_argument(
+        "--buffer-mib",
+        default="32,8,32+tls",
+        help="runs: capture buffer in MiB each, +tls for a broker over mutual TLS",
+    )
     parser.add_argument("--seconds-per-rate", type=float, default=20)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
@@ -243,8 +265,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rates = [float(r) for r in args.rates.split(",")]
     tables = [
-        run_bench(args.packets, rates, args.idle_s, int(mib), args.seconds_per_rate)
-        for mib in args.buffer_mib.split(",")
+        run_bench(
+            args.packets,
+            rates,
+            args.idle_s,
+            int(run.removesuffix("+tls")),
+            args.seconds_per_rate,
+            tls=run.endswith("+tls"),
+        )
+        for run in args.buffer_mib.split(",")
     ]
     top = header(args.packets, rates, args.idle_s, args.buffer_mib, args.seconds_per_rate)
     section = "\n\n".join([top, *tables])
