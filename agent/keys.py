@@ -139,7 +139,8 @@ class TrustStore:
     In a trust directory, a key file at the top (`DIR/<kid>.pub`) is trusted for every
     sensor; one in a directory named after a sensor id (`DIR/<sensor id>/<kid>.pub`) only
     for that sensor, so a key taken from one box cannot speak for the others. A key in
-    several such directories may sign for each of those sensors.
+    several such directories may sign for each of those sensors. With `bound_only`, keys
+    at the top sign for no sensor at all: every key must sit in its sensor's directory.
 
     Loaded from a directory, it re-reads the directory (at most every
     RESCAN_INTERVAL_S) when asked for a kid it does not know, so a key dropped in
@@ -153,10 +154,15 @@ class TrustStore:
         keys: dict[bytes, Ed25519PublicKey],
         directory: Path | None = None,
         sensors: dict[bytes, frozenset[str]] | None = None,
+        unbound: frozenset[bytes] | None = None,
+        bound_only: bool = False,
     ) -> None:
-        """`sensors`: for a kid listed there, the only sensor ids it may sign for."""
+        """`sensors`: the sensor ids each kid is bound to; `unbound`: the kids trusted for
+        every sensor (None: all of `keys`, as for keys given without a directory)."""
         self._keys = dict(keys)
         self._sensors = dict(sensors or {})
+        self._unbound = frozenset(keys) if unbound is None else unbound
+        self._bound_only = bound_only
         self._directory = directory
         self._scanned_at = time.monotonic()
 
@@ -169,7 +175,7 @@ class TrustStore:
                 self._scanned_at = now
                 # A half-copied file must not cost the keys we have: skip bad files.
                 with contextlib.suppress(UsageError):
-                    self._keys, self._sensors = _read_trust_dir(
+                    self._keys, self._sensors, self._unbound = _read_trust_dir(
                         self._directory, skip_bad_files=True
                     )
                 key = self._keys.get(kid)
@@ -177,29 +183,30 @@ class TrustStore:
 
     def may_sign_for(self, kid: bytes, sensor_id: str) -> bool:
         """Whether the trusted key `kid` may sign for the sensor `sensor_id`."""
-        bound = self._sensors.get(kid)
-        return kid in self._keys and (bound is None or sensor_id in bound)
+        if sensor_id in self._sensors.get(kid, ()):
+            return True
+        return kid in self._unbound and not self._bound_only
 
     def kids(self) -> list[bytes]:
         """The key ids trusted so far, sorted."""
         return sorted(self._keys)
 
     @classmethod
-    def from_dir(cls, directory: Path) -> TrustStore:
+    def from_dir(cls, directory: Path, bound_only: bool = False) -> TrustStore:
         """Every `*.pub` file in `directory` and in its sensor directories (the same key
         under two names is fine).
 
         Raises UsageError when the directory is missing, holds no `*.pub`, or a file is
         not an Ed25519 public key.
         """
-        keys, sensors = _read_trust_dir(directory)
-        return cls(keys, directory, sensors)
+        keys, sensors, unbound = _read_trust_dir(directory)
+        return cls(keys, directory, sensors, unbound, bound_only)
 
 
 def _read_trust_dir(
     directory: Path, skip_bad_files: bool = False
-) -> tuple[dict[bytes, Ed25519PublicKey], dict[bytes, frozenset[str]]]:
-    """(every key by kid, the sensor ids of each key found only in sensor directories)."""
+) -> tuple[dict[bytes, Ed25519PublicKey], dict[bytes, frozenset[str]], frozenset[bytes]]:
+    """(every key by kid, the sensor ids each kid is bound to, the kids at the top)."""
     if not directory.is_dir():
         raise UsageError(f"trust directory {directory} does not exist or is not a directory")
     keys: dict[bytes, Ed25519PublicKey] = {}
@@ -223,4 +230,4 @@ def _read_trust_dir(
             f"trust directory {directory} holds no *.pub key files "
             "(copy each sensor's <kid>.pub from iomt-agent keygen into DIR/<sensor id>/)"
         )
-    return keys, {kid: frozenset(ids) for kid, ids in bound.items() if kid not in unbound}
+    return keys, {kid: frozenset(ids) for kid, ids in bound.items()}, frozenset(unbound)

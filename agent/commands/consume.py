@@ -19,6 +19,7 @@ from agent.commands.options import (
     add_trust_argument,
     bounded_number,
     max_message_bytes,
+    trust_store,
 )
 
 
@@ -76,7 +77,6 @@ def run(args: argparse.Namespace) -> int:
     from agent.consumer.mqtt import parse_url, run_subscription, subscription_filter
     from agent.consumer.state import load_tracker, save_tracker
     from agent.errors import UsageError
-    from agent.keys import TrustStore
 
     address = parse_url(args.url)
     max_bytes = max_message_bytes(args)
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{option} file {value} does not exist")
     report_gaps = args.share is None
     consumer = Consumer(
-        TrustStore.from_dir(args.trust),
+        trust_store(args),
         max_message_bytes=max_bytes,
         report_gaps=report_gaps,
         tracker=load_tracker(args.state, report_gaps) if args.state else None,

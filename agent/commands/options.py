@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.paths import DEFAULT_CONFIG_DIR
+
+if TYPE_CHECKING:
+    from agent.keys import TrustStore
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -21,14 +25,29 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_trust_argument(parser: argparse.ArgumentParser) -> None:
-    """`--trust DIR`: the consumer's directory of trusted public keys."""
+    """`--trust DIR [--bound-keys-only]`: the consumer's trusted public keys; read them
+    with `trust_store`."""
     parser.add_argument(
         "--trust",
         required=True,
         type=Path,
         metavar="DIR",
-        help="directory of trusted public keys (*.pub)",
+        help="directory of trusted public keys: DIR/<sensor id>/*.pub sign for that "
+        "sensor only, DIR/*.pub for every sensor",
     )
+    parser.add_argument(
+        "--bound-keys-only",
+        action="store_true",
+        help="refuse messages signed by a key at the top of DIR: every key must sit in "
+        "its sensor's directory",
+    )
+
+
+def trust_store(args: argparse.Namespace) -> TrustStore:
+    """The keys named by `--trust` and `--bound-keys-only`."""
+    from agent.keys import TrustStore  # cryptography: only for the commands that verify
+
+    return TrustStore.from_dir(args.trust, bound_only=args.bound_keys_only)
 
 
 def add_max_message_bytes_argument(parser: argparse.ArgumentParser) -> None:

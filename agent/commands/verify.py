@@ -15,6 +15,7 @@ from agent.commands.options import (
     add_max_message_bytes_argument,
     add_trust_argument,
     max_message_bytes,
+    trust_store,
 )
 
 
@@ -30,10 +31,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from agent.consumer import Consumer
     from agent.errors import UsageError
-    from agent.keys import TrustStore
 
     max_bytes = max_message_bytes(args)
-    consumer = Consumer(TrustStore.from_dir(args.trust), max_message_bytes=max_bytes)
+    consumer = Consumer(trust_store(args), max_message_bytes=max_bytes)
     for path in args.files:
         try:
             with path.open("rb") as handle:

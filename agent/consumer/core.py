@@ -109,7 +109,8 @@ class Consumer:
         if not self._trust.may_sign_for(kid, identity.sensor_id):
             raise Rejected(
                 KEY_NOT_FOR_SENSOR,
-                f"kid {kid.hex()} is trusted for other sensors, not {identity.sensor_id}",
+                f"kid {kid.hex()} may not sign for sensor {identity.sensor_id}: it is not in "
+                "that sensor's directory of the trust directory",
             )
         return message
 
