@@ -26,51 +26,43 @@ def _ae_title(name: str) -> bytes:
     return name.encode("ascii")[:16].ljust(16, b" ")
 
 
+def _associate(
+    pdu_type: int, called_ae: str, calling_ae: str, context: bytes, version: bytes
+) -> bytes:
+    """An A-ASSOCIATE-RQ (1) or -AC (2) PDU: the fixed header, the application context,
+    one presentation context item and the user information (max length, implementation
+    class UID and version name)."""
+    user_info = _item(
+        0x50,
+        _item(0x51, struct.pack(">I", 16384)) + _item(0x52, _IMPL_CLASS_UID) + _item(0x55, version),
+    )
+    body = (
+        struct.pack(">HH", 1, 0)
+        + _ae_title(called_ae)
+        + _ae_title(calling_ae)
+        + bytes(32)
+        + _item(0x10, _APP_CONTEXT)
+        + context
+        + user_info
+    )
+    return struct.pack(">BBI", pdu_type, 0, len(body)) + body
+
+
 def dicom_associate_rq(called_ae: str, calling_ae: str, sop_class_uid: str) -> bytes:
     """A-ASSOCIATE-RQ PDU (type 0x01) proposing one SOP class, implicit VR LE."""
-    presentation = _item(
+    context = _item(
         0x20,
         bytes([1, 0, 0, 0])
         + _item(0x30, sop_class_uid.encode("ascii"))
         + _item(0x40, _IMPLICIT_LE),
     )
-    user_info = _item(
-        0x50,
-        _item(0x51, struct.pack(">I", 16384))
-        + _item(0x52, _IMPL_CLASS_UID)
-        + _item(0x55, b"WINGSIM_100"),
-    )
-    body = (
-        struct.pack(">HH", 1, 0)
-        + _ae_title(called_ae)
-        + _ae_title(calling_ae)
-        + bytes(32)
-        + _item(0x10, _APP_CONTEXT)
-        + presentation
-        + user_info
-    )
-    return struct.pack(">BBI", 0x01, 0, len(body)) + body
+    return _associate(0x01, called_ae, calling_ae, context, b"WINGSIM_100")
 
 
 def dicom_associate_ac(called_ae: str, calling_ae: str) -> bytes:
     """A-ASSOCIATE-AC PDU (type 0x02) accepting presentation context 1."""
-    presentation = _item(0x21, bytes([1, 0, 0, 0]) + _item(0x40, _IMPLICIT_LE))
-    user_info = _item(
-        0x50,
-        _item(0x51, struct.pack(">I", 16384))
-        + _item(0x52, _IMPL_CLASS_UID)
-        + _item(0x55, b"PACSSIM_200"),
-    )
-    body = (
-        struct.pack(">HH", 1, 0)
-        + _ae_title(called_ae)
-        + _ae_title(calling_ae)
-        + bytes(32)
-        + _item(0x10, _APP_CONTEXT)
-        + presentation
-        + user_info
-    )
-    return struct.pack(">BBI", 0x02, 0, len(body)) + body
+    context = _item(0x21, bytes([1, 0, 0, 0]) + _item(0x40, _IMPLICIT_LE))
+    return _associate(0x02, called_ae, calling_ae, context, b"PACSSIM_200")
 
 
 def dicom_associate_rj() -> bytes:
