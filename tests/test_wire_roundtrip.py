@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.cose import Signer
+from agent.engine import EngineCounters
 from agent.flowrecord import FlowRecord
+from agent.pipeline import cumulative_counters
 from agent.wire import (
     BatchInfo,
     SensorIdentity,
@@ -141,22 +143,10 @@ def test_signed_flow_batch_costs_at_most_40_bytes_per_flow(flows_per_batch: int)
     records = synthetic_flows(flows_per_batch, seed=flows_per_batch)
     signer = Signer(Ed25519PrivateKey.generate())
     topic = topic_for("iomt", "st-mary", "4b", "wing4b-01", "flows")
-    counters = {
-        name: 10**9
-        for name in (
-            "packets_seen",
-            "bytes_seen",
-            "packets_in_flows",
-            "non_ip",
-            "malformed",
-            "truncated",
-            "fragments_unmatched",
-            "flows_created",
-            "kernel_drops",
-            "interface_drops",
-        )
-    }
-    batch = replace(BATCH, counters=counters)
+    # Every counter a data message can carry (what the pipeline sends), each changed by
+    # a billion: the batch's worst case.
+    huge = EngineCounters(*[10**9] * len(fields(EngineCounters)))
+    batch = replace(BATCH, counters=cumulative_counters(huge))
     message = signer.sign(encode_flow_batch(records, IDENTITY, batch), topic)
     assert len(message) / flows_per_batch <= 40
 
