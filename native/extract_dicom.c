@@ -150,53 +150,71 @@ static int add(struct found *f, int *n, enum fp_kind kind, const uint8_t *v, siz
     return 1;
 }
 
+/* One sub-item of an item's value: its type and its bytes. */
+struct sub_item {
+    uint8_t type;
+    const uint8_t *value;
+    size_t len;
+};
+
+/* The sub-item at *off of an item's value `v` (len bytes): 1 with *it set and *off past
+ * it; 0 at the end (fewer than a header's 4 bytes left); -1 when it claims to run past
+ * the value (malformed). */
+static int next_sub_item(const uint8_t *v, uint32_t len, uint32_t *off, struct sub_item *it)
+{
+    if (*off + 4 > len)
+        return 0;
+    uint32_t sub_len = ext_get16(v + *off + 2);
+    if (*off + 4 + sub_len > len)
+        return -1;
+    it->type = v[*off];
+    it->value = v + *off + 4;
+    it->len = sub_len;
+    *off += 4 + sub_len;
+    return 1;
+}
+
 /* The user information item (0x50): implementation class UID and version name. */
 static int user_info(const uint8_t *v, uint32_t len, struct found *f, int *n)
 {
-    for (uint32_t off = 0; off + 4 <= len;) {
-        uint8_t type = v[off];
-        uint32_t sub_len = ext_get16(v + off + 2);
-        if (off + 4 + sub_len > len)
-            return 0;
-        const uint8_t *s = v + off + 4;
-        size_t slen = sub_len;
-        if (type == 0x52) {
-            if (!uid_ok(s, &slen))
+    struct sub_item it;
+    uint32_t off = 0;
+    int more;
+    while ((more = next_sub_item(v, len, &off, &it)) > 0) {
+        size_t slen = it.len;
+        if (it.type == 0x52) {
+            if (!uid_ok(it.value, &slen))
                 return 0;
-            add(f, n, FP_DICOM_IMPL_UID, s, slen);
-        } else if (type == 0x55) {
+            add(f, n, FP_DICOM_IMPL_UID, it.value, slen);
+        } else if (it.type == 0x55) {
             for (size_t i = 0; i < slen; i++)
-                if (s[i] < 0x20 || s[i] > 0x7e)
+                if (it.value[i] < 0x20 || it.value[i] > 0x7e)
                     return 0;
-            add(f, n, FP_DICOM_IMPL_VERSION, s, slen);
+            add(f, n, FP_DICOM_IMPL_VERSION, it.value, slen);
         }
         /* 0x58 user identity (credentials), 0x51, 0x53, 0x54, 0x56 ...: skipped */
-        off += 4 + sub_len;
     }
-    return 1;
+    return more == 0;
 }
 
 /* A presentation context of an RQ (0x20): its abstract syntax (0x30). */
 static int presentation_context(const uint8_t *v, uint32_t len, struct found *f, int *n)
 {
-    for (uint32_t off = 4; off + 4 <= len;) { /* id, 3 reserved bytes, then sub-items */
-        uint8_t type = v[off];
-        uint32_t sub_len = ext_get16(v + off + 2);
-        if (off + 4 + sub_len > len)
-            return 0;
-        const uint8_t *s = v + off + 4;
-        size_t slen = sub_len;
-        if (type == 0x30) {
-            if (!uid_ok(s, &slen))
+    struct sub_item it;
+    uint32_t off = 4; /* id, 3 reserved bytes, then sub-items */
+    int more;
+    while ((more = next_sub_item(v, len, &off, &it)) > 0) {
+        size_t slen = it.len;
+        if (it.type == 0x30) {
+            if (!uid_ok(it.value, &slen))
                 return 0;
-            add(f, n, FP_DICOM_ABSTRACT_SYNTAX, s, slen);
-            const char *modality = modality_of(s, slen);
+            add(f, n, FP_DICOM_ABSTRACT_SYNTAX, it.value, slen);
+            const char *modality = modality_of(it.value, slen);
             if (modality)
                 add(f, n, FP_DICOM_MODALITY, (const uint8_t *)modality, strlen(modality));
         }
-        off += 4 + sub_len;
     }
-    return 1;
+    return more == 0;
 }
 
 static void emit_found(struct fp_sink *sink, const struct found *f, int n)
