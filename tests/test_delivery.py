@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ import pytest
 if __name__ == "__main__":  # the subprocess: make `agent` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from agent.publish.publisher import Publisher
 from agent.spool import Spool, SpoolSettings
 from tests.support.broker import (
     MosquittoBroker,
@@ -82,6 +84,23 @@ def broker_with_waiting_subscriber(tmp_path: Path) -> tuple[MosquittoBroker, Sub
     return broker, subscriber
 
 
+def publish_through_an_outage(
+    spool: Spool, url: str, subscriber: Subscriber, count: int, outage: Callable[[Publisher], None]
+) -> None:
+    """Feed `count` batches (boot "A", 300/s) to a publisher on `url`; 0.7 s in, run
+    `outage(publisher)`, which breaks the path and mends it. Every seq must arrive, over
+    at least two connections."""
+    publisher = make_publisher(spool, url)
+    publisher.start()
+    feeder = Feeder(spool, "A", count, per_second=300).start()
+    time.sleep(0.7)
+    outage(publisher)
+    feeder.join()
+    assert all_seqs_arrive(subscriber, "A", count, 15), gaps(subscriber, "A", count)
+    assert publisher.connections >= 2
+    publisher.stop()
+
+
 def test_broker_down_at_start_then_up_everything_arrives(tmp_path: Path) -> None:
     broker, subscriber = broker_with_waiting_subscriber(tmp_path)
     broker.stop()
@@ -104,17 +123,13 @@ def test_broker_down_at_start_then_up_everything_arrives(tmp_path: Path) -> None
 def test_broker_killed_mid_stream_and_restarted_loses_nothing(tmp_path: Path) -> None:
     broker, subscriber = broker_with_waiting_subscriber(tmp_path)
     spool = open_spool(tmp_path)
-    publisher = make_publisher(spool, broker.url)
-    publisher.start()
-    feeder = Feeder(spool, "A", 600, per_second=300).start()
-    time.sleep(0.7)
-    broker.kill()  # SIGKILL: the broker forgets whatever it had not acknowledged
-    time.sleep(0.6)
-    broker.start()
-    feeder.join()
-    assert all_seqs_arrive(subscriber, "A", 600, 15), gaps(subscriber, "A", 600)
-    assert publisher.connections >= 2
-    publisher.stop()
+
+    def kill_and_restart(_publisher: Publisher) -> None:
+        broker.kill()  # SIGKILL: the broker forgets whatever it had not acknowledged
+        time.sleep(0.6)
+        broker.start()
+
+    publish_through_an_outage(spool, broker.url, subscriber, 600, kill_and_restart)
     broker.kill()
     spool.close()
 
@@ -127,18 +142,14 @@ def test_uplink_cut_and_restored_loses_nothing(tmp_path: Path) -> None:
     proxy = UplinkProxy(broker.port)
     proxy.start()
     spool = open_spool(tmp_path)
-    publisher = make_publisher(spool, proxy.url)
-    publisher.start()
-    feeder = Feeder(spool, "A", 1200, per_second=300).start()
-    time.sleep(0.7)
-    proxy.block()  # silent: no RST, no FIN; only the keepalive notices
-    time.sleep(3.0)
-    assert not publisher.health().connected
-    proxy.unblock()
-    feeder.join()
-    assert all_seqs_arrive(subscriber, "A", 1200, 15), gaps(subscriber, "A", 1200)
-    assert publisher.connections >= 2
-    publisher.stop()
+
+    def block_and_unblock(publisher: Publisher) -> None:
+        proxy.block()  # silent: no RST, no FIN; only the keepalive notices
+        time.sleep(3.0)
+        assert not publisher.health().connected
+        proxy.unblock()
+
+    publish_through_an_outage(spool, proxy.url, subscriber, 1200, block_and_unblock)
     proxy.stop()
     broker.kill()
     spool.close()
@@ -155,19 +166,15 @@ def test_uplink_cut_in_a_network_namespace_loses_nothing(tmp_path: Path) -> None
         subscriber = Subscriber(f"mqtt://{namespace.central_ip}:{broker.port}", "iomt/#")
         subscriber.start()
         spool = open_spool(tmp_path)
-        publisher = make_publisher(spool, broker.url)
-        publisher.start()
-        feeder = Feeder(spool, "A", 1200, per_second=300).start()
-        time.sleep(0.7)
-        namespace.cut()  # the kernel drops the sensor's packets: no RST, no ICMP
-        time.sleep(3.0)
-        assert not publisher.health().connected
-        assert publisher.health().spool.depth_messages > 0
-        namespace.restore()
-        feeder.join()
-        assert all_seqs_arrive(subscriber, "A", 1200, 15), gaps(subscriber, "A", 1200)
-        assert publisher.connections >= 2
-        publisher.stop()
+
+        def cut_and_restore(publisher: Publisher) -> None:
+            namespace.cut()  # the kernel drops the sensor's packets: no RST, no ICMP
+            time.sleep(3.0)
+            assert not publisher.health().connected
+            assert publisher.health().spool.depth_messages > 0
+            namespace.restore()
+
+        publish_through_an_outage(spool, broker.url, subscriber, 1200, cut_and_restore)
         subscriber.stop()
         broker.kill()
         spool.close()
