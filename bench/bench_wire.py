@@ -28,42 +28,25 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.consumer import Consumer
 from agent.cose import Signer
+from agent.engine import EngineCounters
 from agent.flowrecord import FlowRecord
 from agent.keys import TrustStore
+from agent.pipeline import cumulative_counters
 from agent.wire import BatchInfo, SensorIdentity, encode_flow_batch, topic_for
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "wire-bench"
 IDENTITY = SensorIdentity("wing4b-01", "st-mary", "4b", os.urandom(16))
 TOPIC = topic_for("iomt", "st-mary", "4b", "wing4b-01", "flows")
-# What the pipeline sends per window: the engine's counters (all names, realistic sizes).
-COUNTERS = {
-    name: 12_345_678
-    for name in (
-        "packets_seen",
-        "bytes_seen",
-        "packets_in_flows",
-        "non_ip",
-        "malformed",
-        "truncated",
-        "fragments_unmatched",
-        "flows_created",
-        "flows_ended_idle",
-        "flows_ended_active",
-        "flows_ended_end",
-        "flows_ended_forced",
-        "flows_ended_resources",
-        "kernel_drops",
-        "interface_drops",
-        "flows_active",
-    )
-}
+# What the pipeline sends per window: every cumulative engine counter, at realistic sizes.
+COUNTERS = cumulative_counters(EngineCounters(*[12_345_678] * len(fields(EngineCounters))))
 LOSSES = {"spool_messages": 0, "spool_bytes": 0}
 
 
