@@ -104,6 +104,10 @@ class PromiscuousMode:
         self._set_by_us.clear()
 
 
+def _is_up(state: LinkState | None) -> bool:
+    return state is not None and state.admin_up and state.carrier
+
+
 class LinkMonitor:
     """Watches rtnetlink for link and address changes on the named interfaces.
 
@@ -118,7 +122,8 @@ class LinkMonitor:
         self._up: dict[str, bool] = {}
         self._addresses: dict[str, set[str]] = {}
         for name in self._names:
-            self._up[name], self._addresses[name] = self._read(name)
+            state, self._addresses[name] = self._read(name)
+            self._up[name] = _is_up(state)
 
     def is_up(self, name: str) -> bool:
         """Whether the interface was up when last read (at start or by `poll`); False for
@@ -132,9 +137,9 @@ class LinkMonitor:
         self._socket.drain()  # the notifications only say "changed": read afresh below
         events: list[LinkEvent] = []
         for name in self._names:
-            up, addresses = self._read(name)
+            state, addresses = self._read(name)
+            up = _is_up(state)
             if up != self._up[name]:
-                state = link_state(name)
                 detail = state.summary if state else "interface removed"
                 events.append(LinkEvent(name, "up" if up else "down", detail))
             for address in sorted(addresses - self._addresses[name]):
@@ -145,13 +150,13 @@ class LinkMonitor:
         return events
 
     @staticmethod
-    def _read(name: str) -> tuple[bool, set[str]]:
+    def _read(name: str) -> tuple[LinkState | None, set[str]]:
+        """The interface's state (None: it does not exist) and its addresses."""
         with RtNetlink() as netlink:
             state = _find(netlink, name)
             if state is None:
-                return False, set()
-            addresses = set(netlink.addresses(state.index))
-        return state.admin_up and state.carrier, addresses
+                return None, set()
+            return state, set(netlink.addresses(state.index))
 
     def close(self) -> None:
         self._socket.close()
