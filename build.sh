@@ -46,8 +46,8 @@ setup() {
 
 run_tests() {
     say "ruff"
-    "$VENV/bin/ruff" check agent tests bench tools
-    "$VENV/bin/ruff" format --check agent tests bench tools
+    "$VENV/bin/ruff" check agent central tests bench tools
+    "$VENV/bin/ruff" format --check agent central tests bench tools
     say "mypy"
     "$VENV/bin/mypy"
     say "pytest"
