@@ -3,7 +3,8 @@
 #
 #   tools/sanitize.sh PYTHON        (./build.sh test calls it with .venv/bin/python)
 #
-# 1. native/tests/test_parse.c, built with ASan+UBSan (and again with MSan), run.
+# 1. native/tests/test_parse.c, built with ASan+UBSan (and again with MSan), run;
+#    native/tests/test_siphash.c (the keyed hash against the reference vectors) too.
 # 2. The extension built with ASan+UBSan into build/sanitized/ (same sources and
 #    warnings as setup.py), and the C-facing pytest files run against it
 #    (IOMT_ENGINE_SO points agent.engine at it; the sanitizer runtimes are preloaded
@@ -34,6 +35,9 @@ say "native/tests/test_parse.c (gcc, ASan+UBSan)"
 gcc "${C_FLAGS[@]}" "${SAN_FLAGS[@]}" -Inative native/parse.c native/tests/test_parse.c \
     -o "$OUT/test_parse"
 "$OUT/test_parse" || die "C parser unit test"
+say "native/tests/test_siphash.c (gcc, ASan+UBSan: the keyed hash against its reference vectors)"
+gcc "${C_FLAGS[@]}" "${SAN_FLAGS[@]}" -Inative native/tests/test_siphash.c -o "$OUT/test_siphash"
+"$OUT/test_siphash" || die "SipHash reference vectors"
 # MemorySanitizer needs every byte the parser reads instrumented: the test's frames are.
 say "native/tests/test_parse.c (clang, MemorySanitizer: no uninitialized byte decides)"
 clang "${C_FLAGS[@]}" -g -O1 -fno-omit-frame-pointer -fsanitize=memory \

@@ -1,0 +1,33 @@
+"""The engine's C unit tests that need no Python: compiled with the build's compiler and run.
+
+native/tests/test_siphash.c checks native/siphash.h (the keyed hash of the flow,
+fragment and device tables) against the SipHash reference vectors.
+"""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+NATIVE = Path(__file__).resolve().parent.parent / "native"
+WARNINGS = ["-std=c11", "-Wall", "-Wextra", "-Werror"]
+
+
+def compile_and_run(source: Path, binary: Path) -> subprocess.CompletedProcess[str]:
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler on the PATH (build.sh installs gcc)")
+    subprocess.run(
+        [compiler, *WARNINGS, "-O2", f"-I{NATIVE}", str(source), "-o", str(binary)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
+
+
+def test_siphash_matches_the_reference_vectors(tmp_path: Path) -> None:
+    run = compile_and_run(NATIVE / "tests" / "test_siphash.c", tmp_path / "test_siphash")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "250 passed, 0 failed"
