@@ -127,6 +127,7 @@ class Pipeline:
         self.sampler = SystemSampler(str(config.spool.dir))
         self.flows_shipped = 0
         self._health = Every(config.health.interval_s)
+        self._status_dropped_messages = 0
         self.extra_health: Callable[[], dict[str, HealthValue | None]] = dict
 
     # ---- the per-iteration steps ------------------------------------------------------
@@ -179,6 +180,12 @@ class Pipeline:
         self.shipper.ship_health(
             self.health_figures(counters), start, now_us, cumulative_counters(counters)
         )
+        # The health message itself may be dropped (drop_newest): a new loss also goes
+        # out in the retained status, which is never spooled.
+        dropped = self.spool.stats().dropped_messages
+        if dropped != self._status_dropped_messages:
+            self._status_dropped_messages = dropped
+            self.publisher.refresh_status()
 
     def finish(self, now_us: int) -> None:
         """End every flow (reason `forced`) and ship what is left, then a last health."""
@@ -222,6 +229,7 @@ class Pipeline:
             "spool_depth_messages": spool.depth_messages,
             "spool_depth_bytes": spool.depth_bytes,
             "spool_dropped_messages": spool.dropped_messages,
+            "spool_dropped_bytes": spool.dropped_bytes,
             "oldest_unsent_age_s": _rounded(delivery.oldest_unsent_age_s),
             "broker_connected": delivery.connected,
             "broker_url": delivery.broker_url,

@@ -2,7 +2,10 @@
 
 The shipper owns the per-boot sequence (from 0, +1 per data message of any kind) and
 the bookkeeping that makes loss visible: engine counters go out as deltas per message,
-and batches the spool had to drop are reported in the next data message that is made.
+and batches the spool had to drop are reported in the next data message that is stored.
+A message the spool refuses (drop_newest on a full spool) takes none of these reports
+with it: its deltas and drop figures go into the next message that is stored, and the
+cumulative totals are in every health and status message (`loss_totals`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 from agent.cose import Signer
 from agent.flowrecord import FlowRecord
-from agent.spool import Spool
+from agent.spool import DropCount, Spool
 from agent.wire import (
     KIND_DEVICES,
     KIND_FLOWS,
@@ -62,8 +65,10 @@ class Shipper:
         counters: Mapping[str, int],
     ) -> None:
         """One `flows` message: the records and the engine counters' change since the last."""
-        batch = self._next_batch(window_start_us, window_end_us, counters)
-        self._spool(KIND_FLOWS, batch.seq, encode_flow_batch(records, self.identity, batch))
+        batch, drops = self._next_batch(window_start_us, window_end_us, counters)
+        self._spool(
+            KIND_FLOWS, batch, drops, counters, encode_flow_batch(records, self.identity, batch)
+        )
 
     def ship_devices(
         self,
@@ -73,8 +78,10 @@ class Shipper:
         counters: Mapping[str, int],
     ) -> None:
         """One `devices` message: device observations (agent/devices.py DeviceRecord)."""
-        batch = self._next_batch(window_start_us, window_end_us, counters)
-        self._spool(KIND_DEVICES, batch.seq, encode_devices(devices, self.identity, batch))
+        batch, drops = self._next_batch(window_start_us, window_end_us, counters)
+        self._spool(
+            KIND_DEVICES, batch, drops, counters, encode_devices(devices, self.identity, batch)
+        )
 
     def ship_health(
         self,
@@ -84,33 +91,61 @@ class Shipper:
         counters: Mapping[str, int],
     ) -> None:
         """One `health` message with the figures (and the counters' change, like flows)."""
-        batch = self._next_batch(window_start_us, window_end_us, counters)
-        self._spool(KIND_HEALTH, batch.seq, encode_health(figures, self.identity, batch))
+        batch, drops = self._next_batch(window_start_us, window_end_us, counters)
+        self._spool(
+            KIND_HEALTH, batch, drops, counters, encode_health(figures, self.identity, batch)
+        )
 
     def status_message(self, state: str) -> bytes:
-        """The signed retained `status` message ("online"/"offline"); never spooled."""
-        payload = encode_status(state, self.identity, int(time.time() * 1e6))
+        """The signed retained `status` message ("online"/"offline"); never spooled, so
+        its loss totals reach the broker even when the spool drops every data message."""
+        payload = encode_status(
+            state, self.identity, int(time.time() * 1e6), losses=self.loss_totals()
+        )
         return self.signer.sign(payload, self.topic(KIND_STATUS))
+
+    def loss_totals(self) -> dict[str, int]:
+        """Everything lost so far, cumulative: messages and bytes the spool dropped since it
+        was made (full, or cut as damaged when reopened), and the capture's drops this boot
+        as last stored in a data message."""
+        stats = self.spool.stats()
+        totals = {
+            "spool_dropped_messages": stats.dropped_messages,
+            "spool_dropped_bytes": stats.dropped_bytes,
+        }
+        for name in ("kernel_drops", "interface_drops"):
+            if name in self._reported_counters:
+                totals[name] = self._reported_counters[name]
+        return totals
 
     def _next_batch(
         self, window_start_us: int, window_end_us: int, counters: Mapping[str, int]
-    ) -> BatchInfo:
+    ) -> tuple[BatchInfo, DropCount]:
         deltas = {
             name: value - self._reported_counters.get(name, 0)
             for name, value in counters.items()
             if value != self._reported_counters.get(name, 0)
         }
-        self._reported_counters.update(counters)
-        drops = self.spool.take_unreported_drops()
+        drops = self.spool.unreported_drops()
         losses = {}
         if drops.messages:
             losses = {"spool_messages": drops.messages, "spool_bytes": drops.bytes}
         seq = self.next_seq
         self.next_seq += 1
-        return BatchInfo(seq, window_start_us, window_end_us, deltas, losses)
+        return BatchInfo(seq, window_start_us, window_end_us, deltas, losses), drops
 
-    def _spool(self, kind: str, seq: int, payload: bytes) -> None:
+    def _spool(
+        self,
+        kind: str,
+        batch: BatchInfo,
+        drops: DropCount,
+        counters: Mapping[str, int],
+        payload: bytes,
+    ) -> None:
         topic = self.topic(kind)
-        # Its answer is not needed: when drop_newest refuses a message on a full spool,
-        # the spool counts the drop and the next message reports it.
-        self.spool.append(topic, kind, seq, self.signer.sign(payload, topic))
+        rid = self.spool.append(
+            topic, kind, batch.seq, self.signer.sign(payload, topic), reports=drops
+        )
+        # Reported only once stored: a dropped message's deltas go in the next one.
+        if rid is not None:
+            self._reported_counters.update(counters)

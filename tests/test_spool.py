@@ -127,6 +127,9 @@ def test_random_damage_costs_only_the_records_it_touched(tmp_path: Path, seed: i
     assert set(range(120)) - {r.seq for r in records} == touched
     assert [r.seq for r in records] == sorted(r.seq for r in records)
     assert all(d.segment == victim.name for d in reopened.recovery.damage)
+    # Whatever the damage took is counted as dropped, for the next data message.
+    assert reopened.stats().dropped_messages == len(touched)
+    assert reopened.unreported_drops().messages == len(touched)
     boundaries = {r.offset for r in layout}
     if damage_kind == "truncate" and offset in boundaries:
         return  # a cut exactly between records leaves nothing to detect or report
@@ -233,3 +236,47 @@ def test_damaged_state_file_costs_duplicates_not_loss(tmp_path: Path) -> None:
     (tmp_path / "state.json").write_text("{garbage")
     reopened = open_spool(tmp_path)
     assert seqs_of(reopened) == list(range(10))
+
+
+def test_records_cut_on_reopen_count_as_dropped_and_are_reported(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    fill(spool, 10)
+    spool.close()
+    segment = max(tmp_path.glob("*.seg"), key=lambda p: p.stat().st_size)
+    os.truncate(segment, segment.stat().st_size - 50)  # the last record of the boot, torn
+    reopened = open_spool(tmp_path)
+    assert reopened.recovery.records_lost == 1
+    stats = reopened.stats()
+    assert stats.dropped_messages == 1 and stats.dropped_bytes > 0
+    assert reopened.unreported_drops().messages == 1
+    assert "1 unsent records lost" in reopened.recovery.describe()
+
+
+def test_whole_records_lost_at_a_record_boundary_are_counted(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    fill(spool, 10)
+    spool.close()
+    segment = max(tmp_path.glob("*.seg"), key=lambda p: p.stat().st_size)
+    layout, _, _ = scan_segment(segment.name, segment.read_bytes())
+    os.truncate(segment, layout[7].offset)  # records 7, 8, 9 gone without a trace of damage
+    reopened = open_spool(tmp_path)
+    assert reopened.recovery.damage == ()
+    assert reopened.stats().dropped_messages == 3
+    assert seqs_of(reopened) == list(range(7))
+
+
+def test_records_already_acknowledged_are_not_counted_as_lost(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    fill(spool, 10)
+    for record in spool.read(0, 5):
+        spool.ack(record.rid)
+    spool.close()
+    segment = max(tmp_path.glob("*.seg"), key=lambda p: p.stat().st_size)
+    data = bytearray(segment.read_bytes())
+    layout, _, _ = scan_segment(segment.name, bytes(data))
+    data[layout[2].offset + 30] ^= 0xFF  # damage in a record the broker already has
+    segment.write_bytes(bytes(data))
+    reopened = open_spool(tmp_path)
+    assert reopened.recovery.damage != ()
+    assert reopened.stats().dropped_messages == 0
+    assert seqs_of(reopened) == list(range(5, 10))

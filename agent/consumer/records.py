@@ -39,6 +39,7 @@ def message_records(message: Message, topic: str) -> list[dict[str, Any]]:
                 "state": message.state,
                 "time": message.time_us / 1e6,
                 "agent_version": message.agent_version,
+                "loss_totals": message.loss_totals,
             }
         ]
     assert message.window_start_us is not None and message.window_end_us is not None

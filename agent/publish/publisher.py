@@ -281,6 +281,11 @@ class Publisher:
         self._last_error = None
         self._online_pending = True  # sent from the loop, not from inside paho's callback
 
+    def refresh_status(self) -> None:
+        """Publish the retained "online" status again (made afresh, so with the current
+        loss totals) as soon as connected; thread-safe (a flag the loop reads)."""
+        self._online_pending = True
+
     def _publish_online(self) -> None:
         self._online_pending = False
         try:

@@ -2,7 +2,8 @@
 
 Layout of `SpoolSettings.dir`:
     <first record id, 20 digits>.seg   append-only segment files (format: record.py)
-    state.json                         oldest unacknowledged record id + drop counters
+    state.json                         oldest unacknowledged record id, the next record id,
+                                       drop counters
 
 Appends go straight to the kernel (one write() per record, no user-space buffer), so a
 killed process loses nothing; a background thread fsyncs every `fsync_interval_s`, so a
@@ -45,6 +46,7 @@ class RecoveryReport:
     records_kept: int
     records_already_acked: int
     damage: tuple[Damage, ...]
+    records_lost: int = 0  # unsent records the damage took: counted as dropped
 
     @property
     def bytes_cut(self) -> int:
@@ -59,6 +61,8 @@ class RecoveryReport:
         if self.damage:
             parts = ", ".join(f"{d.segment}@{d.offset}+{d.length} {d.action}" for d in self.damage)
             text += f"; damaged bytes cut: {self.bytes_cut} ({parts})"
+        if self.records_lost:
+            text += f"; {self.records_lost} unsent records lost (counted as dropped)"
         return text
 
 
@@ -78,6 +82,45 @@ class SpoolStats:
 class DropCount:
     messages: int
     bytes: int
+
+
+def _first_rid(path: Path) -> int:
+    """The record id a segment starts at: its name (see the module docstring)."""
+    try:
+        return int(path.name.removesuffix(_SEGMENT_SUFFIX))
+    except ValueError:
+        return 0
+
+
+def _missing_rids(
+    first_rid: int,
+    kept: list[int],
+    torn_tail: bool,
+    following_first_rid: int | None,
+    synced_next_rid: int,
+    acked_below: int,
+) -> int:
+    """How many unsent records of one segment the damage took.
+
+    Ids are consecutive within a segment from its name's id: a gap before the first
+    kept record or between two kept records is records lost. After the last kept one,
+    the segment ran to the next segment's first id when its tail was torn; the last
+    segment ran at least to the id the state file last recorded. Ids below
+    `acked_below` were delivered already and are not loss.
+    """
+    missing: list[tuple[int, int]] = []  # [start, end) ranges
+    previous = first_rid - 1
+    for rid in kept:
+        missing.append((previous + 1, rid))
+        previous = rid
+    if following_first_rid is None:
+        end = max(synced_next_rid, previous + 1 + torn_tail)
+    elif torn_tail or not kept:
+        end = following_first_rid
+    else:
+        end = previous + 1
+    missing.append((previous + 1, end))
+    return sum(max(0, end - max(start, acked_below)) for start, end in missing)
 
 
 class Spool:
@@ -140,20 +183,33 @@ class Spool:
     def _recover(self) -> None:
         state = self._read_state()
         acked_below = state.get("oldest_unacked_rid", 0)
+        # Every id below this was on disk (fsynced) before the state file said so.
+        synced_next_rid = state.get("next_rid", 0)
         self._dropped = DropCount(state.get("dropped_messages", 0), state.get("dropped_bytes", 0))
         self._unreported = DropCount(
             state.get("unreported_dropped_messages", 0), state.get("unreported_dropped_bytes", 0)
         )
         damage: list[Damage] = []
-        kept = already_acked = 0
+        kept = already_acked = lost = 0
         last_rid = -1
-        for path in sorted(self.directory.glob("*" + _SEGMENT_SUFFIX)):
+        paths = sorted(self.directory.glob("*" + _SEGMENT_SUFFIX))
+        for position, path in enumerate(paths):
             data = path.read_bytes()
             scanned, segment_damage, valid_end = scan_segment(path.name, data)
             damage += segment_damage
-            if segment_damage and segment_damage[-1].action == "truncated":
+            torn_tail = bool(segment_damage) and segment_damage[-1].action == "truncated"
+            if torn_tail:
                 os.truncate(path, valid_end)  # the torn tail is cut, not just ignored
             scanned = [r for r in scanned if r.rid > last_rid]
+            following = _first_rid(paths[position + 1]) if position + 1 < len(paths) else None
+            lost += _missing_rids(
+                _first_rid(path),
+                [r.rid for r in scanned],
+                torn_tail,
+                following,
+                synced_next_rid,
+                acked_below,
+            )
             if not scanned:
                 path.unlink()
                 continue
@@ -174,9 +230,14 @@ class Spool:
             self._depth_bytes += sum(
                 size for size, acked in zip(segment.sizes, segment.acked, strict=True) if not acked
             )
-        self._next_rid = max(last_rid + 1, acked_below)
-        self.recovery = RecoveryReport(len(self._segments), kept, already_acked, tuple(damage))
-        self._state_dirty = bool(damage)
+        self._next_rid = max(last_rid + 1, acked_below, synced_next_rid)
+        self.recovery = RecoveryReport(
+            len(self._segments), kept, already_acked, tuple(damage), lost
+        )
+        # Loss found on opening is loss like any drop: counted, and reported in the next
+        # data message (and in every health and status message's totals).
+        self._count_drop(lost, self.recovery.bytes_cut)
+        self._state_dirty = bool(damage) or lost > 0
 
     def _start_segment(self) -> None:
         # Appends always go to a fresh segment: a recovered file is never written again.
@@ -189,12 +250,21 @@ class Spool:
 
     # ---- the capture side -----------------------------------------------------------
 
-    def append(self, topic: str, kind: str, seq: int, payload: bytes) -> int | None:
+    def append(
+        self,
+        topic: str,
+        kind: str,
+        seq: int,
+        payload: bytes,
+        reports: DropCount | None = None,
+    ) -> int | None:
         """Store one message to publish later. Local and fast; never waits on the network.
 
-        seq is the data message's sequence number (-1 for none). Returns the record id,
-        or None when the spool is full and the policy is drop_newest (the loss is
-        counted). With drop_oldest, the oldest unsent segment is dropped and counted.
+        seq is the data message's sequence number (-1 for none). `reports`: the drops
+        this message reports (from `unreported_drops`), forgotten once it is stored.
+        Returns the record id, or None when the spool is full and the policy is
+        drop_newest (the loss is counted, and `reports` stay unreported). With
+        drop_oldest, the oldest unsent segment is dropped and counted.
         Raises AgentError when the disk write fails (disk full, I/O error).
         """
         with self._lock:
@@ -223,6 +293,12 @@ class Spool:
             self._depth_messages += 1
             self._depth_bytes += len(data)
             self._data_dirty = True
+            if reports is not None and reports.messages:
+                self._unreported = DropCount(
+                    max(0, self._unreported.messages - reports.messages),
+                    max(0, self._unreported.bytes - reports.bytes),
+                )
+                self._state_dirty = True
             return rid
 
     def _make_room(self, needed: int) -> bool:
@@ -273,16 +349,22 @@ class Spool:
             segment.path.unlink()
 
     def take_unreported_drops(self) -> DropCount:
-        """Drops not yet reported in a data message; resets the count (durably).
-
-        The pipeline calls this when building the next data message and puts the figures
-        in it, so loss is never silent.
-        """
+        """Drops not yet reported in a data message; resets the count (durably)."""
         with self._lock:
             taken, self._unreported = self._unreported, DropCount(0, 0)
             if taken.messages:
                 self._state_dirty = True
             return taken
+
+    def unreported_drops(self) -> DropCount:
+        """Drops not yet reported in a stored data message (the count is kept).
+
+        The shipper puts these figures in the next data message and passes them to
+        `append(reports=...)`, which forgets them only once that message is stored: a
+        message that is itself dropped (drop_newest) reports nothing.
+        """
+        with self._lock:
+            return self._unreported
 
     # ---- the publisher side ---------------------------------------------------------
 
@@ -397,6 +479,7 @@ class Spool:
             write_fd = self._write_fd
             state = {
                 "oldest_unacked_rid": self._oldest_unacked_locked(),
+                "next_rid": self._next_rid,
                 "dropped_messages": self._dropped.messages,
                 "dropped_bytes": self._dropped.bytes,
                 "unreported_dropped_messages": self._unreported.messages,
@@ -410,7 +493,9 @@ class Spool:
                 with contextlib.suppress(OSError):  # closed by a concurrent close()
                     os.fsync(write_fd)
             self._fsync_directory()
-        if state_dirty:
+        # The next id goes with the data it follows: a reopen then knows how many records
+        # a damaged tail held (docs/DELIVERY.md).
+        if state_dirty or data_dirty:
             path = self.directory / _STATE_FILE
             temporary = path.with_suffix(".tmp")
             with open(temporary, "w") as handle:

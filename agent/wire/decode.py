@@ -28,6 +28,7 @@ _KEYS_BY_KIND = {
     schema.KIND_STATUS: _COMMON_KEYS
     | {schema.KEY_STATE, schema.KEY_TIME_US, schema.KEY_AGENT_VERSION},
 }
+_OPTIONAL_KEYS_BY_KIND = {schema.KIND_STATUS: {schema.KEY_LOSS_TOTALS}}
 _END_REASONS = frozenset(END_REASONS)
 
 
@@ -50,6 +51,7 @@ class Message:
     state: str | None = None
     time_us: int | None = None
     agent_version: str | None = None
+    loss_totals: dict[str, int] = field(default_factory=dict)
 
 
 def _wrong(detail: str) -> Rejected:
@@ -96,7 +98,7 @@ def decode_payload(data: bytes) -> Message:
         raise _wrong(f"payload kind {kind!r} is not one of {', '.join(schema.KINDS)}")
     allowed = _KEYS_BY_KIND[kind]
     missing = allowed - payload.keys()
-    extra = payload.keys() - allowed
+    extra = payload.keys() - allowed - _OPTIONAL_KEYS_BY_KIND.get(kind, set())
     if missing or extra:
         raise _wrong(
             f"{kind} payload keys: missing {sorted(missing)}, unexpected {sorted(map(repr, extra))}"
@@ -120,6 +122,7 @@ def decode_payload(data: bytes) -> Message:
             state=state,
             time_us=_uint(payload[schema.KEY_TIME_US], "status time"),
             agent_version=_tstr(payload[schema.KEY_AGENT_VERSION], "agent version"),
+            loss_totals=_counter_map(payload.get(schema.KEY_LOSS_TOTALS, {}), "loss totals"),
         )
     common: dict[str, Any] = {
         "kind": kind,

@@ -183,15 +183,20 @@ def encode_alerts(
 
 
 def encode_status(
-    state: str, identity: SensorIdentity, time_us: int, agent_version: str = __version__
+    state: str,
+    identity: SensorIdentity,
+    time_us: int,
+    agent_version: str = __version__,
+    losses: Mapping[str, int] | None = None,
 ) -> bytes:
     """A `status` payload ("online", or "offline" for the last will); no sequence number.
 
     It names the agent version, so the central side sees what runs where (the schema
     version is key 0, the key id is in the COSE header).
 
-    `time_us` is when it was made (for the will: when connecting). Raises ValueError for
-    an unknown state.
+    `time_us` is when it was made (for the will: when connecting). `losses`: the
+    sensor's cumulative loss totals (status is never spooled, so they cannot be dropped
+    with the data they count). Raises ValueError for an unknown state.
     """
     if state not in schema.STATUS_STATES:
         raise ValueError(f"status state must be one of {schema.STATUS_STATES}, not {state!r}")
@@ -199,4 +204,9 @@ def encode_status(
     payload[schema.KEY_STATE] = state
     payload[schema.KEY_TIME_US] = time_us
     payload[schema.KEY_AGENT_VERSION] = agent_version
+    if losses is not None:
+        for name, value in losses.items():
+            if not (isinstance(value, int) and 0 <= value <= schema.UINT64_MAX):
+                raise ValueError(f"loss total {name!r} must be an unsigned 64-bit integer")
+        payload[schema.KEY_LOSS_TOTALS] = dict(losses)
     return dumps(payload)

@@ -44,6 +44,7 @@ KEY_ITEMS = 16
 KEY_STATE = 16
 KEY_TIME_US = 17
 KEY_AGENT_VERSION = 18
+KEY_LOSS_TOTALS = 19  # optional: cumulative losses (spool drops, capture drops)
 
 STATUS_STATES = ("online", "offline")
 
