@@ -261,3 +261,23 @@ def test_consume_refuses_an_idle_time_that_is_not_positive_seconds(tmp_path: Pat
     )  # fmt: skip
     assert result.returncode == 2
     assert "--exit-after-idle" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_hostile_message_queued_in_a_session_is_rejected_once_and_the_rest_drains(
+    mosquitto: MosquittoBroker, keys: tuple[Signer, Path]
+) -> None:
+    """The review's 311-byte message used to crash consume, and crash it again on every
+    restart of its session (never acknowledged): now it is one rejection, acknowledged."""
+    from tests.test_wire_hostile import review_bomb
+
+    signer, trust = keys
+    args = ["--url", mosquitto.url, "--trust", str(trust), "--session", "hostile",
+            "--exit-after-idle", "1.5"]  # fmt: skip
+    Consume(*args).finish()  # the session exists: the broker queues for it from now on
+    _publish(mosquitto.port, [(TOPIC, review_bomb()), (TOPIC, _message(signer, 0))])
+    code, records, stderr = Consume(*args).finish()
+    assert code == 0, stderr
+    assert [r["type"] for r in records if r["type"] != "flow"] == ["rejected", "boot", "batch"]
+    assert records[0]["reason"] == "unsupported_tag"
+    code, records, stderr = Consume(*args).finish()
+    assert code == 0 and records == [], records  # acknowledged: not delivered again

@@ -20,9 +20,16 @@ from agent.cose import (
     unverified_payload,
     verify_sign1,
 )
+from agent.errors import UsageError
 from agent.keys import TrustStore
-from agent.wire import Message, Rejected, decode_payload, parse_topic
-from agent.wire.rejection import BAD_SIGNATURE, KEY_NOT_FOR_SENSOR, TOPIC_MISMATCH
+from agent.wire import Message, Rejected, decode_payload, parse_topic, schema
+from agent.wire.canonical import peek_text_fields
+from agent.wire.rejection import (
+    BAD_SIGNATURE,
+    INTERNAL_ERROR,
+    KEY_NOT_FOR_SENSOR,
+    TOPIC_MISMATCH,
+)
 from agent.wire.topic import topic_for
 
 
@@ -61,25 +68,36 @@ class Consumer:
         name, added to rejections). Never raises for bad input."""
         self.stats.messages += 1
         try:
-            message = self._authentic(data, topic)
+            return self._records(data, topic)
         except Rejected as rejection:
-            self.stats.rejected += 1
-            record: dict[str, Any] = {
-                "type": "rejected",
-                "reason": rejection.reason,
-                "detail": rejection.detail,
-                "topic": topic,
-                "bytes": len(data),
-            }
-            if source is not None:
-                record["source"] = source
-            return [record]
+            return [self._rejected(rejection, data, topic, source)]
+        except Exception as exc:  # a bug must not stop the stream: report it, go on
+            failure = Rejected(INTERNAL_ERROR, f"the consumer failed on it ({type(exc).__name__})")
+            return [self._rejected(failure, data, topic, source)]
+
+    def _records(self, data: bytes, topic: str) -> list[dict[str, Any]]:
+        message = self._authentic(data, topic)
         duplicate, out = self._sequence_records(message, topic)
         if duplicate:
             return []
         records = message_records(message, topic)
         self.stats.records += len(records)
         return out + records
+
+    def _rejected(
+        self, rejection: Rejected, data: bytes, topic: str, source: str | None
+    ) -> dict[str, Any]:
+        self.stats.rejected += 1
+        record: dict[str, Any] = {
+            "type": "rejected",
+            "reason": rejection.reason,
+            "detail": rejection.detail,
+            "topic": topic,
+            "bytes": len(data),
+        }
+        if source is not None:
+            record["source"] = source
+        return record
 
     def _authentic(self, data: bytes, topic: str) -> Message:
         try:
@@ -160,12 +178,23 @@ def _boot_record(origin: dict[str, Any], topic: str, previous: bytes | None) -> 
 
 
 def _claimed_topic(data: bytes, topic: str) -> str | None:
-    """The topic the (unverified) payload claims, with the received topic's prefix."""
+    """The topic the (unverified) payload claims, with the received topic's prefix.
+
+    Only the four short text fields that name a topic are read (agent.wire.canonical.
+    peek_text_fields skips the rest unbuilt): nothing unsigned is decoded."""
     parts = parse_topic(topic)
     try:
-        message = decode_payload(unverified_payload(data))
+        fields = peek_text_fields(unverified_payload(data), _TOPIC_KEYS)
         prefix = parts.prefix if parts else topic.rsplit("/", 4)[0]
-        identity = message.identity
-        return topic_for(prefix, identity.site, identity.wing, identity.sensor_id, message.kind)
-    except Exception:  # any failure: there is simply no better explanation to give
+        return topic_for(
+            prefix,
+            fields[schema.KEY_SITE],
+            fields[schema.KEY_WING],
+            fields[schema.KEY_SENSOR],
+            fields[schema.KEY_KIND],
+        )
+    except (Rejected, KeyError, UsageError):  # no better explanation to give
         return None
+
+
+_TOPIC_KEYS = frozenset({schema.KEY_KIND, schema.KEY_SENSOR, schema.KEY_SITE, schema.KEY_WING})

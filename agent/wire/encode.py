@@ -21,7 +21,7 @@ from typing import Any
 from agent import __version__
 from agent.flowrecord import FlowRecord
 from agent.wire import schema
-from agent.wire.canonical import dumps
+from agent.wire.canonical import check_map_keys, dumps
 
 HealthValue = int | float | bool | str
 
@@ -72,6 +72,8 @@ def _common(kind: str, identity: SensorIdentity) -> dict[int, Any]:
 def _data_common(kind: str, identity: SensorIdentity, batch: BatchInfo) -> dict[int, Any]:
     out = _common(kind, identity)
     for name, value in (*batch.counters.items(), *batch.losses.items()):
+        if type(name) is not str:
+            raise ValueError(f"counter name {name!r} must be text")
         if not (isinstance(value, int) and 0 <= value <= schema.UINT64_MAX):
             raise ValueError(f"counter {name!r} must be an unsigned 64-bit integer, not {value!r}")
     out[schema.KEY_SEQ] = batch.seq
@@ -150,6 +152,8 @@ def encode_health(
     """
     items: dict[str, HealthValue] = {}
     for name, value in figures.items():
+        if type(name) is not str:
+            raise ValueError(f"health figure name {name!r} must be text")
         if value is None:
             continue
         if not isinstance(value, int | float | bool | str):
@@ -169,7 +173,8 @@ def encode_devices(
 ) -> bytes:
     """A `devices` payload; each device a map of named observations (see the CDDL)."""
     payload = _data_common(schema.KIND_DEVICES, identity, batch)
-    payload[schema.KEY_ITEMS] = [dict(d) for d in devices]
+    payload[schema.KEY_ITEMS] = items = [dict(d) for d in devices]
+    check_map_keys(items)
     return dumps(payload)
 
 
@@ -178,7 +183,8 @@ def encode_alerts(
 ) -> bytes:
     """An `alerts` payload; each alert a map with at least "rule" (see the CDDL)."""
     payload = _data_common(schema.KIND_ALERTS, identity, batch)
-    payload[schema.KEY_ITEMS] = [dict(a) for a in alerts]
+    payload[schema.KEY_ITEMS] = items = [dict(a) for a in alerts]
+    check_map_keys(items)
     return dumps(payload)
 
 

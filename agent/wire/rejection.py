@@ -16,6 +16,10 @@ BAD_SIGNATURE = "bad_signature"
 TOPIC_MISMATCH = "topic_mismatch"
 KEY_NOT_FOR_SENSOR = "key_not_for_sensor"  # a trusted key, bound to other sensors
 UNSUPPORTED_VERSION = "unsupported_version"
+UNSUPPORTED_TAG = "unsupported_tag"  # a CBOR tag the schema does not allow (28/29, 25/256 ...)
+TOO_COMPLEX = "too_complex"  # nested too deep, or would take too much memory to decode
+BAD_HEADER = "bad_header"  # COSE headers RFC 9052 forbids (a label twice, crit unprotected)
+INTERNAL_ERROR = "internal_error"  # the consumer failed on it: a bug, reported not raised
 
 REASONS = (
     OVERSIZE,
@@ -31,6 +35,10 @@ REASONS = (
     TOPIC_MISMATCH,
     KEY_NOT_FOR_SENSOR,
     UNSUPPORTED_VERSION,
+    UNSUPPORTED_TAG,
+    TOO_COMPLEX,
+    BAD_HEADER,
+    INTERNAL_ERROR,
 )
 
 
