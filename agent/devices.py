@@ -3,8 +3,8 @@
 The engine (native/devices.c) keeps per-MAC facts in fixed memory and hands over the
 fingerprints it reads from the first packets of flows as events. `DeviceInventory`
 keeps, per device, the distinct values of each fingerprint kind (bounded), turns raw
-values into what is shipped (JA4 from its inputs, hostnames keyed-hashed when the site
-has a secret, OUI vendor from the IEEE registry) and says which devices changed, so the
+values into what is shipped (JA4 from its inputs, names keyed-hashed with the site
+secret per [privacy], OUI vendor from the IEEE registry) and says which devices changed, so the
 pipeline can ship changes promptly and a full snapshot now and then.
 
 Only the kinds in `FINGERPRINT_KINDS` are ever shipped: the allowlist of docs/DEVICES.md.
@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import os
 import re
 from array import array
 from collections import OrderedDict
@@ -75,8 +76,12 @@ FINGERPRINT_KINDS = frozenset(
         "intellivue",
     }
 )
-# Kinds that name a host, often after a person ("ICU4-JSMITH-PC"): hashed with the secret.
-HOSTNAME_KINDS = frozenset({"dhcp_hostname", "lldp_system_name", "cdp_device_id"})
+# Kinds that name a host, often after a person ("ICU4-JSMITH-PC"), or tie one client to
+# a person's device for good (the DHCP client id): hashed with the secret by default
+# ([privacy] hostnames). Classification needs none of them: vendor classes, system
+# descriptions, platforms and protocols stay clear.
+HOSTNAME_KINDS = frozenset({"dhcp_hostname", "dhcp_client_id", "lldp_system_name", "cdp_device_id"})
+NAME_TREATMENTS = ("hash", "clear", "drop")
 _IP_PROTOCOLS = {6: "tcp", 17: "udp", 132: "sctp"}
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -139,8 +144,45 @@ class OuiRegistry:
 # ---------------------------------------------------------------------------- hashing
 
 
+@dataclass(frozen=True, slots=True)
+class NamePrivacy:
+    """How names leave the box ([privacy]): "hash" (keyed, with the site secret),
+    "clear" (as seen) or "drop" (never shipped), per group of kinds."""
+
+    hostnames: str = "hash"  # HOSTNAME_KINDS
+    tls_sni: str = "clear"  # server names: the services a device talks to, not people
+    http_user_agent: str = "clear"
+
+    def treatment(self, kind: str) -> str:
+        """What happens to a value of `kind`: "hash", "clear" or "drop"."""
+        if kind in HOSTNAME_KINDS:
+            return self.hostnames
+        if kind == "tls_sni":
+            return self.tls_sni
+        if kind == "http_user_agent":
+            return self.http_user_agent
+        return "clear"
+
+
+OWN_SECRET_NAME = "own-hostname.secret"
+SECRET_BYTES = 32
+
+
+def make_secret_file(path: Path) -> None:
+    """Write a new random secret (32 bytes, mode 0600) to `path`, never overwriting.
+
+    Raises FileExistsError when `path` exists, OSError when it cannot be written.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, os.urandom(SECRET_BYTES).hex().encode() + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class HostnameHasher:
-    """Hostnames as a keyed hash (HMAC-SHA256 with the site secret), or as seen."""
+    """Names as a keyed hash (HMAC-SHA256 with the site secret), or as seen (no secret)."""
 
     def __init__(self, secret: bytes | None) -> None:
         self._secret = secret
@@ -161,6 +203,35 @@ class HostnameHasher:
         if len(secret) < 16:
             raise UsageError(f"{path}: the hostname hash secret must hold at least 16 bytes")
         return cls(secret)
+
+    @classmethod
+    def for_sensor(cls, site_secret: Path | None, state_dir: Path) -> tuple[HostnameHasher, str]:
+        """The hasher for a sensor, and whose secret it uses: "site" (the configured
+        [privacy] hostname_hash_secret_file, shared by a site's sensors) or "own" (none
+        configured: a secret this sensor made in `state_dir` once and keeps; its hashes
+        match nothing another sensor sends). Raises UsageError when a secret cannot be
+        read or made."""
+        if site_secret is not None:
+            return cls.from_file(site_secret), "site"
+        own = state_dir / OWN_SECRET_NAME
+        try:
+            make_secret_file(own)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise UsageError(
+                f"{own}: cannot make this sensor's own hash secret ({exc.strerror}); "
+                "set privacy.hostname_hash_secret_file to the site secret"
+            ) from None
+        else:
+            log.warning(
+                "no site secret ([privacy] hostname_hash_secret_file): names are hashed "
+                "with this sensor's own secret %s, so they match nothing other sensors "
+                "send; make a site secret with iomt-agent keygen --site-secret "
+                "(docs/CONFIG.md)",
+                own,
+            )
+        return cls.from_file(own), "own"
 
     @property
     def enabled(self) -> bool:
@@ -293,9 +364,13 @@ class DeviceInventory:
         max_devices: int,
         hasher: HostnameHasher | None = None,
         oui: OuiRegistry | None = None,
+        privacy: NamePrivacy | None = None,
     ) -> None:
+        """Without a hasher, names are hashed with a secret made for this inventory only
+        (never shipped in clear by omission)."""
         self.max_devices = max(1, max_devices)
-        self.hasher = hasher or HostnameHasher(None)
+        self.hasher = hasher or HostnameHasher(os.urandom(SECRET_BYTES))
+        self.privacy = privacy or NamePrivacy()
         self.oui = oui or OuiRegistry()
         self._records: OrderedDict[bytes, DeviceRecord] = OrderedDict()
         self.evicted = 0
@@ -324,7 +399,10 @@ class DeviceInventory:
             return None if ja4 is None else ("tls_ja4", ja4)
         if kind not in FINGERPRINT_KINDS or not value:
             return None
-        if kind in HOSTNAME_KINDS:
+        treatment = self.privacy.treatment(kind)
+        if treatment == "drop":
+            return None
+        if treatment == "hash":
             value = self.hasher(value)
         return kind, value
 

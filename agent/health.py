@@ -38,7 +38,8 @@ class SystemFigures:
     temperature_c: float | None
     spool_disk_free_bytes: int | None
     clock_synchronized: bool | None
-    uptime_s: float
+    agent_uptime_s: float  # since this agent process started
+    box_uptime_s: float  # since the machine booted
 
 
 class SystemSampler:
@@ -47,6 +48,7 @@ class SystemSampler:
     def __init__(self, spool_dir: str | None = None) -> None:
         self._process = psutil.Process(os.getpid())
         self._process.cpu_percent(None)  # prime: the first reading is always 0
+        self._started_at = self._process.create_time()
         psutil.cpu_percent(None)
         self._spool_dir = spool_dir
         libc_name = ctypes.util.find_library("c")
@@ -63,7 +65,8 @@ class SystemSampler:
             temperature_c=_board_temperature_c(),
             spool_disk_free_bytes=self._disk_free(),
             clock_synchronized=self._clock_synchronized(),
-            uptime_s=max(0.0, time.time() - psutil.boot_time()),
+            agent_uptime_s=max(0.0, time.time() - self._started_at),
+            box_uptime_s=max(0.0, time.time() - psutil.boot_time()),
         )
 
     def _disk_free(self) -> int | None:

@@ -19,7 +19,7 @@ from agent.batcher import FlowBatcher, FlowWindow
 from agent.config import AgentConfig
 from agent.config.adapters import engine_settings, mqtt_settings, spool_settings
 from agent.cose import Signer
-from agent.devices import DeviceInventory, HostnameHasher
+from agent.devices import DeviceInventory, HostnameHasher, NamePrivacy
 from agent.engine import Engine, EngineCounters
 from agent.flowrecord import FlowRecord
 from agent.health import SystemSampler
@@ -115,11 +115,17 @@ class Pipeline:
         # Device observations (agent/devices.py): changes every batch window, a full
         # snapshot every [devices] snapshot_interval_s, on the same clock as the flows.
         self.inventory: DeviceInventory | None = None
+        self.names_hash_secret: str | None = None  # "site" or "own", for health
         if self.engine.devices_enabled:
             self.engine.collect_device_events()
+            privacy = config.privacy
+            hasher, self.names_hash_secret = HostnameHasher.for_sensor(
+                privacy.hostname_hash_secret_file, config.spool.dir
+            )
             self.inventory = DeviceInventory(
                 config.devices.max_devices,
-                HostnameHasher.from_file(config.privacy.hostname_hash_secret_file),
+                hasher,
+                privacy=NamePrivacy(privacy.hostnames, privacy.tls_sni, privacy.http_user_agent),
             )
         self._device_changes = Every(config.batch.window_s)
         self._device_snapshots = Every(config.devices.snapshot_interval_s)
@@ -217,7 +223,8 @@ class Pipeline:
             "temperature_c": system.temperature_c,
             "spool_disk_free_bytes": system.spool_disk_free_bytes,
             "clock_synchronized": system.clock_synchronized,
-            "uptime_s": int(system.uptime_s),
+            "agent_uptime_s": int(system.agent_uptime_s),
+            "box_uptime_s": int(system.box_uptime_s),
             "packets_seen": counters.packets_seen,
             "kernel_drops": counters.kernel_drops,
             "interface_drops": counters.interface_drops,
@@ -237,6 +244,7 @@ class Pipeline:
                 None if delivery.last_ack_at is None else time.time() - delivery.last_ack_at
             ),
         }
+        figures["names_hash_secret"] = self.names_hash_secret
         figures.update(self.engine.device_counters())
         figures.update(self.extra_health())
         return figures

@@ -107,7 +107,7 @@ def test_worked_example_validates_with_its_files_in_place(tmp_path: Path) -> Non
     shutil.copy(client_key, etc / "client.key")
     for name, content in (
         ("mqtt.password", "correct horse battery staple\n"),
-        ("hostname.secret", "0123456789abcdef0123456789abcdef"),
+        ("site.secret", "0123456789abcdef0123456789abcdef"),
     ):
         (etc / name).write_text(content)
         (etc / name).chmod(0o600)

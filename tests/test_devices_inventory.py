@@ -8,8 +8,10 @@ import pytest
 
 from agent.devices import (
     HASH_PREFIX,
+    OWN_SECRET_NAME,
     DeviceInventory,
     HostnameHasher,
+    NamePrivacy,
     OuiRegistry,
     ja4_from_raw,
 )
@@ -156,3 +158,47 @@ def test_ja4_alpn_that_is_not_alphanumeric_uses_hex_digits():
     assert ja4_from_raw("t12i||c02b||")[:10] == "t12i010000"  # no ALPN: "00"
     assert ja4_from_raw("t12i||||").endswith("_000000000000_000000000000")
     assert ja4_from_raw("garbage") is None
+
+
+def _shipped(inventory: DeviceInventory, kind: str, value: bytes) -> list[str] | None:
+    out = inventory.absorb([_event(kind, value)], [])
+    return out[0]["fingerprints"].get(kind) if out else None
+
+
+def test_names_are_hashed_by_default_and_classification_fields_stay_clear():
+    inventory = DeviceInventory(16, oui=OuiRegistry(Path("/nonexistent")))
+    for kind in ("dhcp_hostname", "dhcp_client_id", "lldp_system_name", "cdp_device_id"):
+        shipped = _shipped(inventory, kind, b"ICU4-JSMITH-PC")
+        assert shipped is not None and shipped[0].startswith(HASH_PREFIX), kind
+        assert "JSMITH" not in shipped[0].upper()
+    for kind, value in (
+        ("dhcp_vendor_class", b"CareFusion Alaris"),
+        ("lldp_system_description", b"Philips IntelliVue MX800"),
+        ("cdp_platform", b"cisco WS-C2960"),
+        ("tls_sni", b"ehr.stmary.example"),
+        ("http_user_agent", b"Alaris/9.19"),
+    ):
+        assert _shipped(inventory, kind, value) == [value.decode()], kind
+
+
+def test_sni_and_user_agent_can_be_hashed_or_dropped_and_hostnames_kept_clear():
+    hasher = HostnameHasher(b"0123456789abcdef0123")
+    privacy = NamePrivacy(hostnames="clear", tls_sni="hash", http_user_agent="drop")
+    inventory = DeviceInventory(16, hasher, OuiRegistry(Path("/nonexistent")), privacy)
+    assert _shipped(inventory, "dhcp_hostname", b"PUMP-17") == ["PUMP-17"]
+    assert _shipped(inventory, "tls_sni", b"ehr.stmary.example") == [hasher("ehr.stmary.example")]
+    assert _shipped(inventory, "http_user_agent", b"Alaris/9.19") is None
+
+
+def test_a_sensor_without_a_site_secret_makes_its_own_once_and_says_so(tmp_path, caplog):
+    first, source = HostnameHasher.for_sensor(None, tmp_path)
+    own = tmp_path / OWN_SECRET_NAME
+    assert source == "own" and own.exists()
+    assert own.stat().st_mode & 0o777 == 0o600
+    assert "no site secret" in caplog.text
+    again, _ = HostnameHasher.for_sensor(None, tmp_path)
+    assert again("PUMP-17") == first("PUMP-17"), "the same secret across restarts"
+    site_file = tmp_path / "site.secret"
+    site_file.write_bytes(b"a-site-secret-of-some-length")
+    site, source = HostnameHasher.for_sensor(site_file, tmp_path)
+    assert source == "site" and site("PUMP-17") != first("PUMP-17")

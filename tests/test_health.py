@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 from agent.health import SystemSampler
 
@@ -16,7 +17,12 @@ def test_sample_reports_this_process_and_the_spool_disk(tmp_path):
     assert 0.0 < figures.box_memory_percent < 100.0
     free = shutil.disk_usage(tmp_path).free
     assert abs(figures.spool_disk_free_bytes - free) < 512 * 2**20
-    assert figures.uptime_s > 0
+    # The agent's uptime is this process's (pytest started moments ago), not the box's.
+    import psutil
+
+    assert 0 <= figures.agent_uptime_s < figures.box_uptime_s
+    assert abs(figures.agent_uptime_s - (time.time() - psutil.Process().create_time())) < 5
+    assert abs(figures.box_uptime_s - (time.time() - psutil.boot_time())) < 5
     # The kernel always answers adjtimex here; synchronized or not depends on the host.
     assert figures.clock_synchronized in (True, False)
 

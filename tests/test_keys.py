@@ -36,6 +36,22 @@ def test_keygen_command_prints_the_kid_and_never_overwrites(tmp_path: Path) -> N
     assert (tmp_path / "sensor.key").read_bytes() == before
 
 
+def test_keygen_site_secret_makes_a_private_secret_the_config_accepts(tmp_path: Path) -> None:
+    from agent.config.host import hash_secret_problem
+
+    secret = tmp_path / "site.secret"
+    made = run_agent("keygen", "--site-secret", str(secret))
+    assert made.returncode == 0, made.stderr
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert hash_secret_problem(secret) is None
+    assert "every sensor of this site" in made.stderr
+    before = secret.read_bytes()
+    again = run_agent("keygen", "--site-secret", str(secret))
+    assert again.returncode == 2 and "never overwritten" in again.stderr
+    assert secret.read_bytes() == before
+    assert run_agent("keygen").returncode == 2  # one of --out or --site-secret
+
+
 def test_key_readable_by_group_is_refused_naming_file_and_fix(tmp_path: Path) -> None:
     made = generate_key_pair(tmp_path)
     os.chmod(made.private_path, 0o640)

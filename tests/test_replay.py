@@ -61,6 +61,12 @@ def test_replay_delivers_every_flow_signed_and_in_sequence(tmp_path, mosquitto, 
     assert seqs == list(range(len(seqs)))
     health = [r for r in records if r["type"] == "health"]
     assert health, "a replay ends with a health message"
+    figures = health[-1]["figures"]
+    # No site secret configured: the sensor made its own, and says so.
+    assert figures["names_hash_secret"] == "own"
+    assert (sensor.spool / "own-hostname.secret").is_file()
+    # The agent's uptime (this replay's process), not the machine's.
+    assert figures["agent_uptime_s"] < 120 and figures["box_uptime_s"] >= figures["agent_uptime_s"]
     assert all(r["sensor"] == "wing4b-01" and r["wing"] == "4b" for r in records)
 
 

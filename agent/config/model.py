@@ -94,7 +94,10 @@ class LoggingConfig:
 
 @dataclass(frozen=True, slots=True)
 class PrivacyConfig:
-    hostname_hash_secret_file: Path | None  # None: hostnames are shipped as seen
+    hostname_hash_secret_file: Path | None  # None: the sensor makes and keeps its own
+    hostnames: str  # "hash", "clear" or "drop": DHCP/LLDP/CDP names, DHCP client id
+    tls_sni: str  # "clear", "hash" or "drop"
+    http_user_agent: str  # "clear", "hash" or "drop"
 
 
 @dataclass(frozen=True, slots=True)

@@ -164,8 +164,11 @@ OPTIONS: tuple[Option, ...] = (
         "hostname_hash_secret_file",
         "path",
         "",
-        example='"/etc/iomt-agent/hostname.secret"',
+        example='"/etc/iomt-agent/site.secret"',
     ),
+    Option("privacy", "hostnames", "choice", "hash", choices=("hash", "clear", "drop")),
+    Option("privacy", "tls_sni", "choice", "clear", choices=("clear", "hash", "drop")),
+    Option("privacy", "http_user_agent", "choice", "clear", choices=("clear", "hash", "drop")),
     # [devices]
     Option("devices", "max_devices", "int", 4096, 0, 1048576),
     Option("devices", "snapshot_interval_s", "number", 3600, 60, 86400),
