@@ -31,13 +31,14 @@ from agent.wire.rejection import (
     WRONG_TYPE,
     Rejected,
 )
+from agent.wire.schema import MAX_MESSAGE_BYTES
 
 COSE_SIGN1_TAG = 18
 HEADER_ALG = 1
 HEADER_CRIT = 2
 HEADER_KID = 4
 ALG_EDDSA = -8
-DEFAULT_MAX_MESSAGE_BYTES = 1 << 20  # 1 MiB: a 4000-flow batch is ~150 KB
+DEFAULT_MAX_MESSAGE_BYTES = MAX_MESSAGE_BYTES  # 256 KiB, docs/WIRE.md; 1000 flows: ~33 KB
 _SIGN1_TAGS = frozenset({COSE_SIGN1_TAG})
 # The COSE structure is 4 items and small headers; the payload is one byte string (its
 # bytes are not decoded here), so the decoded structure costs little beyond the input.

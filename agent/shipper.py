@@ -11,7 +11,8 @@ cumulative totals are in every health and status message (`loss_totals`).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from operator import attrgetter
 from typing import Any
 
 from agent.cose import Signer
@@ -31,6 +32,9 @@ from agent.wire import (
     topic_for,
 )
 from agent.wire.encode import HealthValue
+from agent.wire.schema import MAX_PAYLOAD_BYTES
+
+_by_time = attrgetter("ts_us", "serial")
 
 
 class Shipper:
@@ -64,10 +68,11 @@ class Shipper:
         window_end_us: int,
         counters: Mapping[str, int],
     ) -> None:
-        """One `flows` message: the records and the engine counters' change since the last."""
-        batch, drops = self._next_batch(window_start_us, window_end_us, counters)
-        self._spool(
-            KIND_FLOWS, batch, drops, counters, encode_flow_batch(records, self.identity, batch)
+        """One `flows` message: the records and the engine counters' change since the
+        last; several, in time order, when one would exceed MAX_PAYLOAD_BYTES."""
+        ordered = sorted(records, key=_by_time)
+        self._ship_within_limit(
+            KIND_FLOWS, ordered, encode_flow_batch, window_start_us, window_end_us, counters
         )
 
     def ship_devices(
@@ -77,11 +82,34 @@ class Shipper:
         window_end_us: int,
         counters: Mapping[str, int],
     ) -> None:
-        """One `devices` message: device observations (agent/devices.py DeviceRecord)."""
-        batch, drops = self._next_batch(window_start_us, window_end_us, counters)
-        self._spool(
-            KIND_DEVICES, batch, drops, counters, encode_devices(devices, self.identity, batch)
+        """One `devices` message (or several, as for flows): device observations
+        (agent/devices.py DeviceRecord)."""
+        self._ship_within_limit(
+            KIND_DEVICES, list(devices), encode_devices, window_start_us, window_end_us, counters
         )
+
+    def _ship_within_limit(
+        self,
+        kind: str,
+        items: list[Any],
+        encode: Callable[[Any, SensorIdentity, BatchInfo], bytes],
+        window_start_us: int,
+        window_end_us: int,
+        counters: Mapping[str, int],
+    ) -> None:
+        # The wire's one byte limit (docs/WIRE.md): a part too big is halved until it
+        # fits; each part is its own message with its own seq. The first part carries
+        # the counter deltas and drop reports, the next ones find nothing new to report.
+        parts = [items]
+        while parts:
+            part = parts.pop(0)
+            batch, drops = self._next_batch(window_start_us, window_end_us, counters)
+            payload = encode(part, self.identity, batch)
+            while len(payload) > MAX_PAYLOAD_BYTES and len(part) > 1:
+                part, rest = part[: len(part) // 2], part[len(part) // 2 :]
+                parts.insert(0, rest)
+                payload = encode(part, self.identity, batch)
+            self._spool(kind, batch, drops, counters, payload)
 
     def ship_health(
         self,

@@ -281,3 +281,66 @@ def test_a_hostile_message_queued_in_a_session_is_rejected_once_and_the_rest_dra
     assert records[0]["reason"] == "unsupported_tag"
     code, records, stderr = Consume(*args).finish()
     assert code == 0 and records == [], records  # acknowledged: not delivered again
+
+
+def test_a_message_over_the_wire_limit_is_never_delivered_to_the_consumer(
+    mosquitto: MosquittoBroker, keys: tuple[Signer, Path]
+) -> None:
+    """The consumer announces the limit as its MQTT 5 Maximum Packet Size: the broker
+    drops a bigger message instead of sending it (the review's 200 MB message reached
+    624 MB of consumer memory before it was refused)."""
+    signer, trust = keys
+    consume = Consume("--url", mosquitto.url, "--trust", str(trust), "--exit-after-idle", "1.5")
+    _publish(mosquitto.port, [(TOPIC, b"\x00" * (2 << 20)), (TOPIC, _message(signer, 0))])
+    code, records, stderr = consume.finish()
+    assert code == 0, stderr
+    assert "rejected" not in [r["type"] for r in records]  # never even received
+    assert [r["type"] for r in records].count("flow") == 3
+
+
+def test_consume_takes_the_agents_credential_options(
+    tmp_path: Path, keys: tuple[Signer, Path]
+) -> None:
+    signer, trust = keys
+    broker = MosquittoBroker(tmp_path, users={"central": "s3cret"})
+    broker.start()
+    try:
+        password_file = tmp_path / "mqtt.password"
+        password_file.write_text("s3cret\n")
+        consume = Consume(
+            "--url", broker.url, "--trust", str(trust), "--username", "central",
+            "--password-file", str(password_file), "--exit-after-idle", "1.5",
+        )  # fmt: skip
+        client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        client.username_pw_set("central", "s3cret")
+        client.connect("127.0.0.1", broker.port)
+        client.loop_start()
+        client.publish(TOPIC, _message(signer, 0), qos=1).wait_for_publish(10)
+        client.disconnect()
+        client.loop_stop()
+        code, records, stderr = consume.finish()
+        assert code == 0, stderr
+        assert [r["type"] for r in records].count("flow") == 3
+        refused = subprocess.run(
+            [sys.executable, "-m", "agent", "consume", "--url", broker.url, "--trust",
+             str(trust), "--username", "central", "--exit-after-idle", "1"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert refused.returncode != 0 and "refused" in refused.stderr
+        assert "s3cret" not in refused.stderr
+    finally:
+        broker.stop()
+
+
+def test_sigterm_prints_the_same_summary_as_ctrl_c_and_exits_0(
+    mosquitto: MosquittoBroker, keys: tuple[Signer, Path]
+) -> None:
+    signer, trust = keys
+    consume = Consume("--url", mosquitto.url, "--trust", str(trust))
+    _publish(mosquitto.port, [(TOPIC, _message(signer, 0))])
+    time.sleep(0.5)
+    consume.process.terminate()
+    code, records, stderr = consume.finish()
+    assert code == 0, stderr
+    assert "1 messages, " in stderr and "Traceback" not in stderr
+    assert [r["type"] for r in records].count("flow") == 3

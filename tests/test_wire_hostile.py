@@ -61,7 +61,7 @@ def signer() -> Signer:
 
 @pytest.fixture()
 def consumer(signer: Signer) -> Consumer:
-    return Consumer(TrustStore({signer.kid: signer.public_key()}))
+    return Consumer(TrustStore({signer.kid: signer.public_key()}), max_message_bytes=1 << 20)
 
 
 def only_rejection(records: list[dict]) -> dict:
@@ -177,7 +177,16 @@ def test_verify_stays_under_100_mb_for_hostile_files(tmp_path: Path, name: str) 
     path = tmp_path / "hostile.cbor"
     path.write_bytes(data)
     code, peak_kb, stdout = _run_measured(
-        [*agent_command("verify", "--trust", str(trust), "--topic", TOPIC, str(path))]
+        agent_command(
+            "verify",
+            "--trust",
+            str(trust),
+            "--topic",
+            TOPIC,
+            "--max-message-bytes",
+            str(1 << 20),
+            str(path),
+        )
     )
     records = [json.loads(line) for line in stdout.splitlines()]
     assert code == 1

@@ -1,7 +1,10 @@
 """`iomt-agent consume --url URL --trust DIR ...`: subscribe, verify, dedupe, decode.
 
 Prints one JSON line per record as messages arrive; a one-line summary goes to stderr
-when it stops (after --exit-after-idle seconds without a message, or Ctrl-C). A central
+when it stops (after --exit-after-idle seconds without a message, Ctrl-C or SIGTERM;
+SIGTERM exits 0). Credentials come as the agent's [mqtt] options do: --username and
+--password-file (a file whose first line is the password), never on the command line
+where `ps` and logs would show them. A central
 consumer runs with --session (the broker queues messages while it is away) and --state
 (duplicates and gaps are judged across its restarts).
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -43,6 +47,13 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="exit after S seconds without a message",
     )
+    parser.add_argument("--username", metavar="NAME", help="MQTT user name (as [mqtt] username)")
+    parser.add_argument(
+        "--password-file",
+        type=Path,
+        metavar="FILE",
+        help="file whose first line is the MQTT password (as [mqtt] password_file)",
+    )
     parser.add_argument("--ca", metavar="FILE", help="CA certificate for mqtts://")
     parser.add_argument("--cert", metavar="FILE", help="client certificate for mqtts://")
     parser.add_argument("--key", metavar="FILE", help="client certificate's key for mqtts://")
@@ -72,13 +83,27 @@ def register(parser: argparse.ArgumentParser) -> None:
 STATE_SAVE_INTERVAL_S = 5.0
 
 
+class _Terminated(Exception):
+    """SIGTERM arrived: unwind like Ctrl-C does, through the summary."""
+
+
+def _stop_on_sigterm(_signum: int, _frame: object) -> None:
+    raise _Terminated
+
+
 def run(args: argparse.Namespace) -> int:
     from agent.consumer import Consumer
-    from agent.consumer.mqtt import parse_url, run_subscription, subscription_filter
+    from agent.consumer.mqtt import (
+        Inbox,
+        parse_url,
+        run_subscription,
+        subscription_filter,
+        with_credentials,
+    )
     from agent.consumer.state import load_tracker, save_tracker
     from agent.errors import UsageError
 
-    address = parse_url(args.url)
+    address = with_credentials(parse_url(args.url), args.username, args.password_file)
     max_bytes = max_message_bytes(args)
     for option, value in (("--ca", args.ca), ("--cert", args.cert), ("--key", args.key)):
         if value is not None and not Path(value).is_file():
@@ -122,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    inbox = Inbox()
+    previous_handler = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         run_subscription(
             address,
@@ -134,15 +161,21 @@ def run(args: argparse.Namespace) -> int:
             key_file=args.key,
             session=args.session,
             session_expiry_s=int(args.session_expiry),
+            max_message_bytes=max_bytes,
+            inbox=inbox,
         )
+    except _Terminated:
+        pass  # a service manager's stop: the same summary as Ctrl-C, exit 0
     finally:
+        signal.signal(signal.SIGTERM, previous_handler)
         stats = consumer.stats
         if subscribed:  # after a failure to connect, the error line says it all
             save_state()
             print(
                 f"iomt-agent consume: {stats.messages} messages, {stats.records} records, "
                 f"{stats.rejected} rejected, {stats.duplicates} duplicates dropped, "
-                f"{stats.gaps} gaps ({stats.missing_messages} messages missing)",
+                f"{stats.gaps} gaps ({stats.missing_messages} messages missing), "
+                f"{inbox.dropped} QoS 0 messages dropped (inbox full)",
                 file=sys.stderr,
             )
     return 0

@@ -57,14 +57,14 @@ def add_max_message_bytes_argument(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="refuse larger messages (default 1 MiB)",
+        help="refuse larger messages (default and wire limit 262144 = 256 KiB; at most 1048576)",
     )
 
 
 def max_message_bytes(args: argparse.Namespace) -> int:
     """The --max-message-bytes limit, or the default when it was not given.
 
-    Raises UsageError when it is zero or negative.
+    Raises UsageError when it is zero or negative, or above 1 MiB.
     """
     from agent.cose import DEFAULT_MAX_MESSAGE_BYTES
     from agent.errors import UsageError
@@ -73,7 +73,13 @@ def max_message_bytes(args: argparse.Namespace) -> int:
     max_bytes = DEFAULT_MAX_MESSAGE_BYTES if given is None else given
     if max_bytes <= 0:
         raise UsageError("--max-message-bytes must be positive")
+    if max_bytes > LARGEST_MAX_MESSAGE_BYTES:
+        # The strict decoder's memory bound (agent.wire.canonical) is sized for this.
+        raise UsageError(f"--max-message-bytes may be at most {LARGEST_MAX_MESSAGE_BYTES}")
     return max_bytes
+
+
+LARGEST_MAX_MESSAGE_BYTES = 1 << 20
 
 
 def bounded_number(low: float, high: float, unit: str) -> Callable[[str], float]:

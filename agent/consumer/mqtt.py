@@ -7,6 +7,12 @@ acknowledged only after it was handled, so one that a crash interrupts comes aga
 With a session name, the broker keeps the subscription while the consumer is away and
 queues what arrives meanwhile (QoS 1, up to the broker's queue limit), so a restart of
 the consumer loses nothing.
+
+Memory is bounded whatever is published: the consumer announces the wire's byte limit
+as its MQTT 5 Maximum Packet Size (the broker drops anything larger instead of sending
+it), a Receive Maximum of RECEIVE_MAXIMUM (the broker holds back further QoS 1 messages
+until earlier ones are acknowledged), and keeps at most QOS0_QUEUED QoS 0 messages
+waiting; more QoS 0 messages than that are dropped and counted (`Inbox.dropped`).
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -27,6 +34,42 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent.errors import AgentError, UsageError
+from agent.wire.schema import MAX_MESSAGE_BYTES, MQTT_OVERHEAD_BYTES
+
+RECEIVE_MAXIMUM = 16
+QOS0_QUEUED = 16
+
+
+class Inbox:
+    """Messages from paho's thread to the caller's, bounded: QoS 1 ones are bounded by
+    the Receive Maximum the broker honours, QoS 0 ones (no flow control in MQTT) by
+    QOS0_QUEUED here; the QoS 0 messages beyond it are dropped and counted."""
+
+    def __init__(self, qos0_limit: int = QOS0_QUEUED) -> None:
+        self._queue: queue.Queue[tuple[bytes, str, int, int]] = queue.Queue()
+        self._qos0_limit = qos0_limit
+        self._qos0_waiting = 0
+        self._lock = threading.Lock()
+        self.dropped = 0
+
+    def put(self, payload: bytes, topic: str, mid: int, qos: int) -> bool:
+        """Queue one message; False when it was a QoS 0 message over the bound (dropped)."""
+        if qos == 0:
+            with self._lock:
+                if self._qos0_waiting >= self._qos0_limit:
+                    self.dropped += 1
+                    return False
+                self._qos0_waiting += 1
+        self._queue.put((payload, topic, mid, qos))
+        return True
+
+    def get(self, timeout_s: float) -> tuple[bytes, str, int, int]:
+        """The oldest message; raises queue.Empty after timeout_s."""
+        item = self._queue.get(timeout=timeout_s)
+        if item[3] == 0:
+            with self._lock:
+                self._qos0_waiting -= 1
+        return item
 
 
 @dataclass(frozen=True)
@@ -66,6 +109,32 @@ def parse_url(url: str) -> BrokerAddress:
     )
 
 
+def with_credentials(
+    address: BrokerAddress, username: str | None, password_file: Path | None
+) -> BrokerAddress:
+    """`address` with the user name and the password read from `password_file` (its
+    first line), as the agent's [mqtt] username / password_file. Raises UsageError when
+    the file cannot be read or the URL holds credentials too."""
+    if username is None and password_file is None:
+        return address
+    if address.username is not None:
+        raise UsageError("give credentials either in the URL or as --username/--password-file")
+    if username is None:
+        raise UsageError("--password-file needs --username")
+    password = None
+    if password_file is not None:
+        try:
+            lines = password_file.read_text().splitlines()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read --password-file {password_file}: {exc.strerror}"
+            ) from None
+        if not lines or not lines[0]:
+            raise UsageError(f"--password-file {password_file} is empty")
+        password = lines[0]
+    return replace(address, username=username, password=password)
+
+
 def subscription_filter(topic_filter: str, share_group: str | None) -> str:
     """The filter to subscribe to: `$share/GROUP/filter` for a shared subscription."""
     if share_group is None:
@@ -87,14 +156,17 @@ def run_subscription(
     connect_timeout_s: float = 10.0,
     session: str | None = None,
     session_expiry_s: int = 86_400,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    inbox: Inbox | None = None,
 ) -> None:
     """Connect, subscribe with QoS 1, and call on_message(payload, topic) for every
     message on this thread; on_ready() once the subscription is granted. Returns after
     `exit_after_idle_s` without a message (None: run until interrupted). `session`:
     the name of a session the broker keeps for `session_expiry_s` after a disconnect.
-    Raises AgentError when the broker cannot be reached or refuses the connection or
-    the subscription."""
-    inbox: queue.Queue[tuple[bytes, str, int, int]] = queue.Queue()
+    `max_message_bytes` (plus the MQTT overhead) is announced as Maximum Packet Size;
+    `inbox` (made here when None) counts the QoS 0 messages dropped. Raises AgentError
+    when the broker cannot be reached or refuses the connection or the subscription."""
+    inbox = inbox if inbox is not None else Inbox()
     ready = threading.Event()
     failure: list[str] = []
 
@@ -106,6 +178,8 @@ def run_subscription(
     client.manual_ack_set(True)
     connect_properties = Properties(PacketTypes.CONNECT)
     connect_properties.SessionExpiryInterval = session_expiry_s if session else 0
+    connect_properties.MaximumPacketSize = max_message_bytes + MQTT_OVERHEAD_BYTES
+    connect_properties.ReceiveMaximum = RECEIVE_MAXIMUM
     if address.username is not None:
         client.username_pw_set(address.username, address.password)
     if address.tls:
@@ -128,7 +202,7 @@ def run_subscription(
         ready.set()
 
     def on_message_cb(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        inbox.put((bytes(msg.payload), msg.topic, msg.mid, msg.qos))
+        inbox.put(bytes(msg.payload), msg.topic, msg.mid, msg.qos)
 
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
@@ -159,7 +233,7 @@ def run_subscription(
             if exit_after_idle_s is not None:
                 wait_s = max(0.0, min(wait_s, last_message + exit_after_idle_s - time.monotonic()))
             try:
-                payload, topic, mid, qos = inbox.get(timeout=wait_s)
+                payload, topic, mid, qos = inbox.get(wait_s)
             except queue.Empty:
                 if exit_after_idle_s is not None and (
                     time.monotonic() - last_message >= exit_after_idle_s

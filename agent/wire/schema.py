@@ -48,6 +48,17 @@ KEY_LOSS_TOTALS = 19  # optional: cumulative losses (spool drops, capture drops)
 
 STATUS_STATES = ("online", "offline")
 
+# The one byte limit of a message as published (the signed COSE_Sign1), docs/WIRE.md:
+# the sender cuts batches to fit it, a consumer refuses anything larger by default and
+# announces it to the broker as its MQTT 5 Maximum Packet Size (plus MQTT_OVERHEAD_BYTES).
+MAX_MESSAGE_BYTES = 256 * 1024
+# The COSE_Sign1 around a payload: tag, array, protected header, the payload's length,
+# the 64-byte signature; 256 leaves room to spare.
+COSE_OVERHEAD_BYTES = 256
+MAX_PAYLOAD_BYTES = MAX_MESSAGE_BYTES - COSE_OVERHEAD_BYTES
+# What an MQTT PUBLISH adds to the message: fixed header, topic, packet id, properties.
+MQTT_OVERHEAD_BYTES = 4096
+
 BOOT_ID_BYTES = 16
 
 # Zeek conn_state values the engine produces (docs/flow-semantics.md).
