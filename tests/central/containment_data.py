@@ -97,11 +97,29 @@ HOSTS: dict[tuple[str, str], HostInfo] = {
 }
 
 
-def row(orig: str, resp: str, proto: str, port: int, service: str | None, flows: int,
-        hours: float = 0.0, server_name: str | None = None) -> Communication:  # fmt: skip
+def row(
+    orig: str,
+    resp: str,
+    proto: str,
+    port: int,
+    service: str | None,
+    flows: int,
+    hours: float = 0.0,
+    server_name: str | None = None,
+) -> Communication:
     first = T0 + timedelta(hours=hours)
-    return Communication(SITE, orig, resp, proto, port, service, flows, first,
-                         first + timedelta(minutes=30), server_name)  # fmt: skip
+    return Communication(
+        SITE,
+        orig,
+        resp,
+        proto,
+        port,
+        service,
+        flows,
+        first,
+        first + timedelta(minutes=30),
+        server_name,
+    )
 
 
 HISTORY = [

@@ -94,9 +94,17 @@ class Wing:
 
     def connect(self, source: str, address: str, port: int) -> str:
         return run(
-            "ip", "netns", "exec", self.client, sys.executable, "-c", CONNECT,
-            source, address, str(port),
-        ).stdout.strip()  # fmt: skip
+            "ip",
+            "netns",
+            "exec",
+            self.client,
+            sys.executable,
+            "-c",
+            CONNECT,
+            source,
+            address,
+            str(port),
+        ).stdout.strip()
 
     def load(self, ruleset: Path) -> None:
         run("ip", "netns", "exec", self.router, "nft", "-f", str(ruleset))
