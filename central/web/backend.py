@@ -1,0 +1,172 @@
+"""Everything the web side reads or writes, behind one object, so routes stay thin.
+
+Devices and the summary come from the query layer (central.inventory.queries); risk,
+alerts and policy from central.risk / central.alerts / central.policy once present. The
+fleet, rejected messages and the audit log are read here straight from their tables: they
+are plain rows, shaped for the page and the API in one place.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from datetime import datetime
+from types import ModuleType
+from typing import Any
+
+from sqlalchemy import Engine, desc, insert, select
+
+from central.db import tables
+from central.inventory import queries
+from central.web import labels
+from central.web.filters import ListFilters
+
+DEFAULT_SILENT_AFTER_S = 600.0
+
+
+def optional_module(name: str) -> ModuleType | None:
+    """A module another part of the service provides, or None while it does not exist yet
+    (so the web side runs before risk and policy land, and shows that they are absent)."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name and name.startswith(error.name):
+            return None
+        raise
+
+
+class Backend:
+    def __init__(self, engine: Engine, config: Any, clock: Callable[[], datetime]) -> None:
+        self.engine = engine
+        self.config = config
+        self.clock = clock
+
+    # ------------------------------------------------------------ the fleet
+    def silent_after_s(self) -> float:
+        for section in ("alerts", "web"):
+            value = getattr(getattr(self.config, section, None), "silent_after_s", None)
+            if value:
+                return float(value)
+        return DEFAULT_SILENT_AFTER_S
+
+    def sensors(self, filters: ListFilters) -> list[dict[str, Any]]:
+        """The fleet (queries.list_sensors), filtered by site, wing and search like every
+        list; `silent` also when the sensor's last status said it went offline."""
+        with self.engine.connect() as connection:
+            fleet = queries.list_sensors(connection, self.clock(), self.silent_after_s())
+        out = []
+        for sensor in fleet:
+            if filters.site and sensor["site"] != filters.site:
+                continue
+            if filters.wing and sensor["wing"] != filters.wing:
+                continue
+            if filters.q and filters.q.lower() not in sensor["id"].lower():
+                continue
+            sensor["silent"] = bool(sensor["silent"] or sensor["status"] == "offline")
+            out.append(sensor)
+        return out
+
+    def rejected(self) -> list[dict[str, Any]]:
+        """Rejected or malformed messages by topic and reason (counts only)."""
+        with self.engine.connect() as connection:
+            return queries.rejected_summary(connection)
+
+    # ------------------------------------------------------------ devices
+    def devices(self, filters: ListFilters) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            return queries.list_devices(connection, _device_filter(filters))
+
+    def device(self, device_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as connection:
+            return queries.get_device(connection, device_id)
+
+    def summary(self, filters: ListFilters) -> dict[str, Any]:
+        with self.engine.connect() as connection:
+            return queries.summary(connection, _device_filter(filters))
+
+    def choices(self) -> dict[str, list[str]]:
+        """The values the filter menus offer: sites and wings that exist, every category
+        and criticality the product knows."""
+        with self.engine.connect() as connection:
+            sites = sorted(connection.execute(select(tables.devices.c.site).distinct()).scalars())
+            wings: set[str] = set()
+            for row_wings in connection.execute(select(tables.devices.c.wings)).scalars():
+                wings.update(row_wings or [])
+            wings.update(connection.execute(select(tables.sensors.c.wing).distinct()).scalars())
+        return {
+            "sites": sites,
+            "wings": sorted(wings),
+            "categories": list(queries.CATEGORIES),
+            "criticalities": list(queries.CRITICALITIES),
+        }
+
+    def set_label(
+        self, device_id: str, label: dict[str, Any], note: str, actor: str
+    ) -> dict[str, Any] | None:
+        """Record a person's label for a device (it wins over the rules), in the device's
+        history and in the audit log, in one transaction; None when there is no such device."""
+        now = self.clock()
+        with self.engine.begin() as connection:
+            before = labels.set_label(connection, device_id, label, note, actor, now)
+            if before is None:
+                return None
+            connection.execute(
+                insert(tables.audit_log).values(
+                    at=now,
+                    actor=actor,
+                    action="label.set",
+                    target=device_id,
+                    detail={"label": label, "note": note, "before": before},
+                )
+            )
+        return self.device(device_id)
+
+    # ------------------------------------------------------------ risk, alerts, policy
+    def risk_explanation(self, device_id: str) -> dict[str, Any] | None:
+        """How the device's score was made (central.risk), or None while risk is absent."""
+        return None
+
+    def alerts(self, filters: ListFilters) -> list[dict[str, Any]]:
+        """Alerts (central.alerts), filtered like every list; [] while alerts are absent."""
+        return []
+
+    # ------------------------------------------------------------ the audit log
+    def audit(self, actor: str, action: str, target: str | None, detail: dict[str, Any]) -> None:
+        """Record that `actor` did `action` to `target` (who changed what, and when)."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(tables.audit_log).values(
+                    at=self.clock(), actor=actor, action=action, target=target, detail=detail
+                )
+            )
+
+    def audit_entries(
+        self, actor: str | None = None, action: str | None = None, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        table = tables.audit_log
+        query = select(table).order_by(desc(table.c.at), desc(table.c.id)).limit(limit)
+        if actor:
+            query = query.where(table.c.actor == actor)
+        if action:
+            query = query.where(table.c.action == action)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [
+            {
+                "id": row["id"],
+                "at": _iso(row["at"]),
+                "actor": row["actor"],
+                "action": row["action"],
+                "target": row["target"],
+                "detail": row["detail"],
+            }
+            for row in rows
+        ]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def _device_filter(filters: ListFilters) -> queries.DeviceFilter:
+    return queries.DeviceFilter(**filters.query_args())

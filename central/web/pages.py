@@ -1,0 +1,179 @@
+"""The HTML pages: small, server-rendered, each with its JSON twin linked at the top."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from central.web.access import Principal, check_form_csrf, csrf_token_for, page_viewer
+from central.web.backend import Backend
+from central.web.filters import ListFilters, list_filters
+from central.web.labels import LabelError, clean_label
+
+router = APIRouter(include_in_schema=False)
+
+Viewer = Annotated[Principal, Depends(page_viewer)]
+Filters = Annotated[ListFilters, Depends(list_filters)]
+
+WINDOWS = [("24h", "last 24 hours"), ("7d", "last 7 days"), ("30d", "last 30 days")]
+
+
+def render(request: Request, who: Principal, template: str, status: int = 200, **context: Any) -> Response:
+    return request.app.state.templates.TemplateResponse(  # type: ignore[no-any-return]
+        request,
+        template,
+        {"principal": who, "csrf": csrf_token_for(request, who), **context},
+        status_code=status,
+    )
+
+
+def backend(request: Request) -> Backend:
+    return request.app.state.backend  # type: ignore[no-any-return]
+
+
+def detail_text(detail: Any) -> str:
+    """A history or audit detail as one readable line."""
+    if not detail:
+        return ""
+    if isinstance(detail, dict):
+        return ", ".join(f"{key}: {_short(value)}" for key, value in detail.items())
+    return _short(detail)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+@router.get("/", response_class=HTMLResponse)
+def inventory(request: Request, who: Viewer, filters: Filters) -> Response:
+    data = backend(request)
+    devices = data.devices(filters)
+    choices = data.choices()
+    choices["windows"] = WINDOWS  # type: ignore[assignment]
+    choices["window_values"] = [value for value, _text in WINDOWS]
+    newest = max((d["last_seen"] for d in devices if d.get("last_seen")), default=None)
+    return render(request, who, "inventory.html", devices=devices, filters=filters,
+                  choices=choices, newest_seen=newest)
+
+
+@router.get("/devices/{device_id}", response_class=HTMLResponse)
+def device(request: Request, who: Viewer, device_id: str, saved: int = 0) -> Response:
+    found = backend(request).device(device_id)
+    if found is None:
+        return render(request, who, "error.html", status=404, title="Not found",
+                      message=f"No device {device_id}.")
+    for entry in found.get("history", []):
+        entry["detail_text"] = detail_text(entry.get("detail"))
+    if found.get("label"):
+        found["label_override"] = found["label"]
+    peers = [
+        {
+            "address": p["peer"],
+            "device_id": p.get("peer_device"),
+            "direction": p["direction"],
+            "service": p.get("service") or f"{p['proto']}/{p['port']}",
+            "flows": p["flows"],
+            "bytes": p.get("bytes_sent", 0) + p.get("bytes_received", 0),
+            "last_seen": p.get("last_seen"),
+        }
+        for p in found.get("peers", [])
+    ]
+    return render(
+        request, who, "device.html", d=found, addresses=found.get("addresses", []),
+        services=found.get("services", []), peers=peers, saved=saved,
+        explanation=backend(request).risk_explanation(device_id),
+        categories=backend(request).choices()["categories"],
+    )
+
+
+@router.post("/devices/{device_id}/label")
+def label_form(
+    request: Request,
+    who: Viewer,
+    device_id: str,
+    csrf_token: Annotated[str, Form()] = "",
+    category: Annotated[str, Form()] = "",
+    vendor: Annotated[str, Form()] = "",
+    model: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    check_form_csrf(request, who, csrf_token)
+    if not who.can_edit:
+        raise HTTPException(403, detail=f"{who.name} is a viewer; labels need an editor")
+    try:
+        label = clean_label({"category": category, "vendor": vendor, "model": model})
+    except LabelError as error:
+        raise HTTPException(422, detail=str(error)) from None
+    if backend(request).set_label(device_id, label, note.strip(), who.name) is None:
+        raise HTTPException(404, detail=f"no device {device_id!r}")
+    return RedirectResponse(f"/devices/{device_id}?saved=1", status_code=303)
+
+
+@router.get("/overview", response_class=HTMLResponse)
+def overview(request: Request, who: Viewer, filters: Filters) -> Response:
+    data = backend(request)
+    now = request.app.state.clock()
+    week_ago = now - timedelta(days=7)
+    devices = data.devices(filters)
+    for d in devices:
+        d["new_this_week"] = _at_or_after(d.get("discovered_at"), week_ago)
+    sites: dict[str, dict[str, dict[str, Any]]] = {}
+    for d in devices:
+        new = d["new_this_week"]
+        for wing in d["wings"] or ["(none)"]:
+            bucket = sites.setdefault(d["site"], {}).setdefault(
+                wing, {"wing": wing, "devices": 0, "phi": 0, "new_this_week": 0, "by_category": {}}
+            )
+            bucket["devices"] += 1
+            bucket["phi"] += int(d["handles_phi"])
+            bucket["new_this_week"] += int(new)
+            bucket["by_category"][d["category"]] = bucket["by_category"].get(d["category"], 0) + 1
+    summary = {
+        "sites": [
+            {"site": site, "wings": [wings[w] for w in sorted(wings)]}
+            for site, wings in sorted(sites.items())
+        ]
+    }
+    present = {d["category"] for d in devices}
+    categories = [c for c in data.choices()["categories"] if c in present]
+    totals = {
+        "devices": len(devices),
+        "phi": sum(1 for d in devices if d["handles_phi"]),
+        "new_this_week": sum(1 for d in devices if d["new_this_week"]),
+        "unknown": sum(1 for d in devices if d["category"] == "unknown"),
+    }
+    return render(request, who, "overview.html", summary=summary, categories=categories,
+                  totals=totals, now=now)
+
+
+@router.get("/sensors", response_class=HTMLResponse)
+def sensors(request: Request, who: Viewer, filters: Filters) -> Response:
+    data = backend(request)
+    fleet = data.sensors(filters)
+    rejected = data.rejected()
+    return render(
+        request, who, "sensors.html", sensors=fleet, filters=filters, rejected=rejected,
+        silent=sum(1 for s in fleet if s["silent"]),
+        rejected_total=sum(r["count"] for r in rejected),
+        silent_after_s=data.silent_after_s(),
+    )
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit(request: Request, who: Viewer) -> Response:
+    entries = backend(request).audit_entries()
+    for entry in entries:
+        entry["detail_text"] = detail_text(entry["detail"])
+    return render(request, who, "audit.html", entries=entries)
+
+
+def _at_or_after(text: str | None, moment: datetime) -> bool:
+    if not text:
+        return False
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) >= moment
