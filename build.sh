@@ -17,7 +17,7 @@ say() { printf '==> %s\n' "$*"; }
 # Debian packages the build and the tests need; installed only when missing.
 SYSTEM_PACKAGES=(gcc pkg-config libpcap-dev python3-dev python3-venv mosquitto iproute2
                  clang libclang-rt-14-dev softflowd tcpdump openssl systemd nodejs ieee-data
-                 nftables)
+                 nftables chromium chromium-driver)
 
 install_system_packages() {
     command -v dpkg-query >/dev/null || { say "not a Debian system: install ${SYSTEM_PACKAGES[*]} yourself"; return; }

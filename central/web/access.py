@@ -99,7 +99,9 @@ def page_viewer(request: Request) -> Principal:
     """Guard for pages: any signed-in user; the anonymous go to the login form."""
     principal = identify(request)
     if principal is None:
-        raise NotSignedIn(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+        raise NotSignedIn(
+            str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
+        )
     return principal
 
 
@@ -120,7 +122,9 @@ def api_editor(request: Request) -> Principal:
     (a browser's session alone must not be enough for a write another site could forge)."""
     principal = api_viewer(request)
     if not principal.can_edit:
-        raise HTTPException(status_code=403, detail=f"{principal.name} is a viewer; writes need an editor")
+        raise HTTPException(
+            status_code=403, detail=f"{principal.name} is a viewer; writes need an editor"
+        )
     binding = principal.csrf_binding
     if binding is not None:
         signer: SessionSigner = request.app.state.signer

@@ -30,7 +30,9 @@ def devices(request: Request, _who: Viewer, filters: Filters) -> list[dict[str, 
     return backend(request).devices(filters)
 
 
-@router.get("/devices/{device_id}", response_model=DeviceDetail, summary="One device with its history")
+@router.get(
+    "/devices/{device_id}", response_model=DeviceDetail, summary="One device with its history"
+)
 def device(request: Request, _who: Viewer, device_id: str) -> dict[str, Any]:
     found = backend(request).device(device_id)
     if found is None:
@@ -38,7 +40,9 @@ def device(request: Request, _who: Viewer, device_id: str) -> dict[str, Any]:
     return found
 
 
-@router.put("/devices/{device_id}/label", response_model=DeviceDetail, summary="Set a person's label")
+@router.put(
+    "/devices/{device_id}/label", response_model=DeviceDetail, summary="Set a person's label"
+)
 def set_label(request: Request, who: Editor, device_id: str, body: LabelIn) -> dict[str, Any]:
     """Needs `Authorization: Bearer <token>` or an editor's session (with its
     `X-CSRF-Token` header). The label wins over the rules, is kept in the device's history

@@ -89,7 +89,9 @@ def _when(value: Any) -> str:
     """A time as `2026-12-05 14:03 UTC` (the API keeps full ISO 8601)."""
     if value is None or value == "":
         return "—"
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    moment = (
+        datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    )
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 

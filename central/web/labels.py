@@ -64,9 +64,11 @@ def set_label(
     exists = connection.execute(select(devices.c.id).where(devices.c.id == device_id)).first()
     if exists is None:
         return None
-    previous = connection.execute(
-        select(label_overrides).where(label_overrides.c.device_id == device_id)
-    ).mappings().first()
+    previous = (
+        connection.execute(select(label_overrides).where(label_overrides.c.device_id == device_id))
+        .mappings()
+        .first()
+    )
     before = (
         {name: previous[name] for name in OVERRIDABLE if previous[name] is not None}
         if previous
@@ -74,9 +76,7 @@ def set_label(
     )
     connection.execute(delete(label_overrides).where(label_overrides.c.device_id == device_id))
     connection.execute(
-        insert(label_overrides).values(
-            device_id=device_id, **label, note=note, actor=actor, at=now
-        )
+        insert(label_overrides).values(device_id=device_id, **label, note=note, actor=actor, at=now)
     )
     connection.execute(
         insert(device_history).values(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -12,7 +13,6 @@ from central.web.access import (
     LOGIN_NONCE_COOKIE,
     SESSION_COOKIE,
     check_form_csrf,
-    identify,
     page_viewer,
 )
 from central.web.auth.sessions import SessionSigner
@@ -79,9 +79,8 @@ def login(
     user = users.authenticate(username.strip(), password)
     if user is None:
         backend.audit(username.strip()[:128] or "-", "login.failed", None, {"via": "password"})
-        return RedirectResponse(
-            f"/login?error=1&next={_safe_next(next)}", status_code=303
-        )
+        target = quote(_safe_next(next), safe="")
+        return RedirectResponse(f"/login?error=1&next={target}", status_code=303)
     cookie, _session = signer.issue(user.name, request.app.state.clock())
     backend.audit(user.name, "login", None, {"via": "password", "role": user.role})
     response = RedirectResponse(_safe_next(next), status_code=303)
@@ -105,8 +104,3 @@ def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Respons
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
-
-
-def who(request: Request) -> str:
-    principal = identify(request)
-    return principal.name if principal else "anonymous"

@@ -22,7 +22,9 @@ Filters = Annotated[ListFilters, Depends(list_filters)]
 WINDOWS = [("24h", "last 24 hours"), ("7d", "last 7 days"), ("30d", "last 30 days")]
 
 
-def render(request: Request, who: Principal, template: str, status: int = 200, **context: Any) -> Response:
+def render(
+    request: Request, who: Principal, template: str, status: int = 200, **context: Any
+) -> Response:
     return request.app.state.templates.TemplateResponse(  # type: ignore[no-any-return]
         request,
         template,
@@ -58,16 +60,29 @@ def inventory(request: Request, who: Viewer, filters: Filters) -> Response:
     choices["windows"] = WINDOWS  # type: ignore[assignment]
     choices["window_values"] = [value for value, _text in WINDOWS]
     newest = max((d["last_seen"] for d in devices if d.get("last_seen")), default=None)
-    return render(request, who, "inventory.html", devices=devices, filters=filters,
-                  choices=choices, newest_seen=newest)
+    return render(
+        request,
+        who,
+        "inventory.html",
+        devices=devices,
+        filters=filters,
+        choices=choices,
+        newest_seen=newest,
+    )
 
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)
 def device(request: Request, who: Viewer, device_id: str, saved: int = 0) -> Response:
     found = backend(request).device(device_id)
     if found is None:
-        return render(request, who, "error.html", status=404, title="Not found",
-                      message=f"No device {device_id}.")
+        return render(
+            request,
+            who,
+            "error.html",
+            status=404,
+            title="Not found",
+            message=f"No device {device_id}.",
+        )
     for entry in found.get("history", []):
         entry["detail_text"] = detail_text(entry.get("detail"))
     if found.get("label"):
@@ -85,8 +100,14 @@ def device(request: Request, who: Viewer, device_id: str, saved: int = 0) -> Res
         for p in found.get("peers", [])
     ]
     return render(
-        request, who, "device.html", d=found, addresses=found.get("addresses", []),
-        services=found.get("services", []), peers=peers, saved=saved,
+        request,
+        who,
+        "device.html",
+        d=found,
+        addresses=found.get("addresses", []),
+        services=found.get("services", []),
+        peers=peers,
+        saved=saved,
         explanation=backend(request).risk_explanation(device_id),
         categories=backend(request).choices()["categories"],
     )
@@ -148,8 +169,15 @@ def overview(request: Request, who: Viewer, filters: Filters) -> Response:
         "new_this_week": sum(1 for d in devices if d["new_this_week"]),
         "unknown": sum(1 for d in devices if d["category"] == "unknown"),
     }
-    return render(request, who, "overview.html", summary=summary, categories=categories,
-                  totals=totals, now=now)
+    return render(
+        request,
+        who,
+        "overview.html",
+        summary=summary,
+        categories=categories,
+        totals=totals,
+        now=now,
+    )
 
 
 @router.get("/sensors", response_class=HTMLResponse)
@@ -158,7 +186,12 @@ def sensors(request: Request, who: Viewer, filters: Filters) -> Response:
     fleet = data.sensors(filters)
     rejected = data.rejected()
     return render(
-        request, who, "sensors.html", sensors=fleet, filters=filters, rejected=rejected,
+        request,
+        who,
+        "sensors.html",
+        sensors=fleet,
+        filters=filters,
+        rejected=rejected,
         silent=sum(1 for s in fleet if s["silent"]),
         rejected_total=sum(r["count"] for r in rejected),
         silent_after_s=data.silent_after_s(),

@@ -74,6 +74,9 @@ class UserStore:
     def get(self, name: str) -> User | None:
         return self._current().get(name)
 
+    def all(self) -> list[User]:
+        return sorted(self._current().values(), key=lambda user: user.name)
+
     def authenticate(self, name: str, password: str) -> User | None:
         """The user when name and password match; None otherwise (same answer either way)."""
         user = self.get(name)
