@@ -348,6 +348,13 @@ class Engine:
         return int(self._native.clock_us)
 
     @property
+    def hash_keys_from_clock(self) -> int:
+        """Hash-table keys this process took from the clock because getrandom failed (no
+        entropy at early boot): guessable, so hash flooding is possible again. 0 normally;
+        health reports it."""
+        return int(self._native.hash_keys_from_clock)
+
+    @property
     def bytes_per_slot(self) -> float:
         """Flow table memory per flow slot (slot plus its share of hash buckets)."""
         return float(self._native.bytes_per_slot)

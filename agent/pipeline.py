@@ -233,6 +233,7 @@ class Pipeline:
             "flows_active": counters.flows_active,
             "max_flows": counters.max_flows,
             "flows_evicted": counters.flows_ended_resources,
+            "hash_keys_from_clock": self.engine.hash_keys_from_clock,
             "spool_depth_messages": spool.depth_messages,
             "spool_depth_bytes": spool.depth_bytes,
             "spool_dropped_messages": spool.dropped_messages,

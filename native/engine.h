@@ -145,9 +145,13 @@ uint32_t engine_flush(struct engine *engine);
 
 const struct engine_counters *engine_counters(const struct engine *engine);
 
-/* Hash seeds for tables that face hostile keys: random, or (no entropy yet at early
- * boot) at least different per table and per start. */
-void engine_random_seed(uint64_t *seed, size_t count);
+/* Hash seeds for tables that face hostile keys: random (returns 1), or (getrandom
+ * failed: no entropy yet at early boot) at least different per table and per start,
+ * derived from the clock (returns 0; guessable, so health reports it). */
+int engine_random_seed(uint64_t *seed, size_t count);
+/* How many hash keys this process took from the clock because getrandom failed (0 is
+ * the healthy answer; health reports it as hash_keys_from_clock). */
+uint32_t engine_random_seed_fallbacks(void);
 
 /* ---- added by flowtable.c / capture.c (the engine's owner): records, resumption ---- */
 

@@ -54,47 +54,42 @@ const char *engine_settings_check(const struct engine_settings *s)
 /* ---------------------------------------------------------------- hashing */
 
 
-/* A keyed multiply-rotate mix of the whole key; the final avalanche spreads every bit
- * into the bucket index. The seed is random per engine, so chain lengths cannot be
- * steered by someone who only controls the traffic. */
-static inline uint64_t key_word(uint64_t h, uint64_t w)
+/* SipHash-1-3 under a random per-engine key (siphash.h): without the key nobody who only
+ * controls the traffic can build keys that share a bucket. (The seeded multiply-mix it
+ * replaced could be steered: the review built 8-way collisions whatever the seed.) */
+static inline uint64_t key_hash(const struct siphash_key *hash_key, const struct flow_key *key)
 {
-    return rotl64(h ^ (w * 0x87c37b91114253d5ULL), 31) * 0x4cf5ad432745937fULL;
-}
-
-static inline uint64_t key_hash(const uint64_t seed[2], const struct flow_key *key)
-{
-    /* Written out word by word: a loop here cost a third of the hash in counting. */
-    const uint8_t *p = (const uint8_t *)key;
-    uint64_t h = seed[0];
-    h = key_word(h, load64(p));
-    h = key_word(h, load64(p + 8));
-    h = key_word(h, load64(p + 16));
-    h = key_word(h, load64(p + 24));
-    h = key_word(h, load64(p + 32));
-    uint32_t tail;
-    memcpy(&tail, p + 40, sizeof tail);
-    h ^= tail ^ seed[1];
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
+    if (key->family == 4) {
+        /* An IPv4 key's addresses are 4 bytes each, the other 24 zero: hashing the 20
+         * bytes that can differ takes three SipHash compressions instead of six. The
+         * family byte (and the length) keeps these messages apart from IPv6 keys. */
+        const uint8_t *p = (const uint8_t *)key;
+        uint32_t a, b, tail;
+        memcpy(&a, key->addr[0], 4);
+        memcpy(&b, key->addr[1], 4);
+        memcpy(&tail, p + offsetof(struct flow_key, proto), 4);
+        uint64_t words[3] = {(uint64_t)a | (uint64_t)b << 32,
+                             load64(p + offsetof(struct flow_key, port)), tail};
+        return siphash13(hash_key, words, 20);
+    }
+    return siphash13(hash_key, key, sizeof *key);
 }
 
 _Static_assert(sizeof(struct flow_key) == 44, "flow_key must have no hidden padding");
-_Static_assert(sizeof(struct flow_key) == 40 + 4, "key_hash reads five words and a 4-byte tail");
 _Static_assert(offsetof(struct flow_key, port) == 32 && offsetof(struct flow_key, vlan) == 36 &&
                    offsetof(struct flow_key, proto) == 40 && offsetof(struct flow_key, family) == 41 &&
                    offsetof(struct flow_key, vlan_count) == 42,
                "key_from_packet stores ports and VLANs as one word, the small fields as another");
 
-void engine_random_seed(uint64_t *seed, size_t count)
+/* Keys taken from the clock since the process started (every table, devices.c's too). */
+static _Atomic uint32_t seed_fallbacks;
+
+int engine_random_seed(uint64_t *seed, size_t count)
 {
     if (getrandom(seed, count * sizeof seed[0], GRND_NONBLOCK) == (ssize_t)(count * sizeof seed[0]))
-        return;
-    /* No entropy yet (early boot): still differ per table and per start. */
+        return 1;
+    /* No entropy yet (early boot): still differ per table and per start, and say so. */
+    seed_fallbacks++;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t mix = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)seed;
@@ -102,6 +97,7 @@ void engine_random_seed(uint64_t *seed, size_t count)
         seed[i] = mix;
         mix = rotl64(mix, 29) ^ (uint64_t)ts.tv_sec;
     }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- life cycle */
@@ -123,8 +119,10 @@ struct engine *engine_new(const struct engine_settings *settings)
     e->ring = calloc(settings->ring_records, sizeof *e->ring);
     e->expiring = calloc(settings->ring_records, sizeof *e->expiring);
     e->deferred_frame = malloc(ENGINE_MAX_FRAME);
-    engine_random_seed(e->hash_seed, 2);
-    e->frags = fragments_new(e->hash_seed[1]);
+    struct siphash_key frag_key;
+    engine_random_seed(e->hash_key.k, 2);
+    engine_random_seed(frag_key.k, 2);
+    e->frags = fragments_new(&frag_key);
     if (settings->max_devices)
         e->devices = devices_new(settings->max_devices, ENGINE_DEVICE_EVENTS);
     if (!e->slots || !e->buckets || !e->frags || !e->ring ||
@@ -337,7 +335,7 @@ static void emit_record(struct engine *e, const struct flow_slot *s, enum end_re
 static void hash_unlink(struct engine *e, uint32_t idx)
 {
     struct flow_slot *s = &e->slots[idx];
-    uint32_t *link = &e->buckets[key_hash(e->hash_seed, &s->key) & e->bucket_mask];
+    uint32_t *link = &e->buckets[key_hash(&e->hash_key, &s->key) & e->bucket_mask];
     while (*link != idx)
         link = &e->slots[*link].hash_next;
     *link = s->hash_next;
@@ -652,7 +650,7 @@ static void account_packet(struct engine *e, const struct packet *p)
     int hashed = 0;
     /* Keys are unique in the table: a slot in use with this key is what flow_find finds. */
     if (idx == NIL || e->slots[idx].list == LIST_FREE || !key_equal(&e->slots[idx].key, &key)) {
-        bucket = (uint32_t)key_hash(e->hash_seed, &key) & e->bucket_mask;
+        bucket = (uint32_t)key_hash(&e->hash_key, &key) & e->bucket_mask;
         hashed = 1;
         idx = flow_find(e, &key, bucket);
     }
@@ -660,7 +658,7 @@ static void account_packet(struct engine *e, const struct packet *p)
         idx = NIL;
     if (idx == NIL) {
         if (!hashed)
-            bucket = (uint32_t)key_hash(e->hash_seed, &key) & e->bucket_mask;
+            bucket = (uint32_t)key_hash(&e->hash_key, &key) & e->bucket_mask;
         idx = flow_create(e, &key, bucket, p, dir);
     } else {
         active_check(e, &e->slots[idx], p->ts_us);
@@ -808,6 +806,8 @@ const struct engine_counters *engine_counters(const struct engine *e) { return &
 uint32_t engine_flows_active(const struct engine *e) { return e->flows_active; }
 
 uint64_t engine_clock_us(const struct engine *e) { return e->clock_us; }
+
+uint32_t engine_random_seed_fallbacks(void) { return seed_fallbacks; }
 
 uint32_t engine_max_flows(const struct engine *e) { return e->settings.max_flows; }
 

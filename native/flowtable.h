@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "siphash.h"
 
 #define NIL UINT32_MAX
 
@@ -98,7 +99,7 @@ enum history_letter { H_SYN, H_SYNACK, H_SYNFIN, H_DATA, H_FIN, H_RST, H_ACK };
 struct engine {
     struct engine_settings settings;
     uint64_t timeout_us[LIST_COUNT];
-    uint64_t hash_seed[2];
+    struct siphash_key hash_key; /* flow buckets; fragments.c has its own */
     uint64_t clock_us; /* largest packet time seen, or wall time when live and idle */
     /* No flow can expire before this time: the earliest (last packet + timeout) of the
      * list heads, lowered whenever a list gets a new head. Spares most packets the
@@ -156,7 +157,8 @@ static inline uint64_t load64(const uint8_t *p)
 
 /* fragments.c: a fixed memory of the last ENGINE_FRAG_ENTRIES first fragments. */
 struct fragments;
-struct fragments *fragments_new(uint64_t seed); /* NULL when out of memory */
+/* hash_key: its own SipHash key (not the flow table's). NULL when out of memory. */
+struct fragments *fragments_new(const struct siphash_key *hash_key);
 void fragments_free(struct fragments *m);
 /* The first fragment `p` carries the ports of flow `slot` (serial, direction): remember
  * it as the newest; a full memory forgets its oldest. */

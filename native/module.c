@@ -24,6 +24,7 @@
  *   .device_counters() -> dict  device table and extractor counters
  *   .bytes_per_slot             flow table bytes per slot (slot + hash bucket share)
  *   .clock_us                   the engine's clock: largest packet time seen (microseconds)
+ *   .hash_keys_from_clock       hash keys the process took from the clock (getrandom failed)
  * Errors: OpenError (LinkTypeError, FilterError) when a source cannot be opened,
  * ReadError (TruncatedError) when reading fails; all are OSError subclasses.
  */
@@ -310,9 +311,18 @@ static PyObject *Engine_get_clock_us(EngineObject *self, void *Py_UNUSED(closure
     return PyLong_FromUnsignedLongLong(engine_clock_us(self->engine));
 }
 
+static PyObject *Engine_get_hash_keys_from_clock(EngineObject *Py_UNUSED(self),
+                                                  void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLong(engine_random_seed_fallbacks());
+}
+
 static PyGetSetDef Engine_getset[] = {
     {"clock_us", (getter)Engine_get_clock_us, NULL,
      "The engine's clock: the largest packet time seen, in microseconds.", NULL},
+    {"hash_keys_from_clock", (getter)Engine_get_hash_keys_from_clock, NULL,
+     "Hash keys this process took from the clock because getrandom failed (guessable).",
+     NULL},
     {"bytes_per_slot", (getter)Engine_get_bytes_per_slot, NULL,
      "Flow table bytes per flow slot (the slot and its share of hash buckets).", NULL},
     {NULL, NULL, NULL, NULL, NULL}};

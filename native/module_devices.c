@@ -40,6 +40,13 @@ PyObject *Engine_take_device_events(EngineObject *self, PyObject *Py_UNUSED(igno
     return list;
 }
 
+/* PyTuple_SetItem takes a NULL item without complaint and returns 0, so a failed
+ * allocation would go on with its MemoryError set and a hole in the tuple: stop there. */
+static int tuple_put(PyObject *tuple, Py_ssize_t i, PyObject *item)
+{
+    return item && !PyTuple_SetItem(tuple, i, item);
+}
+
 /* (mac, first_seen_us, last_seen_us, pkts_sent, bytes_sent, pkts_received,
  *  bytes_received, ipv4 (tuple of 4-byte bytes), ipv6 (16-byte bytes), vlans (ints),
  *  services ((proto, port) pairs), peers_estimate, protocols (tuple of labels),
@@ -52,14 +59,14 @@ static int append_device(const struct device_view *v, void *arg)
              *protocols = PyList_New(0);
     int ok = v4 && v6 && vlans && services && protocols;
     for (int i = 0; ok && i < v->n_v4; i++)
-        ok = !PyTuple_SetItem(v4, i, PyBytes_FromStringAndSize((const char *)v->v4[i], 4));
+        ok = tuple_put(v4, i, PyBytes_FromStringAndSize((const char *)v->v4[i], 4));
     for (int i = 0; ok && i < v->n_v6; i++)
-        ok = !PyTuple_SetItem(v6, i, PyBytes_FromStringAndSize((const char *)v->v6[i], 16));
+        ok = tuple_put(v6, i, PyBytes_FromStringAndSize((const char *)v->v6[i], 16));
     for (int i = 0; ok && i < v->n_vlans; i++)
-        ok = !PyTuple_SetItem(vlans, i, PyLong_FromLong(v->vlans[i]));
+        ok = tuple_put(vlans, i, PyLong_FromLong(v->vlans[i]));
     for (int i = 0; ok && i < v->n_services; i++)
-        ok = !PyTuple_SetItem(services, i,
-                              Py_BuildValue("(ii)", v->service_protos[i], v->service_ports[i]));
+        ok = tuple_put(services, i,
+                             Py_BuildValue("(ii)", v->service_protos[i], v->service_ports[i]));
     for (int s = 1; ok && s < SVC_COUNT; s++)
         if (v->protocols & (1u << s))
             ok = !PyList_Append(protocols, service_names[s]);

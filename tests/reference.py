@@ -374,7 +374,7 @@ class ReferenceEngine:
         self.clock_us = 0
         self.next_serial = 0  # the first flow is serial 0, as the engine numbers them
         self.touches = 0
-        # (src, dst, proto, fragment id) -> serial of the first fragment's flow; oldest
+        # (VLANs, src, dst, proto, fragment id) -> serial of the first fragment's flow; oldest
         # entries fall out first.
         self.fragment_memory: OrderedDict[tuple, int] = OrderedDict()
 
@@ -451,14 +451,14 @@ class ReferenceEngine:
         if p.proto == 6:
             self._tcp_transition(flow, direction, p.tcp_flags, p.payload_len)
         if p.first_fragment:
-            memory_key = (p.src, p.dst, p.proto, p.frag_id)
+            memory_key = (p.vlans, p.src, p.dst, p.proto, p.frag_id)
             self.fragment_memory.pop(memory_key, None)
             self.fragment_memory[memory_key] = flow.serial
             while len(self.fragment_memory) > FRAGMENT_MEMORY_ENTRIES:
                 self.fragment_memory.popitem(last=False)
 
     def _account_later_fragment(self, p: Parsed, ts_us: int) -> bool:
-        serial = self.fragment_memory.get((p.src, p.dst, p.proto, p.frag_id))
+        serial = self.fragment_memory.get((p.vlans, p.src, p.dst, p.proto, p.frag_id))
         flow = next((f for f in self.flows.values() if f.serial == serial), None)
         if flow is None:
             return False

@@ -591,3 +591,46 @@ def test_at_most_eight_sources(tmp_path):
             engine.open_file(path)
         with pytest.raises(UsageError, match="at most 8"):
             engine.open_file(path)
+
+
+# ---------------------------------------------------------------- hash keys
+
+
+GETRANDOM_FAILS = r"""
+#include <errno.h>
+#include <stddef.h>
+#include <sys/types.h>
+ssize_t getrandom(void *buf, size_t len, unsigned flags)
+{
+    (void)buf; (void)len; (void)flags;
+    errno = ENOSYS;
+    return -1;
+}
+"""
+
+
+def test_a_failed_getrandom_is_counted_as_hash_keys_from_the_clock(tmp_path):
+    import shutil
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler on the PATH (build.sh installs gcc)")
+    source = tmp_path / "getrandom_fails.c"
+    source.write_text(GETRANDOM_FAILS)
+    shim = tmp_path / "getrandom_fails.so"
+    subprocess.run([compiler, "-shared", "-fPIC", str(source), "-o", str(shim)], check=True)
+    probe = "from agent.engine import Engine; print(Engine().hash_keys_from_clock)"
+    preload = ":".join(filter(None, [str(shim), os.environ.get("LD_PRELOAD")]))
+    failing = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "LD_PRELOAD": preload},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # The flow table's key, the fragment memory's and the device table's.
+    assert int(failing.stdout) >= 2
+    healthy = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert int(healthy.stdout) == 0

@@ -1,7 +1,7 @@
 """Golden captures: IPv4 fragments and options.
 
 A first fragment carries the ports and opens (or joins) the flow; later fragments are
-matched by (src, dst, proto, id) and counted there, never parsed for ports; a later
+matched by (VLANs, src, dst, proto, id) and counted there, never parsed for ports; a later
 fragment without its first is `fragments_unmatched` and belongs to no flow.
 """
 
@@ -26,10 +26,12 @@ pytestmark = BOTH_SUMMARIZERS
 A, B = "10.3.0.1", "10.3.0.2"
 
 
-def udp_datagram_fragments(frag_id: int, sport: int = 5000, size: int = 100) -> list[bytes]:
+def udp_datagram_fragments(
+    frag_id: int, sport: int = 5000, size: int = 100, vlans: tuple[int, ...] = ()
+) -> list[bytes]:
     """A UDP datagram with `size` payload bytes, cut into 32-byte fragments by scapy."""
     datagram = IP(src=A, dst=B, id=frag_id) / UDP(sport=sport, dport=6000) / Raw(b"y" * size)
-    return [ether(part) for part in fragment(datagram, fragsize=32)]
+    return [ether(part, vlans) for part in fragment(datagram, fragsize=32)]
 
 
 def test_later_fragments_count_to_the_flow_of_their_first(tmp_path, summarize):
@@ -61,6 +63,17 @@ def test_later_fragment_without_its_first_is_unmatched(tmp_path, summarize):
     summary = summarize(write_pcap(tmp_path / "unmatched.pcap", frames))
     assert_record(only_record(summary), orig_pkts=1, orig_ip_bytes=52, orig_bytes=24)
     assert_counters(summary, packets_seen=3, packets_in_flows=1, fragments_unmatched=2)
+
+
+def test_later_fragment_matches_only_the_first_fragment_of_its_own_vlan(tmp_path, summarize):
+    # Same addresses and fragment id on VLAN 10 and VLAN 20: two networks' datagrams.
+    on_10 = udp_datagram_fragments(300, sport=5010, vlans=(10,))
+    on_20 = udp_datagram_fragments(300, sport=5020, size=40, vlans=(20,))  # payloads 32, 16
+    # Only VLAN 20's first fragment is seen; VLAN 10's later fragments have no first.
+    frames = [at(i * 0.01, part) for i, part in enumerate([on_20[0], *on_10[1:], on_20[1]])]
+    summary = summarize(write_pcap(tmp_path / "vlans.pcap", frames))
+    assert_record(only_record(summary), vlan=20, orig_port=5020, orig_pkts=2, orig_bytes=40)
+    assert_counters(summary, packets_in_flows=2, fragments_unmatched=3)
 
 
 def test_interleaved_datagrams_match_by_fragment_id(tmp_path, summarize):

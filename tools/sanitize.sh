@@ -38,6 +38,10 @@ gcc "${C_FLAGS[@]}" "${SAN_FLAGS[@]}" -Inative native/parse.c native/tests/test_
 say "native/tests/test_siphash.c (gcc, ASan+UBSan: the keyed hash against its reference vectors)"
 gcc "${C_FLAGS[@]}" "${SAN_FLAGS[@]}" -Inative native/tests/test_siphash.c -o "$OUT/test_siphash"
 "$OUT/test_siphash" || die "SipHash reference vectors"
+say "native/tests/test_hash_flooding.c (gcc, ASan+UBSan: the review's colliding fragments)"
+gcc "${C_FLAGS[@]}" "${SAN_FLAGS[@]}" -Inative native/tests/test_hash_flooding.c \
+    -o "$OUT/test_hash_flooding"
+"$OUT/test_hash_flooding" || die "colliding fragments"
 # MemorySanitizer needs every byte the parser reads instrumented: the test's frames are.
 say "native/tests/test_parse.c (clang, MemorySanitizer: no uninitialized byte decides)"
 clang "${C_FLAGS[@]}" -g -O1 -fno-omit-frame-pointer -fsanitize=memory \
