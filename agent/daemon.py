@@ -2,13 +2,15 @@
 
 - SIGTERM / SIGINT: stop capture, flush every flow, sign and spool it, give the broker a
   bounded time to take what is spooled, publish "offline", exit 0.
-- SIGHUP: reload the configuration. An invalid one is refused (its errors logged) and
-  the running one kept; a valid one replaces the pipeline in place, keeping the boot id
-  and the sequence, so consumers see no gap and no new boot.
+- SIGHUP: reload the configuration. An invalid one (by the same checks as `check-config`
+  and `run`, a misspelt interface included) is refused, its errors logged, and the
+  running one kept; a valid one replaces the pipeline in place, keeping the boot id and
+  the sequence, so consumers see no gap and no new boot.
 - Interfaces: promiscuous for the run and restored after; link down/up and address
   changes are logged and reported in health; an interface that vanishes (a USB adapter
-  pulled) is opened again when it returns. A missing interface at start is waited for,
-  not fatal: `check-config` is where a technician is told.
+  pulled) is opened again when it returns. `run` refuses to start without an interface
+  unless it is in `[capture] optional_interfaces`: that one is waited for, and health
+  (`interfaces_missing`) and status (key 20) name it until it appears.
 - systemd: READY once capturing, WATCHDOG pings from the main loop, STOPPING at the end.
 """
 
@@ -47,6 +49,7 @@ class Daemon:
         self._promiscuous = PromiscuousMode()
         self._monitor: LinkMonitor | None = None
         self._open: set[str] = set()
+        self._missing: tuple[str, ...] = ()
         self._link_events: list[str] = []
         self.pipeline = self._new_pipeline(config)
 
@@ -119,11 +122,21 @@ class Daemon:
         self._monitor = LinkMonitor(list(capture.interfaces))
         for name in capture.interfaces:
             self._open_interface(name)
+        self._note_missing()
+
+    def _note_missing(self) -> None:
+        """Name the interfaces that do not exist now in status (republished on a change)."""
+        missing = tuple(name for name in self.config.capture.interfaces if link_state(name) is None)
+        if missing == self._missing and self.pipeline.shipper.missing_interfaces == missing:
+            return
+        self._missing = missing
+        self.pipeline.shipper.missing_interfaces = missing
+        self.pipeline.publisher.refresh_status()
 
     def _open_interface(self, name: str) -> None:
         state = link_state(name)
         if state is None:
-            log.warning("interface %s does not exist; capture starts when it appears", name)
+            log.warning("interface %s is missing; capture starts when it appears", name)
             return
         capture = self.config.capture
         self.pipeline.engine.open_live(
@@ -145,6 +158,8 @@ class Daemon:
             level = logging.WARNING if event.kind in ("down", "removed") else logging.INFO
             log.log(level, "link %s", line)
             self._link_events.append(line)
+            if event.kind in ("up", "down"):
+                self._note_missing()
             if event.kind == "up" and event.name not in self._open:
                 if self.config.capture.promiscuous:
                     self._promiscuous.enable([event.name])
@@ -152,9 +167,12 @@ class Daemon:
 
     def _health_extras(self) -> dict[str, HealthValue | None]:
         extras: dict[str, HealthValue | None] = {}
+        self._note_missing()  # an interface that appeared without coming up is no event
         for name in self.config.capture.interfaces:
             state = link_state(name)
             extras[f"link_{name}"] = "missing" if state is None else state.summary
+        if self._missing:
+            extras["interfaces_missing"] = ", ".join(self._missing)
         if self._link_events:
             extras["link_events"] = "; ".join(self._link_events[-10:])
             self._link_events.clear()
@@ -189,7 +207,7 @@ class Daemon:
     def _reload(self) -> None:
         self.notifier.reloading()
         try:
-            config = load_config(self.location, check_interfaces=False)
+            config = load_config(self.location)
         except ConfigError as exc:
             for line in exc.errors:
                 log.error("reload refused: %s", line)

@@ -8,13 +8,16 @@ log them, report them in health, and resume capture when a link returns.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import select
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from agent.netlink import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK, RtNetlink
 
 IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
 IFF_PROMISC = 0x100
 IFF_LOWER_UP = 0x10000
 
@@ -76,6 +79,48 @@ def present_interfaces() -> list[str]:
     # Netlink, not /sys: /sys/class/net shows the namespace sysfs was mounted in.
     with RtNetlink() as netlink:
         return sorted(msg.get_attr("IFLA_IFNAME") for msg in netlink.links())
+
+
+def _default_route_interfaces(proc_net: Path = Path("/proc/net")) -> set[str]:
+    """Interfaces that carry a default route (IPv4 or IPv6), from this process's network
+    namespace's routing tables."""
+    names: set[str] = set()
+    with contextlib.suppress(OSError):
+        for line in (proc_net / "route").read_text().splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 7 and fields[1] == "00000000" and fields[7] == "00000000":
+                names.add(fields[0])
+    with contextlib.suppress(OSError):
+        for line in (proc_net / "ipv6_route").read_text().splitlines():
+            fields = line.split()
+            # ::/0 (the kernel's own unreachable default sits on lo: not a route out)
+            if len(fields) == 10 and fields[:2] == ["0" * 32, "00"] and fields[9] != "lo":
+                names.add(fields[9])
+    return names
+
+
+def management_interfaces() -> dict[str, str]:
+    """Interfaces that are not a SPAN port, each with why: the loopback, any interface with
+    an address (other than an IPv6 link-local one, which every link gets) and any that
+    carries a default route. A SPAN port only listens: it has none of these."""
+    reasons: dict[str, str] = {}
+    default_route = _default_route_interfaces()
+    with RtNetlink() as netlink:
+        for msg in netlink.links():
+            name = msg.get_attr("IFLA_IFNAME")
+            if msg["flags"] & IFF_LOOPBACK:
+                reasons[name] = "the loopback interface"
+                continue
+            routable = [
+                address
+                for address in netlink.addresses(msg["index"])
+                if not ipaddress.ip_address(address).is_link_local
+            ]
+            if routable:
+                reasons[name] = f"it has the address {routable[0]}"
+            elif name in default_route:
+                reasons[name] = "it carries the default route"
+    return reasons
 
 
 class PromiscuousMode:

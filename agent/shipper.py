@@ -55,6 +55,7 @@ class Shipper:
         self._topic_prefix = topic_prefix
         self.next_seq = first_seq
         self._reported_counters: dict[str, int] = {}
+        self.missing_interfaces: tuple[str, ...] = ()  # named in status (the daemon sets it)
 
     def topic(self, kind: str) -> str:
         """This sensor's topic for a message kind (flows, devices, health, status)."""
@@ -128,7 +129,11 @@ class Shipper:
         """The signed retained `status` message ("online"/"offline"); never spooled, so
         its loss totals reach the broker even when the spool drops every data message."""
         payload = encode_status(
-            state, self.identity, int(time.time() * 1e6), losses=self.loss_totals()
+            state,
+            self.identity,
+            int(time.time() * 1e6),
+            losses=self.loss_totals(),
+            missing_interfaces=self.missing_interfaces,
         )
         return self.signer.sign(payload, self.topic(KIND_STATUS))
 

@@ -34,18 +34,29 @@ def test_valid_config_prints_ok_and_the_summary(config_dir: ConfigDir) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     summary = _summary(result.stdout)
-    assert summary["sensor"] == "wing4b-01 (site st-mary, wing 4b)"
+    assert summary["sensor"] == "anne4b-01 (site st-anne, wing 4b)"
     assert summary["interfaces"] == "lo up"
     assert summary["broker"] == (
         "mqtt://127.0.0.1:1883, then mqtt://localhost:1884 (MQTT 5; user sensor-4b)"
     )
-    assert summary["topics"] == "iomt/st-mary/4b/wing4b-01/<kind>"
+    assert summary["topics"] == "iomt/st-anne/4b/anne4b-01/<kind>"
     assert summary["key"] == f"id {config_dir.kid()} ({config_dir.key})"
     spool = summary["spool"]
     assert spool.startswith(f"{config_dir.spool} (at most 256.0 MiB, drop_oldest when full; ")
     assert re.search(r"; [\d.]+ [KMGT]?i?B free\)$", spool)
     assert summary["files"] == f"{config_dir.main}, {config_dir.root}/agent.d/10.toml"
     assert "hunter2" not in result.stdout
+
+
+def test_a_url_without_a_port_shows_the_port_it_will_use(config_dir: ConfigDir) -> None:
+    config_dir.drop_in(
+        "10.toml", '[mqtt]\nurl = "mqtt://localhost"\nfailover_urls = ["mqtt://127.0.0.1:1884"]\n'
+    )
+    result = run_cli("check-config", "-c", str(config_dir.root))
+    assert result.returncode == 0, result.stderr
+    assert _summary(result.stdout)["broker"] == (
+        "mqtt://localhost (port 1883, the mqtt default), then mqtt://127.0.0.1:1884 (MQTT 5)"
+    )
 
 
 def test_a_link_that_is_down_is_shown_as_down(config_dir: ConfigDir) -> None:
@@ -78,18 +89,19 @@ def test_a_link_that_is_down_is_shown_as_down(config_dir: ConfigDir) -> None:
 
 
 def test_warnings_follow_the_summary_and_do_not_fail(config_dir: ConfigDir) -> None:
-    path = config_dir.drop_in("10.toml", '[mqtt]\nurl = "mqtt://broker.example"\n')
+    path = config_dir.drop_in("10.toml", '[mqtt]\nurl = "mqtt://broker.st-anne.org"\n')
     result = run_cli("check-config", "-c", str(config_dir.root))
     assert result.returncode == 0
     assert result.stdout.splitlines()[-1] == (
-        f"warning: {path}: mqtt.url: mqtt://broker.example is plain TCP to another host: "
+        f"warning: {path}: mqtt.url: mqtt://broker.st-anne.org is plain TCP to another host: "
         "summaries and the password cross the network unencrypted; use mqtts:// (port 8883)"
     )
 
 
 def test_invalid_config_prints_every_error_and_exits_2(config_dir: ConfigDir) -> None:
     path = config_dir.drop_in(
-        "10.toml", '[flows]\nmax_flows = 5\nmax_flow = 5\n[mqtt]\nurl = "mqtt://broker.example"\n'
+        "10.toml",
+        '[flows]\nmax_flows = 5\nmax_flow = 5\n[mqtt]\nurl = "mqtt://broker.st-anne.org"\n',
     )
     result = run_cli("check-config", "-c", str(config_dir.root))
     assert result.returncode == 2
@@ -97,7 +109,7 @@ def test_invalid_config_prints_every_error_and_exits_2(config_dir: ConfigDir) ->
     assert result.stderr.splitlines() == [
         f"{path}: flows.max_flows: 5 is out of range; use a value from 1024 to 4194304",
         f"{path}: flows.max_flow: unknown key; did you mean flows.max_flows?",
-        f"warning: {path}: mqtt.url: mqtt://broker.example is plain TCP to another host: "
+        f"warning: {path}: mqtt.url: mqtt://broker.st-anne.org is plain TCP to another host: "
         "summaries and the password cross the network unencrypted; use mqtts:// (port 8883)",
         "check-config: 2 errors; the agent will not start with this configuration",
     ]

@@ -22,7 +22,7 @@ def config_dir(tmp_path: Path) -> ConfigDir:
 
 def test_minimal_config_gets_every_default(config_dir: ConfigDir) -> None:
     config = config_dir.load()
-    assert config.sensor.id == "wing4b-01"
+    assert config.sensor.id == "anne4b-01"
     assert config.capture.interfaces == ("lo",)
     assert config.flows.max_flows == 65536
     assert config.flows.udp_idle_timeout_s == 60.0
@@ -54,7 +54,7 @@ def test_drop_ins_override_key_by_key_in_sorted_order(config_dir: ConfigDir) -> 
 
 def test_dash_c_file_reads_that_file_then_agent_d_beside_it(config_dir: ConfigDir) -> None:
     other = config_dir.root / "other.toml"
-    other.write_text(config_dir.main.read_text().replace("wing4b-01", "other-01"))
+    other.write_text(config_dir.main.read_text().replace("anne4b-01", "other-01"))
     config_dir.drop_in("50.toml", '[sensor]\nwing = "5c"\n')
     config = load_config(other)
     assert (config.sensor.id, config.sensor.wing) == ("other-01", "5c")
@@ -149,7 +149,7 @@ def test_settings_for_the_publisher_and_spool_carry_the_configured_values(
     config = config_dir.load()
     mqtt = mqtt_settings(config)
     assert mqtt.urls == ("mqtt://127.0.0.1:1883", "mqtt://localhost:1884")
-    assert mqtt.client_id == "wing4b-01"
+    assert mqtt.client_id == "anne4b-01"
     assert (mqtt.username, mqtt.password_file) == ("sensor-4b", config_dir.root / "pw")
     assert (mqtt.protocol, mqtt.keepalive_s, mqtt.live_expiry_s) == ("3.1.1", 15, None)
     spool = spool_settings(config)

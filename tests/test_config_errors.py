@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import os
 import pwd
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -168,7 +169,7 @@ def test_wrong_type_or_range_names_file_key_and_a_right_value(
 
 
 def test_missing_required_keys_are_named_with_a_line_to_add(config_dir: ConfigDir) -> None:
-    path = _with(config_dir, 'id = "wing4b-01"\n', "")
+    path = _with(config_dir, 'id = "anne4b-01"\n', "")
     text = path.read_text()
     path.write_text(text.replace('url = "mqtt://127.0.0.1:1883"\n', ""))
     assert config_dir.errors() == [
@@ -257,14 +258,66 @@ def test_short_hostname_hash_secret_is_refused(config_dir: ConfigDir) -> None:
 # ---- host ---------------------------------------------------------------------------
 
 
-def test_interface_that_does_not_exist_is_named_with_a_suggestion(config_dir: ConfigDir) -> None:
-    path = _with(config_dir, '["lo"]', '["lo0"]')
+@pytest.fixture
+def span_port():
+    """A veth pair whose first end, without an address, stands for a SPAN port (root)."""
+    if os.geteuid() != 0:
+        pytest.skip("creating a veth pair needs root")
+    name = f"spn{os.getpid() % 100000}"
+    subprocess.run(
+        ["ip", "link", "add", name, "type", "veth", "peer", "name", name + "p"], check=True
+    )
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "link", "del", name], check=False)
+
+
+def test_interface_that_does_not_exist_is_named_with_a_suggestion(
+    config_dir: ConfigDir, span_port: str
+) -> None:
+    typo = span_port[:-2] + span_port[-1] + span_port[-2]  # two letters swapped
+    path = _with(config_dir, '["lo"]', f'["{typo}"]')
     [error] = config_dir.errors()
     assert error.startswith(
-        f"{path}: capture.interfaces: interface lo0 does not exist on this host; did you mean lo? "
-        "interfaces here: "
+        f"{path}: capture.interfaces: interface {typo} does not exist on this host; "
+        f"did you mean {span_port}? SPAN port candidates here: "
     )
-    assert "lo" in error.rsplit("interfaces here: ", 1)[1].split(", ")
+    assert "capture.optional_interfaces" in error  # how to say "it appears later"
+
+
+def test_the_management_port_and_lo_are_never_suggested(config_dir: ConfigDir) -> None:
+    _with(config_dir, '["lo"]', '["lo0"]')
+    [error] = config_dir.errors()
+    assert "does not exist" in error and "did you mean" not in error
+
+
+def test_lo_and_an_addressed_interface_are_refused_as_span_ports(
+    config_dir: ConfigDir, span_port: str
+) -> None:
+    subprocess.run(["ip", "addr", "add", "192.0.2.77/32", "dev", span_port], check=True)
+    path = _with(config_dir, "allow_management_interfaces = true\n", "")
+    _with(config_dir, '["lo"]', f'["lo", "{span_port}"]')
+    assert config_dir.errors() == [
+        f"{path}: capture.interfaces: lo is not a SPAN port: the loopback interface; name the "
+        "mirror port, or set capture.allow_management_interfaces = true to capture here anyway",
+        f"{path}: capture.interfaces: {span_port} is not a SPAN port: it has the address "
+        "192.0.2.77; name the mirror port, or set capture.allow_management_interfaces = true "
+        "to capture here anyway",
+    ]
+
+
+def test_an_optional_interface_may_be_missing_and_must_be_listed(config_dir: ConfigDir) -> None:
+    path = _with(config_dir, '["lo"]', '["lo", "usbeth9"]\noptional_interfaces = ["usbeth9"]')
+    config = config_dir.load()
+    assert config.capture.optional_interfaces == ("usbeth9",)
+    assert any(
+        "usbeth9 does not exist on this host yet; it is optional" in w for w in config.warnings
+    )
+    _with(config_dir, 'optional_interfaces = ["usbeth9"]', 'optional_interfaces = ["wlan7"]')
+    assert f"{path}: capture.optional_interfaces: wlan7 is not in capture.interfaces" in (
+        " ".join(config_dir.errors())
+    )
 
 
 def test_spool_dir_under_a_file_cannot_be_created(config_dir: ConfigDir, tmp_path: Path) -> None:
@@ -301,9 +354,9 @@ def test_read_only_spool_dir_is_refused_even_for_root(config_dir: ConfigDir) -> 
 
 
 def test_plain_mqtt_to_another_host_is_a_warning_not_an_error(config_dir: ConfigDir) -> None:
-    path = config_dir.drop_in("10.toml", '[mqtt]\nurl = "mqtt://broker.example:1883"\n')
+    path = config_dir.drop_in("10.toml", '[mqtt]\nurl = "mqtt://broker.st-anne.org:1883"\n')
     assert config_dir.load().warnings == (
-        f"{path}: mqtt.url: mqtt://broker.example:1883 is plain TCP to another host: summaries "
+        f"{path}: mqtt.url: mqtt://broker.st-anne.org:1883 is plain TCP to another host: summaries "
         "and the password cross the network unencrypted; use mqtts:// (port 8883)",
     )
 
@@ -477,7 +530,7 @@ def test_capture_filter_in_tcpdump_syntax_is_accepted(config_dir: ConfigDir) -> 
 def test_every_error_is_reported_at_once_grouped_by_file(config_dir: ConfigDir) -> None:
     config_dir.key.chmod(0o640)
     main = _with(config_dir, '["lo"]', '["lo", "nosuch9"]')
-    _with(config_dir, 'site = "st-mary"', 'site = 7\nsite_name = "x"')
+    _with(config_dir, 'site = "st-anne"', 'site = 7\nsite_name = "x"')
     first = config_dir.drop_in("10.toml", "[flows]\nmax_flows = 5\n[batch]\nwindow_s = true\n")
     second = config_dir.drop_in("20.toml", '[spool]\non_full = "panic"\n[mqtt\n')
     errors = config_dir.errors()
@@ -512,3 +565,16 @@ def test_secret_the_service_user_cannot_read_says_chown(config_dir: ConfigDir) -
     problems = Problems()
     check_service_user_access(settings, problems, "nobody")
     assert problems.errors == []
+
+
+def test_site_and_wing_with_capitals_are_refused_with_the_lower_case_fix(
+    config_dir: ConfigDir,
+) -> None:
+    _with(config_dir, 'site = "st-anne"', 'site = "St-Anne"')
+    path = _with(config_dir, 'wing = "4b"', 'wing = "4B"')
+    assert config_dir.errors() == [
+        f'{path}: sensor.site: "St-Anne" has capital letters; topic levels are case-sensitive, '
+        'so it would not match the other sensors of the site: write "st-anne"',
+        f'{path}: sensor.wing: "4B" has capital letters; topic levels are case-sensitive, '
+        'so it would not match the other sensors of the wing: write "4b"',
+    ]

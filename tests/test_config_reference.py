@@ -8,7 +8,9 @@ import shutil
 import tomllib
 from pathlib import Path
 
-from agent.config import load_config
+import pytest
+
+from agent.config import ConfigError, load_config
 from agent.config.schema import BY_SECTION, OPTIONS, Option, check_value
 from agent.keys import generate_key_pair
 from tests.support.certs import make_pki
@@ -76,6 +78,20 @@ def _amount(option: Option, value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+def _fill_in(text: str) -> str:
+    """What a technician fills in: this box's names and the real broker (the shipped
+    example values are refused as they are)."""
+    for example, real in (
+        ('"wing4b-01"', '"anne4b-01"'),
+        ('"stmary-4b-01"', '"anne4b-01"'),
+        ('"st-mary"', '"st-anne"'),
+        ("st-mary.example", "st-anne.org"),
+        ("broker.example", "broker.st-anne.org"),
+    ):
+        text = text.replace(example, real)
+    return text
+
+
 def _adjust_paths(text: str, root: Path) -> str:
     # The shipped files name /etc/iomt-agent and /var/lib/iomt-agent; tests use tmp.
     return text.replace("/etc/iomt-agent", str(root / "etc")).replace(
@@ -89,10 +105,12 @@ def test_reference_file_validates_with_every_line_enabled_and_paths_adjusted(
     etc = tmp_path / "etc"
     generate_key_pair(etc)
     text = _COMMENTED_KEY.sub("", REFERENCE.read_text())
-    text = _adjust_paths(text, tmp_path).replace('["eth1"]', '["lo"]')
+    text = _fill_in(_adjust_paths(text, tmp_path)).replace('["eth1"]', '["lo"]')
+    text = text.replace("allow_management_interfaces = false", "allow_management_interfaces = true")
+    text = text.replace("optional_interfaces = []\n", "")
     (etc / "agent.toml").write_text(text)
     config = load_config(etc)
-    assert config.sensor.id == "wing4b-01"
+    assert config.sensor.id == "anne4b-01"
     assert config.spool.dir == tmp_path / "var" / "spool"
     assert config.warnings == ()
 
@@ -111,14 +129,35 @@ def test_worked_example_validates_with_its_files_in_place(tmp_path: Path) -> Non
     ):
         (etc / name).write_text(content)
         (etc / name).chmod(0o600)
-    (etc / "agent.toml").write_text(_adjust_paths(EXAMPLE.read_text(), tmp_path))
+    (etc / "agent.toml").write_text(_fill_in(_adjust_paths(EXAMPLE.read_text(), tmp_path)))
     # eth1 and eth2 are the box's SPAN ports, not this machine's.
     config = load_config(etc, check_interfaces=False)
     assert config.capture.interfaces == ("eth1", "eth2")
     assert config.mqtt.urls == (
-        "mqtts://mqtt.st-mary.example:8883",
-        "mqtts://mqtt-dr.st-mary.example:8883",
+        "mqtts://mqtt.st-anne.org:8883",
+        "mqtts://mqtt-dr.st-anne.org:8883",
     )
     assert config.mqtt.cert_file == etc / "client.pem"
     assert config.spool.max_bytes == 512 * 1024 * 1024
     assert config.warnings == ()
+
+
+def test_shipped_example_values_are_refused_until_filled_in(tmp_path: Path) -> None:
+    for shipped in (REFERENCE, EXAMPLE):
+        etc = tmp_path / shipped.stem
+        etc.mkdir()
+        generate_key_pair(etc)
+        (etc / "agent.toml").write_text(_adjust_paths(shipped.read_text(), tmp_path))
+        with pytest.raises(ConfigError) as caught:
+            load_config(etc, check_interfaces=False)
+        placeholders = [line for line in caught.value.errors if "fill this in" in line]
+        keys = {line.split(": ")[1] for line in placeholders}
+        assert keys >= {"sensor.id", "sensor.site", "mqtt.url"}, shipped.name
+        assert "the shipped example; fill this in" in " ".join(placeholders)
+
+
+def test_any_example_host_is_refused_as_a_broker(tmp_path: Path) -> None:
+    from agent.config.rules import is_example_host
+
+    assert is_example_host("broker.example") and is_example_host("mqtt.example.com")
+    assert is_example_host("EXAMPLE.org.") and not is_example_host("example-hospital.org")

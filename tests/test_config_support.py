@@ -67,12 +67,13 @@ def base_toml(key: Path, spool: Path, extra_mqtt: str = "") -> str:
     return textwrap.dedent(
         f"""\
         [sensor]
-        id = "wing4b-01"
-        site = "st-mary"
+        id = "anne4b-01"
+        site = "st-anne"
         wing = "4b"
 
         [capture]
         interfaces = ["lo"]
+        allow_management_interfaces = true
 
         [mqtt]
         url = "mqtt://127.0.0.1:1883"

@@ -228,3 +228,82 @@ def test_run_captures_two_span_ports_into_one_flow_table(tmp_path, mosquitto):
         range(45000, 45004), TEST_NET_3
     )
     assert len({r["boot"] for r in records if "boot" in r}) == 1
+
+
+def test_run_refuses_a_misspelt_interface_as_check_config_does(tmp_path, wire):
+    _, capture, _ = wire
+    sensor = make_sensor(tmp_path, "mqtt://127.0.0.1:1", interfaces=[capture + "x"])
+    result = subprocess.run(
+        agent_command("run", "-c", str(sensor.config)),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=REPO,
+        env=environment(),
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"interface {capture}x does not exist" in lines[0], lines
+    checked = subprocess.run(
+        agent_command("check-config", "-c", str(sensor.config)),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=environment(),
+    )
+    assert checked.returncode == 2 and f"interface {capture}x does not exist" in checked.stderr
+
+
+def test_sighup_with_a_misspelt_interface_keeps_capturing_on_the_old_one(tmp_path, mosquitto, wire):
+    namespace, capture, _ = wire
+    sensor = make_sensor(tmp_path, mosquitto.url, interfaces=[capture], extra_toml=FAST_TOML)
+    good = sensor.config.read_text()
+    consumer = Consumer(mosquitto.url, sensor.trust, idle_exit_s=8)
+    notify = NotifySocket(tmp_path / "notify.sock")
+    agent = start_agent(sensor.config, notify)
+    sensor.config.write_text(good.replace(f'["{capture}"]', f'["{capture}x"]'))
+    agent.send_signal(signal.SIGHUP)
+    time.sleep(1.5)
+    send_udp(namespace, 46000, 3)
+    time.sleep(1.5)
+    log = stop_agent(agent)
+    assert "reload refused" in log and f"interface {capture}x does not exist" in log
+    assert "configuration reloaded" not in log
+    assert set(range(46000, 46003)) <= udp_ports(consumer.records())
+
+
+def test_an_optional_interface_is_waited_for_and_reported_missing_until_it_appears(
+    tmp_path, mosquitto, wire
+):
+    namespace, capture, _ = wire
+    late = f"usb{uuid.uuid4().hex[:6]}"
+    sensor = make_sensor(
+        tmp_path,
+        mosquitto.url,
+        interfaces=[capture, late],
+        capture_toml=f'optional_interfaces = ["{late}"]',
+        extra_toml=FAST_TOML,
+    )
+    consumer = Consumer(mosquitto.url, sensor.trust, idle_exit_s=10)
+    notify = NotifySocket(tmp_path / "notify.sock")
+    agent = start_agent(sensor.config, notify)
+    time.sleep(6)  # one health interval with the adapter missing
+    ip("link", "add", late, "type", "veth", "peer", "name", late + "p")
+    try:
+        ip("link", "set", late, "up")
+        ip("link", "set", late + "p", "up")
+        time.sleep(6)  # and one with it there
+        send_udp(namespace, 47000, 2)
+        time.sleep(1.0)
+        log = stop_agent(agent)
+    finally:
+        subprocess.run(["ip", "link", "del", late], capture_output=True)
+    assert f"interface {late} is missing" in log
+    records = consumer.records()
+    health = [r["figures"] for r in records if r["type"] == "health"]
+    assert health[0]["interfaces_missing"] == late
+    assert "interfaces_missing" not in health[-1]
+    statuses = [r for r in records if r["type"] == "status" and r["state"] == "online"]
+    assert statuses[0]["missing_interfaces"] == [late]
+    assert statuses[-1]["missing_interfaces"] == []
+    assert set(range(47000, 47002)) <= udp_ports(records)  # the other port kept capturing

@@ -67,7 +67,7 @@ def test_replay_delivers_every_flow_signed_and_in_sequence(tmp_path, mosquitto, 
     assert (sensor.spool / "own-hostname.secret").is_file()
     # The agent's uptime (this replay's process), not the machine's.
     assert figures["agent_uptime_s"] < 120 and figures["box_uptime_s"] >= figures["agent_uptime_s"]
-    assert all(r["sensor"] == "wing4b-01" and r["wing"] == "4b" for r in records)
+    assert all(r["sensor"] == "anne4b-01" and r["wing"] == "4b" for r in records)
 
 
 def test_replay_at_a_set_speed_takes_packet_time_over_speed(tmp_path, mosquitto, wing_capture):

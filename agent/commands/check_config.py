@@ -46,6 +46,19 @@ def _link_states(names: tuple[str, ...]) -> str:
     return ", ".join(parts)
 
 
+def with_port(url: str) -> str:
+    """The URL with the port it will use written out: a URL without one gets the
+    scheme's default, named as such ("mqtts://broker (port 8883, the default)")."""
+    from urllib.parse import urlsplit
+
+    from agent.config.rules import DEFAULT_PORTS
+
+    parts = urlsplit(url)
+    if parts.port is not None:
+        return url
+    return f"{url} (port {DEFAULT_PORTS[parts.scheme]}, the {parts.scheme} default)"
+
+
 def _broker(config: AgentConfig) -> str:
     mqtt = config.mqtt
     details = [f"MQTT {mqtt.protocol}"]
@@ -55,7 +68,7 @@ def _broker(config: AgentConfig) -> str:
         details.append(f"client certificate {mqtt.cert_file}")
     if mqtt.ca_file:
         details.append(f"CA {mqtt.ca_file}")
-    return f"{', then '.join(mqtt.urls)} ({'; '.join(details)})"
+    return f"{', then '.join(map(with_port, mqtt.urls))} ({'; '.join(details)})"
 
 
 def _key(config: AgentConfig) -> str:
@@ -80,10 +93,14 @@ def summary_lines(config: AgentConfig) -> list[str]:
     """The short summary printed under OK: what this box is and what it will use."""
     sensor = config.sensor
     topic = f"{config.mqtt.topic_prefix}/{sensor.site}/{sensor.wing}/{sensor.id}/<kind>"
+    capture = config.capture
+    interfaces = _link_states(capture.interfaces)
+    if capture.optional_interfaces:
+        interfaces += f" (optional: {', '.join(capture.optional_interfaces)})"
     rows = [
         ("files", ", ".join(str(path) for path in config.files)),
         ("sensor", f"{sensor.id} (site {sensor.site}, wing {sensor.wing})"),
-        ("interfaces", _link_states(config.capture.interfaces)),
+        ("interfaces", interfaces),
         ("broker", _broker(config)),
         ("topics", topic),
         ("key", _key(config)),

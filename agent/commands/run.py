@@ -13,16 +13,18 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Capture and ship until SIGTERM; 0 after a clean stop. Raises ConfigError (exit 2)
-    for an invalid configuration, UsageError/AgentError for unusable keys or spool."""
+    for whatever `check-config` refuses (a missing interface not marked optional
+    included), UsageError/AgentError for unusable keys or spool."""
     import logging
 
     from agent.config import load_config
     from agent.daemon import Daemon
     from agent.logs import setup_logging
 
-    # A missing interface is waited for, not fatal: a USB adapter may appear late at
-    # boot, and exit 2 would stop systemd from ever restarting the service.
-    config = load_config(args.config, check_interfaces=False)
+    # The same checks as check-config: a misspelt interface stops the start (exit 2, which
+    # systemd does not retry). One that may appear late (a USB adapter) is marked in
+    # [capture] optional_interfaces and is waited for.
+    config = load_config(args.config)
     setup_logging(config.logging.level)
     for line in config.warnings:
         logging.getLogger("agent.config").warning("%s", line)

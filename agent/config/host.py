@@ -12,7 +12,7 @@ from pathlib import Path
 from agent.config.problems import Problems
 from agent.config.values import Settings
 from agent.errors import UsageError
-from agent.interfaces import present_interfaces
+from agent.interfaces import management_interfaces, present_interfaces
 
 # Files that hold secrets: nobody but the owner may read them.
 PRIVATE_FILES = (
@@ -165,27 +165,52 @@ def check_bpf_filter(settings: Settings, problems: Problems) -> None:
 
 
 def check_interfaces(settings: Settings, problems: Problems) -> None:
-    """Every capture interface exists on this host."""
+    """Every capture interface exists on this host (an optional one may be missing: a
+    warning), and none is the management port or lo unless that is explicitly allowed.
+    Did-you-mean never suggests the management port or lo."""
     setting = settings.get(("capture", "interfaces"))
     if setting is None:
         return
+    optional = settings.get(("capture", "optional_interfaces"))
+    allow = settings.get(("capture", "allow_management_interfaces"))
+    optional_names = set(optional.value) if optional else set()
     try:
         present = present_interfaces()
+        management = management_interfaces()
     except OSError as exc:
         problems.error(
             setting.path, "capture.interfaces", f"cannot list interfaces: {exc.strerror}"
         )
         return
+    candidates = [name for name in present if name not in management]
+    listing = f"SPAN port candidates here: {', '.join(candidates) or 'none'}"
+    if management:
+        listing += f" (the management port and lo: {', '.join(sorted(management))})"
     for name in setting.value:
+        if name in management and not (allow and allow.value):
+            problems.error(
+                setting.path,
+                "capture.interfaces",
+                f"{name} is not a SPAN port: {management[name]}; name the mirror port, or "
+                "set capture.allow_management_interfaces = true to capture here anyway",
+            )
         if name in present:
             continue
-        close = difflib.get_close_matches(name, present, n=1)
+        if name in optional_names:
+            problems.warning(
+                setting.path,
+                "capture.interfaces",
+                f"interface {name} does not exist on this host yet; it is optional, so the "
+                "agent waits for it (and health says it is missing)",
+            )
+            continue
+        close = difflib.get_close_matches(name, candidates, n=1)
         hint = f"did you mean {close[0]}? " if close else ""
         problems.error(
             setting.path,
             "capture.interfaces",
-            f"interface {name} does not exist on this host; {hint}"
-            f"interfaces here: {', '.join(present)}",
+            f"interface {name} does not exist on this host; {hint}{listing}; an interface "
+            "that appears later (a USB adapter) belongs in capture.optional_interfaces too",
         )
 
 

@@ -23,6 +23,8 @@ class SensorConfig:
 @dataclass(frozen=True, slots=True)
 class CaptureConfig:
     interfaces: tuple[str, ...]
+    optional_interfaces: tuple[str, ...]  # of `interfaces`: may be missing (a USB NIC)
+    allow_management_interfaces: bool  # lo or an addressed interface as a SPAN port
     snaplen: int
     promiscuous: bool
     buffer_bytes: int

@@ -11,6 +11,78 @@ from agent.config.values import Settings
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
+# The example values of the shipped files (config/agent.toml, config/example-wing.toml):
+# a box must not go out with a copied name.
+PLACEHOLDERS = {
+    ("sensor", "id"): frozenset({"wing4b-01", "stmary-4b-01"}),
+    ("sensor", "site"): frozenset({"st-mary"}),
+}
+# RFC 2606 names, reserved for documentation: never a real broker.
+_EXAMPLE_DOMAINS = ("example", "example.com", "example.net", "example.org")
+
+
+def is_example_host(host: str) -> bool:
+    """True for a host name under a domain reserved for examples (broker.example)."""
+    host = host.lower().rstrip(".")
+    return any(host == domain or host.endswith("." + domain) for domain in _EXAMPLE_DOMAINS)
+
+
+def check_placeholders(settings: Settings, problems: Problems) -> None:
+    """The shipped example values, and any example host, are refused: "fill this in"."""
+    for (section, name), values in PLACEHOLDERS.items():
+        setting = settings.get((section, name))
+        if setting is not None and setting.value in values:
+            problems.error(
+                setting.path,
+                f"{section}.{name}",
+                f'"{setting.value}" is the shipped example; fill this in with this '
+                f"{'box' if name == 'id' else name}'s own name",
+            )
+    for key in ("url", "failover_urls"):
+        setting = settings.get(("mqtt", key))
+        if setting is None:
+            continue
+        for url in setting.value if isinstance(setting.value, list) else [setting.value]:
+            if broker_problem(url):
+                continue  # reported as it is, once
+            if is_example_host(urlsplit(url).hostname or ""):
+                problems.error(
+                    setting.path,
+                    f"mqtt.{key}",
+                    f"{url} is an example host; fill this in with the central broker's address",
+                )
+
+
+def check_topic_case(settings: Settings, problems: Problems) -> None:
+    """Site and wing are lower case: topics are case-sensitive, so "St-Mary" would be a
+    second site beside "st-mary" on the broker and in every consumer."""
+    for name in ("site", "wing"):
+        setting = settings.get(("sensor", name))
+        if setting is None or setting.value == setting.value.lower():
+            continue
+        problems.error(
+            setting.path,
+            f"sensor.{name}",
+            f'"{setting.value}" has capital letters; topic levels are case-sensitive, so it '
+            f'would not match the other sensors of the {name}: write "{setting.value.lower()}"',
+        )
+
+
+def check_optional_interfaces(settings: Settings, problems: Problems) -> None:
+    """Every optional interface is one of the capture interfaces."""
+    optional = settings.get(("capture", "optional_interfaces"))
+    interfaces = settings.get(("capture", "interfaces"))
+    if optional is None or interfaces is None:
+        return
+    for name in optional.value:
+        if name not in interfaces.value:
+            problems.error(
+                optional.path,
+                "capture.optional_interfaces",
+                f"{name} is not in capture.interfaces; list it there too (optional only "
+                "says it may be missing)",
+            )
+
 
 def broker_problem(url: str) -> str | None:
     """What is wrong with one broker URL (and what would be right), or None."""

@@ -100,6 +100,10 @@ def _interface_names(value: list[str]) -> str | None:
     return None
 
 
+def _optional_interface_names(value: list[str]) -> str | None:
+    return _interface_names(value) if value else None
+
+
 def _no_newline(value: str) -> str | None:
     if "\n" in value or "\r" in value:
         return "contains a line break; write the filter on one line"
@@ -119,9 +123,18 @@ OPTIONS: tuple[Option, ...] = (
     Option("sensor", "wing", "str", example='"4b"', check=_topic_level),
     # [capture]: where packets come from.
     Option("capture", "interfaces", "str_list", example='["eth1"]', check=_interface_names),
+    Option(
+        "capture",
+        "optional_interfaces",
+        "str_list",
+        [],
+        example='["eth2"]',
+        check=_optional_interface_names,
+    ),
+    Option("capture", "allow_management_interfaces", "bool", False),
     Option("capture", "snaplen", "int", 1900, 128, 262144),
     Option("capture", "promiscuous", "bool", True),
-    Option("capture", "buffer_bytes", "size", 32 * MIB, 1 * MIB, 256 * MIB),
+    Option("capture", "buffer_bytes", "size", 8 * MIB, 1 * MIB, 256 * MIB),
     Option("capture", "bpf_filter", "str", "", example='"not port 22"', check=_no_newline),
     # [flows]: the flow table and when a flow's record is emitted.
     Option("flows", "max_flows", "int", 65536, 1024, 4194304),

@@ -40,6 +40,7 @@ def message_records(message: Message, topic: str) -> list[dict[str, Any]]:
                 "time": message.time_us / 1e6,
                 "agent_version": message.agent_version,
                 "loss_totals": message.loss_totals,
+                "missing_interfaces": message.missing_interfaces,
             }
         ]
     assert message.window_start_us is not None and message.window_end_us is not None

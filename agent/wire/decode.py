@@ -28,7 +28,9 @@ _KEYS_BY_KIND = {
     schema.KIND_STATUS: _COMMON_KEYS
     | {schema.KEY_STATE, schema.KEY_TIME_US, schema.KEY_AGENT_VERSION},
 }
-_OPTIONAL_KEYS_BY_KIND = {schema.KIND_STATUS: {schema.KEY_LOSS_TOTALS}}
+_OPTIONAL_KEYS_BY_KIND = {
+    schema.KIND_STATUS: {schema.KEY_LOSS_TOTALS, schema.KEY_MISSING_INTERFACES}
+}
 _END_REASONS = frozenset(END_REASONS)
 
 
@@ -52,6 +54,7 @@ class Message:
     time_us: int | None = None
     agent_version: str | None = None
     loss_totals: dict[str, int] = field(default_factory=dict)
+    missing_interfaces: list[str] = field(default_factory=list)
 
 
 def _wrong(detail: str) -> Rejected:
@@ -78,6 +81,12 @@ def _counter_map(value: Any, what: str) -> dict[str, int]:
         _tstr(name, f"a {what} name")
         _uint(count, f"{what}[{name!r}]")
     return value
+
+
+def _text_list(value: Any, what: str) -> list[str]:
+    if type(value) is not list:
+        raise _wrong(f"{what} must be an array of text strings")
+    return [_tstr(item, f"an item of {what}") for item in value]
 
 
 def decode_payload(data: bytes) -> Message:
@@ -123,6 +132,9 @@ def decode_payload(data: bytes) -> Message:
             time_us=_uint(payload[schema.KEY_TIME_US], "status time"),
             agent_version=_tstr(payload[schema.KEY_AGENT_VERSION], "agent version"),
             loss_totals=_counter_map(payload.get(schema.KEY_LOSS_TOTALS, {}), "loss totals"),
+            missing_interfaces=_text_list(
+                payload.get(schema.KEY_MISSING_INTERFACES, []), "missing interfaces"
+            ),
         )
     common: dict[str, Any] = {
         "kind": kind,

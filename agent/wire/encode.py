@@ -194,6 +194,7 @@ def encode_status(
     time_us: int,
     agent_version: str = __version__,
     losses: Mapping[str, int] | None = None,
+    missing_interfaces: Sequence[str] = (),
 ) -> bytes:
     """A `status` payload ("online", or "offline" for the last will); no sequence number.
 
@@ -202,7 +203,8 @@ def encode_status(
 
     `time_us` is when it was made (for the will: when connecting). `losses`: the
     sensor's cumulative loss totals (status is never spooled, so they cannot be dropped
-    with the data they count). Raises ValueError for an unknown state.
+    with the data they count). `missing_interfaces`: capture interfaces that are not there
+    now (an optional USB adapter not plugged in). Raises ValueError for an unknown state.
     """
     if state not in schema.STATUS_STATES:
         raise ValueError(f"status state must be one of {schema.STATUS_STATES}, not {state!r}")
@@ -215,4 +217,6 @@ def encode_status(
             if not (isinstance(value, int) and 0 <= value <= schema.UINT64_MAX):
                 raise ValueError(f"loss total {name!r} must be an unsigned 64-bit integer")
         payload[schema.KEY_LOSS_TOTALS] = dict(losses)
+    if missing_interfaces:
+        payload[schema.KEY_MISSING_INTERFACES] = list(missing_interfaces)
     return dumps(payload)

@@ -45,6 +45,7 @@ KEY_STATE = 16
 KEY_TIME_US = 17
 KEY_AGENT_VERSION = 18
 KEY_LOSS_TOTALS = 19  # optional: cumulative losses (spool drops, capture drops)
+KEY_MISSING_INTERFACES = 20  # optional: capture interfaces missing now
 
 STATUS_STATES = ("online", "offline")
 

@@ -35,7 +35,7 @@ def make_sensor(
     broker_url: str,
     interfaces: list[str] | None = None,
     extra_toml: str = "",
-    sensor_id: str = "wing4b-01",
+    sensor_id: str = "anne4b-01",
     capture_toml: str = "",
 ) -> Sensor:
     """Writes keys and an agent.toml under tmp_path/sensor; returns where they are.
@@ -52,10 +52,12 @@ def make_sensor(
         f"""
 [sensor]
 id = "{sensor_id}"
-site = "st-mary"
+site = "st-anne"
 wing = "4b"
 [capture]
 interfaces = {json.dumps(interfaces or ["lo"])}
+# The tests capture on lo, or on a veth whose address they send traffic to.
+allow_management_interfaces = true
 {capture_toml}
 [mqtt]
 url = "{broker_url}"
