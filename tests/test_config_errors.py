@@ -263,7 +263,7 @@ def span_port():
     """A veth pair whose first end, without an address, stands for a SPAN port (root)."""
     if os.geteuid() != 0:
         pytest.skip("creating a veth pair needs root")
-    name = f"spn{os.getpid() % 100000}"
+    name = f"sp{os.getpid() % 100000}ab"  # ends in two different letters
     subprocess.run(
         ["ip", "link", "add", name, "type", "veth", "peer", "name", name + "p"], check=True
     )

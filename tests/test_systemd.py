@@ -229,9 +229,11 @@ stat -c '%a %U:%G %n' /etc/iomt-agent /etc/iomt-agent/agent.toml /etc/iomt-agent
 tail -n 1 /etc/iomt-agent/agent.toml
 readlink /etc/systemd/system/multi-user.target.wants/iomt-agent.service
 systemd-analyze verify /etc/systemd/system/iomt-agent.service && echo verify-clean
-# This machine's interface and a local broker; the rest as installed.
-printf '[capture]\ninterfaces = ["lo"]\n[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n' \
+# This box's names, this machine's interface and a local broker; the rest as installed.
+printf '[sensor]\nid = "anne4b-01"\nsite = "st-anne"\n[capture]\ninterfaces = ["lo"]\n' \
     > /etc/iomt-agent/agent.d/50-test.toml
+printf 'allow_management_interfaces = true\n[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n' \
+    >> /etc/iomt-agent/agent.d/50-test.toml
 "$PROGRAM" check-config -c /etc/iomt-agent | head -n 1
 chown root: /etc/iomt-agent/sensor.key
 "$PROGRAM" check-config -c /etc/iomt-agent 2>&1 | head -n 1

@@ -31,7 +31,7 @@ DEMO_SENSOR = "wing4b-demo"
 DEMO_CONFIG = """\
 [sensor]
 id = "{sensor}"
-site = "st-mary"
+site = "st-anne"
 wing = "4b"
 [capture]
 interfaces = ["eth1"]   # replay reads a file; a live `run` would capture here

@@ -7,6 +7,7 @@ import difflib
 import shutil
 import stat
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from agent.config.problems import Problems
@@ -270,11 +271,131 @@ def check_spool(settings: Settings, problems: Problems, service_config: bool) ->
             f"{max_bytes} bytes allowed but only {free} free under {existing}; "
             "the disk fills before the spool does: lower max_bytes",
         )
-    if service_config and not spool_dir.is_relative_to(SERVICE_STATE_DIR):
-        problems.warning(
+    mount = unmounted_mount_point(spool_dir)
+    if mount is not None:
+        problems.error(
             origin,
             "spool.dir",
-            f"{spool_dir} is outside {SERVICE_STATE_DIR}: the systemd unit (ProtectSystem="
-            f"strict) lets the service write only there; add ReadWritePaths={spool_dir} "
-            "in a drop-in or move the spool",
+            f"{spool_dir} is under {mount}, a mount point in /etc/fstab that is not mounted "
+            f"now: the spool would fill the file system below it; mount it (mount {mount}) "
+            "or choose another directory",
         )
+    if service_config:
+        _check_spool_against_unit(spool_dir, origin, problems)
+
+
+UNIT_NAME = "iomt-agent.service"
+# Where systemd looks for units, the first one found winning (systemd.unit(5)).
+UNIT_DIRS = (
+    Path("/etc/systemd/system"),
+    Path("/run/systemd/system"),
+    Path("/usr/local/lib/systemd/system"),
+    Path("/lib/systemd/system"),
+    Path("/usr/lib/systemd/system"),
+)
+
+
+@dataclass(frozen=True)
+class UnitWritePaths:
+    """What the installed unit lets the service write, and where that was read."""
+
+    unit: Path
+    writable: tuple[Path, ...]  # StateDirectory= (under /var/lib) and ReadWritePaths=
+    required: tuple[Path, ...]  # ReadWritePaths= without '-': must exist, or no start
+
+
+def unit_write_paths(unit_dirs: tuple[Path, ...] = UNIT_DIRS) -> UnitWritePaths | None:
+    """The installed unit's writable directories (its file, then its drop-ins in name
+    order), or None when no unit is installed or it does not make the system read-only
+    (ProtectSystem=strict)."""
+    unit = next((d / UNIT_NAME for d in unit_dirs if (d / UNIT_NAME).is_file()), None)
+    if unit is None:
+        return None
+    dropins = sorted(
+        (path for d in unit_dirs for path in (d / f"{UNIT_NAME}.d").glob("*.conf")),
+        key=lambda path: path.name,
+    )
+    settings: dict[str, list[str]] = {"StateDirectory": [], "ReadWritePaths": []}
+    protect = ""
+    for path in (unit, *dropins):
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            name, _, value = line.strip().partition("=")
+            if name == "ProtectSystem":
+                protect = value.strip()
+            elif name in settings:
+                # An empty assignment resets the list (systemd.exec(5)).
+                settings[name] = settings[name] + value.split() if value.strip() else []
+    if protect != "strict":
+        return None
+    writable = [Path("/var/lib") / entry for entry in settings["StateDirectory"]]
+    required = []
+    for entry in settings["ReadWritePaths"]:
+        optional = entry.startswith("-")
+        path = Path(entry.lstrip("-+"))
+        writable.append(path)
+        if not optional:
+            required.append(path)
+    return UnitWritePaths(unit, tuple(writable), tuple(required))
+
+
+def _check_spool_against_unit(spool_dir: Path, origin: Path, problems: Problems) -> None:
+    unit = unit_write_paths()
+    if unit is None:
+        if not spool_dir.is_relative_to(SERVICE_STATE_DIR):
+            problems.warning(
+                origin,
+                "spool.dir",
+                f"{spool_dir} is outside {SERVICE_STATE_DIR}: the systemd unit (ProtectSystem="
+                f"strict) lets the service write only there; add ReadWritePaths={spool_dir} "
+                "in a drop-in or move the spool",
+            )
+        return
+    problem = spool_unit_problem(spool_dir, unit)
+    if problem:
+        problems.error(origin, "spool.dir", problem)
+
+
+def spool_unit_problem(spool_dir: Path, unit: UnitWritePaths) -> str | None:
+    """Why the service, sandboxed by `unit`, could not use `spool_dir`; None when it can."""
+    covering = [path for path in unit.writable if spool_dir.is_relative_to(path)]
+    if not covering:
+        allowed = ", ".join(map(str, unit.writable)) or "nothing"
+        return (
+            f"{spool_dir} is outside what {unit.unit} lets the service write ({allowed}); "
+            f"add ReadWritePaths={spool_dir} with systemctl edit iomt-agent, or move the spool "
+            f"under {SERVICE_STATE_DIR}"
+        )
+    for path in covering:
+        if path in unit.required and not path.exists():
+            return (
+                f"{spool_dir} relies on ReadWritePaths={path} in {unit.unit}, which does not "
+                f"exist: systemd will refuse to start the service; create {path} (or mount it)"
+            )
+    return None
+
+
+def unmounted_mount_point(
+    path: Path, fstab: Path = Path("/etc/fstab"), mounts: Path = Path("/proc/self/mounts")
+) -> Path | None:
+    """The deepest /etc/fstab mount point above `path` that is not mounted now, or None.
+
+    A spool on a disk that failed to mount would silently go to the file system below.
+    """
+    try:
+        wanted = [
+            Path(fields[1])
+            for fields in (line.split() for line in fstab.read_text().splitlines())
+            if len(fields) >= 3 and not fields[0].startswith("#") and fields[2] != "swap"
+        ]
+        mounted = {Path(line.split()[1]) for line in mounts.read_text().splitlines() if line}
+    except OSError:
+        return None
+    above = [point for point in wanted if point != Path("/") and path.is_relative_to(point)]
+    for point in sorted(above, key=lambda p: len(p.parts), reverse=True):
+        if point not in mounted:
+            return point
+    return None
