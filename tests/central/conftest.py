@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -64,3 +65,18 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = open_database(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def central_env(tmp_path: Path, database_url: str) -> Iterator[Any]:
+    """A started mosquitto and a CentralEnv (tests/support/central_env.py) on
+    `database_url` (so once on SQLite, once on PostgreSQL)."""
+    from tests.support.broker import MosquittoBroker
+    from tests.support.central_env import CentralEnv
+
+    broker = MosquittoBroker(tmp_path)
+    broker.start()
+    try:
+        yield CentralEnv(tmp_path, broker.url, database_url)
+    finally:
+        broker.kill()

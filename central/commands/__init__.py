@@ -1,0 +1,1 @@
+"""One module per `iomt-central` command: register(parser) and run(args) -> int."""

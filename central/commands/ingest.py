@@ -1,0 +1,53 @@
+"""`iomt-central ingest -c FILE`: ingest only; several instances share the stream."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from typing import Any
+
+from central.commands.common import add_config_argument, load, open_database, ruleset, utc_now
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    add_config_argument(parser)
+    add_ingest_arguments(parser)
+
+
+def add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="this instance's name, unique among those sharing the subscription; its "
+        "broker session is [mqtt] session + '-' + NAME (default: the host name)",
+    )
+    parser.add_argument(
+        "--exit-after-idle",
+        type=float,
+        metavar="S",
+        help="stop after S seconds without a message (tests, one-shot imports)",
+    )
+
+
+def make_ingest(args: argparse.Namespace, config: Any, engine: Any) -> Any:
+    from central.ingest.apply import IngestContext
+    from central.ingest.runner import Ingest
+
+    context = IngestContext(ruleset=ruleset(config), clock=utc_now)
+    return Ingest(config, engine, context, args.instance, args.exit_after_idle)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load(args)
+    engine = open_database(config)
+    ingest = make_ingest(args, config, engine)
+    signal.signal(signal.SIGTERM, lambda *_: ingest.stop())
+    ingest.run()
+    stats = ingest.stats
+    print(
+        f"ingest {ingest.instance}: {stats.received} messages, {stats.stored} stored, "
+        f"{stats.duplicates} duplicates, {stats.rejected} rejected, "
+        f"{stats.database_retries} database retries",
+        flush=True,
+    )
+    return 0

@@ -1,0 +1,66 @@
+"""Every key of central.toml: section, name, kind, default, and a one-line meaning.
+
+The single source of truth: config/central.toml documents exactly these keys (a test
+holds the two together) and the loader rejects every other key. h-web adds the [web]
+keys it needs, h-risk its sections, each here and in config/central.toml.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One key. kind: str, int, number, bool, path, path_list, str_list, listen,
+    mqtt_url, database_url, choice. An empty string for a `path` means "not set"."""
+
+    section: str
+    name: str
+    kind: str
+    default: Any = REQUIRED
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def dotted(self) -> str:
+        return f"{self.section}.{self.name}"
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("database", "url", "database_url", "sqlite:////var/lib/iomt-central/inventory.db"),
+    Option("mqtt", "url", "mqtt_url", "mqtt://127.0.0.1:1883"),
+    Option("mqtt", "topic_filter", "str", "iomt/#"),
+    Option("mqtt", "share_group", "str", "iomt-central"),
+    Option("mqtt", "session", "str", "iomt-central"),
+    Option("mqtt", "session_expiry_s", "int", 86400, minimum=0, maximum=4294967295),
+    Option("mqtt", "ca_file", "path", ""),
+    Option("mqtt", "cert_file", "path", ""),
+    Option("mqtt", "key_file", "path", ""),
+    Option("mqtt", "username", "str", ""),
+    Option("mqtt", "password_file", "path", ""),
+    Option("trust", "dir", "path", "/etc/iomt-central/trust"),
+    Option("trust", "bound_keys_only", "bool", True),
+    Option("web", "listen", "listen", "127.0.0.1:8080"),
+    Option("web", "token_file", "path", ""),
+    Option("classification", "rules", "path_list", []),
+    Option("retention", "flows_days", "number", 7, minimum=0.01, maximum=3650),
+    Option("retention", "dedupe_days", "number", 30, minimum=1, maximum=3650),
+    Option("fleet", "silent_after_s", "number", 300, minimum=10, maximum=86400 * 7),
+    Option("ingest", "retry_max_s", "number", 30, minimum=0.1, maximum=3600),
+)
+
+SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(option.section for option in OPTIONS))
+BY_SECTION: dict[str, dict[str, Option]] = {
+    section: {o.name: o for o in OPTIONS if o.section == section} for section in SECTIONS
+}
