@@ -5,7 +5,8 @@
  *
  *   gcc -O2 -std=c11 -D_GNU_SOURCE -Inative -o bench/out/profile_engine \
  *       bench/profile_engine.c native/capture.c native/flowtable.c native/conn_state.c \
- *       native/parse.c native/devices.c native/extract_*.c -lpcap
+ *       native/parse.c native/fragments.c native/devices.c native/devices_readout.c \
+ *       native/fingerprint.c native/extract_*.c -lpcap
  *   bench/out/profile_engine FILE [MAX_DEVICES]
  *   valgrind --tool=callgrind bench/out/profile_engine FILE
  *

@@ -6,17 +6,20 @@
  * Everything is attributed to chaddr, the client, whoever relayed the packet. Other
  * options (81 FQDN, 82 relay info ...) are stepped over unread.
  * DHCPv6: option 16, vendor class (enterprise number and its first data item).
+ * Never read: sname, file, and every other option (81 FQDN, 82 relay agent information,
+ * 43 vendor-specific ...); DHCPv6 options other than 16, relay messages' contents.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "engine.h"
+#include "extract.h"
 
 #define BOOTP_FIXED 236
 #define DHCP_ACK 5
 
-enum extract_result extract_dhcp(const uint8_t *d, uint32_t len, struct fp_sink *sink)
+enum extract_result extract_dhcp(const uint8_t *d, uint32_t len, struct extract_ctx *x)
 {
+    struct fp_sink *sink = x->sink;
     static const uint8_t cookie[4] = {0x63, 0x82, 0x53, 0x63};
     if (len < BOOTP_FIXED + 4)
         return len >= 4 && (d[0] == 1 || d[0] == 2) ? EXTRACT_PARTIAL : EXTRACT_MALFORMED;
@@ -81,15 +84,16 @@ enum extract_result extract_dhcp(const uint8_t *d, uint32_t len, struct fp_sink 
             char text[16];
             int n = snprintf(text, sizeof text, "%u.%u.%u.%u", yiaddr[0], yiaddr[1], yiaddr[2],
                              yiaddr[3]);
-            devices_learn_address(sink->table, chaddr, 4, yiaddr, sink->ts_us);
+            fp_learn_address(sink, chaddr, 4, yiaddr);
             fp_emit_for(sink, chaddr, FP_DHCP_ASSIGNED, (const uint8_t *)text, (size_t)n);
         }
     }
     return result;
 }
 
-enum extract_result extract_dhcpv6(const uint8_t *d, uint32_t len, struct fp_sink *sink)
+enum extract_result extract_dhcpv6(const uint8_t *d, uint32_t len, struct extract_ctx *x)
 {
+    struct fp_sink *sink = x->sink;
     if (len < 4)
         return EXTRACT_MALFORMED;
     uint8_t type = d[0];

@@ -15,7 +15,7 @@
  */
 #include <string.h>
 
-#include "engine.h"
+#include "extract.h"
 
 #define PDU_HEADER 6
 #define ASSOC_FIXED 68 /* version .. reserved, after the PDU header */
@@ -223,8 +223,9 @@ static void emit_found(struct fp_sink *sink, const struct found *f, int n)
         fp_emit_trimmed(sink, sink->mac, f[i].kind, f[i].value, f[i].len);
 }
 
-enum extract_result extract_dicom(const uint8_t *d, uint32_t len, struct fp_sink *sink)
+enum extract_result extract_dicom(const uint8_t *d, uint32_t len, struct extract_ctx *x)
 {
+    struct fp_sink *sink = x->sink;
     if (len < PDU_HEADER)
         return len >= 2 && d[1] == 0 ? EXTRACT_PARTIAL : EXTRACT_NOT_MINE;
     uint8_t type = d[0];

@@ -11,10 +11,12 @@
  * The whole MSH segment is checked (printable text, a sane separator) before anything
  * is sent; a segment cut short by segmentation gives only the fields that end inside
  * the packet (partial). No MSH after 0x0B, or binary bytes, is malformed: nothing sent.
+ * Never read: MSH-7 (time), MSH-8 (security), MSH-10 (control id), MSH-13 on, and every
+ * segment after MSH.
  */
 #include <string.h>
 
-#include "engine.h"
+#include "extract.h"
 
 #define MSH_MAX_BYTES 1024 /* an MSH longer than this is not believed */
 
@@ -22,14 +24,14 @@
 static enum extract_result read_msh(const uint8_t *d, uint32_t len, int last_field,
                                     struct fp_sink *sink);
 
-enum extract_result extract_hl7(const uint8_t *d, uint32_t len, struct fp_sink *sink)
+enum extract_result extract_hl7(const uint8_t *d, uint32_t len, struct extract_ctx *x)
 {
-    return read_msh(d, len, 12, sink);
+    return read_msh(d, len, 12, x->sink);
 }
 
-void extract_hl7_message_type(const uint8_t *d, uint32_t len, struct fp_sink *sink)
+void extract_hl7_message_type(const uint8_t *d, uint32_t len, struct extract_ctx *x)
 {
-    read_msh(d, len, 9, sink);
+    read_msh(d, len, 9, x->sink);
 }
 
 static enum extract_result read_msh(const uint8_t *d, uint32_t len, int last_field,

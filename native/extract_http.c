@@ -4,11 +4,12 @@
  *
  * Only header lines before the blank line are read; a body is never looked at. A header
  * whose line does not end inside the captured bytes is not taken (partial).
+ * Never read: the URL, any header other than User-Agent / Server (SSDP: SERVER), the body.
  */
 #include <string.h>
 #include <strings.h>
 
-#include "engine.h"
+#include "extract.h"
 
 /* Find header `name` (case-insensitive, e.g. "User-Agent") among the header lines of
  * d[0..len): its value in *value / *value_len. Returns 1 found, 0 absent (headers
@@ -42,8 +43,9 @@ static int header_value(const uint8_t *d, uint32_t len, const char *name, const 
     return -1;
 }
 
-enum extract_result extract_http(const uint8_t *d, uint32_t len, struct fp_sink *sink)
+enum extract_result extract_http(const uint8_t *d, uint32_t len, struct extract_ctx *x)
 {
+    struct fp_sink *sink = x->sink;
     int response = len >= 7 && !memcmp(d, "HTTP/1.", 7);
     const uint8_t *v;
     uint32_t vlen;
@@ -54,8 +56,9 @@ enum extract_result extract_http(const uint8_t *d, uint32_t len, struct fp_sink 
     return found < 0 ? EXTRACT_PARTIAL : EXTRACT_OK;
 }
 
-enum extract_result extract_ssdp(const uint8_t *d, uint32_t len, struct fp_sink *sink)
+enum extract_result extract_ssdp(const uint8_t *d, uint32_t len, struct extract_ctx *x)
 {
+    struct fp_sink *sink = x->sink;
     if (!(len >= 7 && (!memcmp(d, "NOTIFY ", 7) || !memcmp(d, "HTTP/1.", 7) ||
                        (len >= 9 && !memcmp(d, "M-SEARCH ", 9)))))
         return EXTRACT_MALFORMED;

@@ -9,10 +9,11 @@
  */
 #include <string.h>
 
-#include "engine.h"
+#include "extract.h"
 
-enum extract_result extract_intellivue(const uint8_t *d, uint32_t len, struct fp_sink *sink)
+enum extract_result extract_intellivue(const uint8_t *d, uint32_t len, struct extract_ctx *x)
 {
+    struct fp_sink *sink = x->sink;
     if (len < 4)
         return EXTRACT_MALFORMED;
     if (d[0] == 0xe1 && d[1] == 0x00) {

@@ -6,11 +6,14 @@
  * 16-bit type and a 16-bit length that includes the 4 header bytes; 0x0001 device id,
  * 0x0005 software version, 0x0006 platform. Chassis and port ids, addresses and
  * management fields are stepped over.
+ * Never read: chassis and port ids, management addresses, CDP addresses, VTP domain,
+ * native VLAN and every other TLV's value.
  */
-#include "engine.h"
+#include "extract.h"
 
-enum extract_result extract_lldp(const uint8_t *d, uint32_t len, struct fp_sink *sink)
+enum extract_result extract_lldp(const uint8_t *d, uint32_t len, struct extract_ctx *x)
 {
+    struct fp_sink *sink = x->sink;
     uint32_t off = 0;
     while (off + 2 <= len) {
         uint16_t head = ext_get16(d + off);
@@ -29,8 +32,9 @@ enum extract_result extract_lldp(const uint8_t *d, uint32_t len, struct fp_sink 
     return off == len ? EXTRACT_OK : EXTRACT_PARTIAL;
 }
 
-enum extract_result extract_cdp(const uint8_t *d, uint32_t len, struct fp_sink *sink)
+enum extract_result extract_cdp(const uint8_t *d, uint32_t len, struct extract_ctx *x)
 {
+    struct fp_sink *sink = x->sink;
     if (len < 4 || d[0] < 1 || d[0] > 2)
         return EXTRACT_MALFORMED;
     uint32_t off = 4;

@@ -6,10 +6,12 @@
  * Only the service type "_service._tcp.local" is sent: instance names are chosen by
  * people ("Dr Jones's iPad") and never leave. Names are decoded with compression
  * pointers followed inside the message only, at most MAX_JUMPS times.
+ * Never read: instance names (beyond finding where the service type starts), TXT, A/AAAA
+ * and SRV record data; unicast DNS (port 53) only has its header checked, to label.
  */
 #include <string.h>
 
-#include "engine.h"
+#include "extract.h"
 
 #define DNS_HEADER 12
 #define MAX_RECORDS 32
@@ -113,8 +115,8 @@ static __attribute__((noinline)) enum extract_result mdns_records(const uint8_t 
     return EXTRACT_OK;
 }
 
-enum extract_result extract_dns_like(const uint8_t *d, uint32_t len, int mdns,
-                                     struct fp_sink *sink)
+static enum extract_result dns_like(const uint8_t *d, uint32_t len, int mdns,
+                                    struct fp_sink *sink)
 {
     if (len < DNS_HEADER)
         return EXTRACT_MALFORMED;
@@ -126,4 +128,14 @@ enum extract_result extract_dns_like(const uint8_t *d, uint32_t len, int mdns,
     if (!mdns)
         return EXTRACT_OK;
     return mdns_records(d, len, qd, qd + an + ns + ar, sink);
+}
+
+enum extract_result extract_dns(const uint8_t *d, uint32_t len, struct extract_ctx *x)
+{
+    return dns_like(d, len, 0, x->sink);
+}
+
+enum extract_result extract_mdns(const uint8_t *d, uint32_t len, struct extract_ctx *x)
+{
+    return dns_like(d, len, 1, x->sink);
 }

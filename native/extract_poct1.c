@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "engine.h"
+#include "extract.h"
 
 /* The V="..." value of the first <name .../> element in d[0..len), or 0. */
 static int attribute_value(const uint8_t *d, uint32_t len, const char *name, const uint8_t **v,
@@ -38,8 +38,9 @@ static int attribute_value(const uint8_t *d, uint32_t len, const char *name, con
     return 1;
 }
 
-enum extract_result extract_poct1(const uint8_t *d, uint32_t len, struct fp_sink *sink)
+enum extract_result extract_poct1(const uint8_t *d, uint32_t len, struct extract_ctx *x)
 {
+    struct fp_sink *sink = x->sink;
     uint32_t window = len < 4096 ? len : 4096; /* the hello's header part */
     if (!memmem(d, window, ".R0", 3))
         return EXTRACT_NOT_MINE;

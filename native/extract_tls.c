@@ -9,10 +9,12 @@
  *   "<t><version><d|i>|<first ALPN hex>|<ciphers hex,>|<extensions hex,>|<sigalgs hex,>"
  * A ClientHello cut short (segmented, snapped) still gives its SNI when the server name
  * extension lies in the captured bytes, but no JA4 (counted as partial).
+ * Never read: the random, session id, key shares, any extension's value other than SNI,
+ * ALPN and signature algorithms, and anything after the ClientHello.
  */
 #include <string.h>
 
-#include "engine.h"
+#include "extract.h"
 
 static inline int is_grease(uint16_t v) { return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff); }
 
@@ -45,8 +47,9 @@ static inline int append_hex16(char *out, size_t *n, uint16_t v)
     return 1;
 }
 
-enum extract_result extract_tls(const uint8_t *d, uint32_t len, struct fp_sink *sink)
+enum extract_result extract_tls(const uint8_t *d, uint32_t len, struct extract_ctx *x)
 {
+    struct fp_sink *sink = x->sink;
     /* record: type 22, version 3.x, length; handshake: type, 3-byte length */
     if (len < 9 || d[0] != 0x16 || d[1] != 0x03 || d[2] > 0x04)
         return EXTRACT_NOT_MINE;

@@ -10,7 +10,8 @@
 #    (IOMT_ENGINE_SO points agent.engine at it; the sanitizer runtimes are preloaded
 #    into the Python process).
 # 3. native/fuzz/fuzz_engine.c (libFuzzer) for FUZZ_SECONDS over seeds made from
-#    ../shared/pcaps (skipped with a message when that directory is absent).
+#    ../shared/pcaps (skipped with a message when that directory is absent), then
+#    native/fuzz/fuzz_extract.c (each extractor alone) for FUZZ_SECONDS.
 # Any sanitizer report, failed test or fuzz crash exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -115,4 +116,22 @@ say "fuzzing for ${FUZZ_SECONDS}s"
     { tail -60 "$FUZZ_DIR/fuzz.log" >&2; die "fuzzer found a crash (input saved in $FUZZ_DIR/)"; }
 grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::new_units_added)' \
     "$FUZZ_DIR/fuzz.log" || true
+
+# The extractors alone (native/fuzz/fuzz_extract.c): any bytes straight into each one.
+if [ -f native/fuzz/fuzz_extract.c ]; then
+    say "building the extractor fuzz harness (clang, libFuzzer+ASan+UBSan)"
+    clang "${C_FLAGS[@]}" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+        -Inative native/fuzz/fuzz_extract.c native/fingerprint.c native/extract_*.c \
+        -o "$FUZZ_DIR/fuzz_extract"
+    rm -rf "$FUZZ_DIR/extract_seeds"
+    PYTHONPATH=. "$PY" native/fuzz/make_extract_seeds.py "$FUZZ_DIR/extract_seeds"
+    mkdir -p "$FUZZ_DIR/extract_corpus"
+    say "fuzzing the extractors for ${FUZZ_SECONDS}s"
+    "$FUZZ_DIR/fuzz_extract" -max_total_time="$FUZZ_SECONDS" -max_len=4096 -timeout=10 \
+        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$FUZZ_DIR/extract-" \
+        "$FUZZ_DIR/extract_corpus" "$FUZZ_DIR/extract_seeds" >"$FUZZ_DIR/fuzz_extract.log" 2>&1 ||
+        { tail -60 "$FUZZ_DIR/fuzz_extract.log" >&2; die "extractor fuzzer found a crash"; }
+    grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::new_units_added)' \
+        "$FUZZ_DIR/fuzz_extract.log" || true
+fi
 say "all clean"

@@ -4,7 +4,7 @@
  * Build (tools/sanitize.sh does this):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Inative \
  *         native/fuzz/fuzz_engine.c native/parse.c native/flowtable.c native/conn_state.c \
- *         native/devices.c native/extract_*.c -o fuzz_engine
+ *         native/devices.c native/fingerprint.c native/extract_*.c -o fuzz_engine
  * With -DFUZZ_PARSE_ONLY only parse.c is needed (each frame goes to parse_frame).
  *
  * Input format (native/fuzz/make_seeds.py writes seeds from real captures):
