@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+# Migration 0002_risk's tables join the same MetaData, so schema checks see every table.
+import central.risk.tables  # noqa: F401
 from central.db.engine import make_engine
 from central.db.migrate import upgrade
 

@@ -1,0 +1,248 @@
+"""The alerts table: one alert per (finding id, device, peer) while it is open or
+acknowledged; its count and last time follow the finding. A delivery goes out when the
+alert is new, and then for an update at most once per `update_interval_s` (so a flood
+is one alert whose count grows, not a flood of alerts). A closed alert stays closed;
+if its finding grows again, a new alert opens.
+
+    event = observe(connection, finding_row, site, wing, now, settings)   # AlertEvent | None
+    acknowledge(connection, alert_id, actor, now, note)                    # people, via h-web
+    close(connection, alert_id, actor, now, note)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from central.db.tables import audit_log
+from central.risk.rules import SEVERITIES
+from central.risk.tables import alerts
+
+OPEN = "open"
+ACKNOWLEDGED = "acknowledged"
+CLOSED = "closed"
+STATES = (OPEN, ACKNOWLEDGED, CLOSED)
+
+
+class AlertNotFound(LookupError):
+    """No alert has that id."""
+
+
+class AlertStateError(ValueError):
+    """The alert cannot move to that state (e.g. acknowledging a closed alert)."""
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    min_severity: str = "medium"
+    update_interval_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """What the channels deliver: `kind` "new" or "update", and the alert as JSON."""
+
+    kind: str
+    alert: dict[str, Any]
+
+
+def observe(
+    connection: Connection,
+    finding: Mapping[str, Any],
+    site: str,
+    wing: str,
+    now: datetime,
+    settings: AlertSettings,
+) -> AlertEvent | None:
+    """Fold one finding row (central.risk.tables.findings) into the alerts table.
+
+    Returns the event to deliver, or None (below min_severity, or an update within the
+    rate limit: the row is still updated, so the page shows the count at once).
+    """
+    if SEVERITIES.index(finding["severity"]) < SEVERITIES.index(settings.min_severity):
+        return None
+    current = (
+        connection.execute(
+            select(alerts)
+            .where(
+                alerts.c.finding == finding["finding"],
+                alerts.c.device_id == finding["device_id"],
+                alerts.c.peer == finding["peer"],
+                alerts.c.state != CLOSED,
+            )
+            .order_by(alerts.c.id.desc())
+        )
+        .mappings()
+        .first()
+    )
+    if current is None:
+        closed = connection.execute(
+            select(alerts.c.count)
+            .where(
+                alerts.c.finding == finding["finding"],
+                alerts.c.device_id == finding["device_id"],
+                alerts.c.peer == finding["peer"],
+                alerts.c.state == CLOSED,
+            )
+            .order_by(alerts.c.id.desc())
+        ).first()
+        if closed is not None and closed.count >= finding["count"]:
+            return None  # nothing new since a person closed it
+        values = {
+            "finding": finding["finding"],
+            "device_id": finding["device_id"],
+            "peer": finding["peer"],
+            "site": site,
+            "wing": wing,
+            "severity": finding["severity"],
+            "zones": list(finding["zones"] or []),
+            "detail": finding["detail"],
+            "first_seen": finding["first_seen"],
+            "last_seen": finding["last_seen"],
+            "count": finding["count"],
+            "community_id": finding["community_id"],
+            "state": OPEN,
+            "created_at": now,
+            "updated_at": now,
+            "delivered_at": now,
+            "delivered_count": finding["count"],
+            "deliveries": 1,
+        }
+        inserted = connection.execute(alerts.insert().values(**values)).inserted_primary_key
+        alert_id = inserted[0] if inserted is not None else None
+        return AlertEvent("new", alert_json({**values, "id": alert_id}))
+    changes: dict[str, Any] = {
+        "count": finding["count"],
+        "last_seen": max(current["last_seen"], finding["last_seen"]),
+        "severity": _worse(current["severity"], finding["severity"]),
+        "detail": finding["detail"],
+        "updated_at": now,
+    }
+    if finding["count"] == current["count"] and changes["severity"] == current["severity"]:
+        return None
+    due = current["delivered_at"] is None or now - current["delivered_at"] >= timedelta(
+        seconds=settings.update_interval_s
+    )
+    if due:
+        changes.update(
+            delivered_at=now, delivered_count=finding["count"], deliveries=current["deliveries"] + 1
+        )
+    connection.execute(alerts.update().where(alerts.c.id == current["id"]).values(**changes))
+    if not due:
+        return None
+    return AlertEvent("update", alert_json({**current, **changes}))
+
+
+def acknowledge(
+    connection: Connection, alert_id: int, actor: str, now: datetime, note: str | None = None
+) -> dict[str, Any]:
+    """Mark an open alert acknowledged (it keeps counting). Raises AlertNotFound,
+    AlertStateError for a closed one. Written to the audit log."""
+    row = _get(connection, alert_id)
+    if row["state"] == CLOSED:
+        raise AlertStateError(f"alert {alert_id} is closed; it cannot be acknowledged")
+    values = {
+        "state": ACKNOWLEDGED,
+        "acknowledged_by": actor,
+        "acknowledged_at": now,
+        "updated_at": now,
+        "note": note if note is not None else row["note"],
+    }
+    connection.execute(alerts.update().where(alerts.c.id == alert_id).values(**values))
+    _audit(connection, now, actor, "alert.acknowledge", alert_id, note)
+    return alert_json({**row, **values})
+
+
+def close(
+    connection: Connection, alert_id: int, actor: str, now: datetime, note: str | None = None
+) -> dict[str, Any]:
+    """Close an alert (open or acknowledged). Raises AlertNotFound. Audited."""
+    row = _get(connection, alert_id)
+    values = {
+        "state": CLOSED,
+        "closed_by": actor,
+        "closed_at": now,
+        "updated_at": now,
+        "note": note if note is not None else row["note"],
+    }
+    connection.execute(alerts.update().where(alerts.c.id == alert_id).values(**values))
+    _audit(connection, now, actor, "alert.close", alert_id, note)
+    return alert_json({**row, **values})
+
+
+def list_alerts(
+    connection: Connection,
+    state: str | None = None,
+    site: str | None = None,
+    device_id: str | None = None,
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    """Alerts, newest update first (API `GET /api/alerts`)."""
+    query = select(alerts).order_by(alerts.c.updated_at.desc(), alerts.c.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(alerts.c.state == state)
+    if site is not None:
+        query = query.where(alerts.c.site == site)
+    if device_id is not None:
+        query = query.where(alerts.c.device_id == device_id)
+    return [alert_json(dict(row)) for row in connection.execute(query).mappings()]
+
+
+def get_alert(connection: Connection, alert_id: int) -> dict[str, Any]:
+    return alert_json(_get(connection, alert_id))
+
+
+def alert_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An alert as the API and every channel show it (times ISO 8601 UTC)."""
+    return {
+        "id": row["id"],
+        "finding": row["finding"],
+        "severity": row["severity"],
+        "device_id": row["device_id"],
+        "peer": row["peer"] or None,
+        "site": row["site"],
+        "wing": row["wing"],
+        "zones": list(row["zones"] or []),
+        "detail": row["detail"],
+        "first_seen": _iso(row["first_seen"]),
+        "last_seen": _iso(row["last_seen"]),
+        "count": row["count"],
+        "community_id": row["community_id"],
+        "state": row["state"],
+        "created_at": _iso(row["created_at"]),
+        "updated_at": _iso(row["updated_at"]),
+        "acknowledged_by": row.get("acknowledged_by"),
+        "acknowledged_at": _iso(row.get("acknowledged_at")),
+        "closed_by": row.get("closed_by"),
+        "closed_at": _iso(row.get("closed_at")),
+        "note": row.get("note"),
+    }
+
+
+def _get(connection: Connection, alert_id: int) -> dict[str, Any]:
+    row = connection.execute(select(alerts).where(alerts.c.id == alert_id)).mappings().first()
+    if row is None:
+        raise AlertNotFound(f"no alert {alert_id}")
+    return dict(row)
+
+
+def _audit(
+    connection: Connection, now: datetime, actor: str, action: str, alert_id: int, note: str | None
+) -> None:
+    connection.execute(
+        audit_log.insert().values(
+            at=now, actor=actor, action=action, target=f"alert:{alert_id}", detail={"note": note}
+        )
+    )
+
+
+def _worse(a: str, b: str) -> str:
+    return a if SEVERITIES.index(a) >= SEVERITIES.index(b) else b
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
