@@ -26,7 +26,7 @@ def test_every_device_of_the_wing_is_in_the_inventory_as_what_it_is(
     central_env: Any, tmp_path: Path
 ) -> None:
     capture = write_wing_capture(tmp_path / "wing.pcap")
-    sensor = central_env.add_sensor("wing4b-01")
+    sensor = central_env.add_sensor("luke-4b-01")
     ingest = central_env.start_ingest("a")
     central_env.replay(capture, sensor)
     summary = central_env.finish(ingest)
@@ -63,7 +63,7 @@ def test_every_device_of_the_wing_is_in_the_inventory_as_what_it_is(
         # The internet peer is a peer, not a device.
         assert "93.184.216.34" not in devices
         ct = devices["44:4b:5d:00:00:31"]
-        assert ct["wings"] == ["4b"] and ct["sensors"] == ["wing4b-01"]
+        assert ct["wings"] == ["4b"] and ct["sensors"] == ["luke-4b-01"]
         assert ct["ipv4"] == ["10.4.3.31"]
         assert ct["criticality"] == "diagnostic" and "DICOM" in ct["phi_reason"]
         assert {e["kind"] for e in ct["evidence"]} >= {"dicom_modality"}
@@ -86,7 +86,7 @@ def test_every_device_of_the_wing_is_in_the_inventory_as_what_it_is(
             "patient_monitor",
         }
         fleet = connection.execute(select(sensors)).mappings().one()
-        assert fleet["sensor_id"] == "wing4b-01" and fleet["flows"] > 0
+        assert fleet["sensor_id"] == "luke-4b-01" and fleet["flows"] > 0
         raw = connection.execute(select(func.count()).select_from(flows)).scalar_one()
         assert raw == fleet["flows"]
         assert connection.execute(select(func.count()).select_from(communications)).scalar_one() > 0

@@ -3,7 +3,7 @@ keys and agent.toml, a central.toml whose trust directory binds each key to its 
 a database, `iomt-central ingest` processes and `iomt-agent replay` runs.
 
     env = CentralEnv(tmp_path, broker, database_url)
-    sensor = env.add_sensor("wing4b-01", wing="4b")
+    sensor = env.add_sensor("luke-4b-01", wing="4b")
     ingest = env.start_ingest("a")              # subscribed when this returns
     env.replay(capture_path, sensor)            # the real iomt-agent replay
     env.finish(ingest)                          # waits for it to go idle and exit 0
@@ -60,7 +60,7 @@ dir = "{self.trust}"
         )
         self.sensors: list[SensorSetup] = []
 
-    def add_sensor(self, sensor_id: str, site: str = "st-mary", wing: str = "4b") -> SensorSetup:
+    def add_sensor(self, sensor_id: str, site: str = "st-luke", wing: str = "4b") -> SensorSetup:
         """Keys (bound to this sensor in the central trust directory) and an agent.toml."""
         base = self.workdir / "sensors" / sensor_id
         made = generate_key_pair(base / "keys")
