@@ -5,7 +5,11 @@
 #   ./build.sh test     set up, then lint, type-check, the whole test suite, the suite's
 #                       C-facing part against an AddressSanitizer/UBSan build, a short fuzz run
 #   ./build.sh demo     set up, then run the main job on a generated hospital-wing capture
-#   ./build.sh install  set up, then install the systemd service (as root; docs/CONFIG.md)
+#   ./build.sh install  install the systemd service on this box (as root; docs/CONFIG.md):
+#                       the runtime packages and the system Python only, no developer set-up
+#   ./build.sh wheels   the agent and its runtime packages as wheels in dist/wheels, for
+#                       `WHEELHOUSE=dist/wheels ./build.sh install` on a box of the same
+#                       architecture without a compiler
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,15 +23,20 @@ SYSTEM_PACKAGES=(gcc pkg-config libpcap-dev python3-dev python3-venv mosquitto i
                  clang libclang-rt-14-dev softflowd tcpdump openssl systemd nodejs ieee-data
                  nftables chromium chromium-driver)
 
-install_system_packages() {
-    command -v dpkg-query >/dev/null || { say "not a Debian system: install ${SYSTEM_PACKAGES[*]} yourself"; return; }
+# What a production sensor needs to run the agent: no compiler, no test tools.
+RUNTIME_PACKAGES=(python3 python3-venv libpcap0.8 iproute2 systemd ieee-data)
+# What compiling the C engine needs, on a box installed without WHEELHOUSE.
+ENGINE_BUILD_PACKAGES=(gcc pkg-config libpcap-dev python3-dev)
+
+install_system_packages() {  # install_system_packages PACKAGE...: those that are missing
+    command -v dpkg-query >/dev/null || { say "not a Debian system: install $* yourself"; return; }
     local missing=()
-    for pkg in "${SYSTEM_PACKAGES[@]}"; do
+    for pkg in "$@"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
     # npm only when no npm is on the PATH: a nodejs from elsewhere (NodeSource) ships its
     # own and conflicts with Debian's npm package.
-    command -v npm >/dev/null || missing+=(npm)
+    [[ " $* " == *" nodejs "* ]] && { command -v npm >/dev/null || missing+=(npm); }
     [ ${#missing[@]} -eq 0 ] && return
     local sudo=()
     [ "$(id -u)" -eq 0 ] || sudo=(sudo)
@@ -36,13 +45,40 @@ install_system_packages() {
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# Everything the editable install is built from: pip runs again only when one changed.
+build_inputs_hash() {
+    find pyproject.toml setup.py agent/__init__.py native -type f -print0 | sort -z \
+        | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
+}
+
 setup() {
-    install_system_packages
+    install_system_packages "${SYSTEM_PACKAGES[@]}"
     [ -x "$PY" ] || { say "creating $VENV"; python3 -m venv "$VENV"; }
+    local stamp="$VENV/.iomt-agent-build-inputs" inputs
+    inputs=$(build_inputs_hash)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs" ] && "$PY" -c 'import agent._engine' 2>/dev/null; then
+        say "iomt-agent in $VENV is up to date (its sources and pyproject.toml are unchanged)"
+        return
+    fi
     say "installing iomt-agent and its C engine into $VENV"
-    "$PY" -m pip install -q --upgrade pip setuptools
+    "$PY" -m pip install -q --disable-pip-version-check --upgrade pip setuptools
     # Editable, so the tests import the tree they sit in; the engine is compiled in place.
-    "$PY" -m pip install -q -e '.[test]'
+    # setuptools warns about editable installs on every build: nothing to act on here.
+    PYTHONWARNINGS="ignore:Editable installation" \
+        "$PY" -m pip install -q --disable-pip-version-check -e '.[test]'
+    echo "$inputs" >"$stamp"
+}
+
+production_install() {
+    install_system_packages "${RUNTIME_PACKAGES[@]}"
+    [ -n "${WHEELHOUSE:-}" ] || install_system_packages "${ENGINE_BUILD_PACKAGES[@]}"
+    tools/install.sh
+}
+
+wheels() {
+    install_system_packages "${RUNTIME_PACKAGES[@]}" "${ENGINE_BUILD_PACKAGES[@]}"
+    say "building dist/wheels (the agent and its runtime packages)"
+    /usr/bin/python3 -m pip wheel -q --disable-pip-version-check --wheel-dir dist/wheels .
 }
 
 run_tests() {
@@ -61,6 +97,7 @@ case "${1:-setup}" in
     setup) setup ;;
     test) setup; run_tests ;;
     demo) setup; "$PY" -m tools.demo ;;
-    install) setup; tools/install.sh ;;
-    *) echo "usage: ./build.sh [setup|test|demo|install]" >&2; exit 2 ;;
+    install) production_install ;;
+    wheels) wheels ;;
+    *) echo "usage: ./build.sh [setup|test|demo|install|wheels]" >&2; exit 2 ;;
 esac

@@ -10,6 +10,8 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -153,13 +155,25 @@ def test_staged_install_lays_out_the_tree_and_keeps_local_changes(tmp_path: Path
     assert config.read_text().endswith("# changed on site\n")
 
 
-def test_staged_install_builds_a_venv_whose_agent_runs_with_its_c_engine(tmp_path: Path) -> None:
+# Python distributions that are build or test tools: never on a production sensor.
+_NOT_FOR_A_SENSOR = {"pytest", "ruff", "mypy", "scapy", "pycddl", "selenium", "sqlalchemy"}
+_NOT_FOR_A_SENSOR |= {"alembic", "fastapi", "uvicorn", "psycopg", "jinja2"}
+
+
+def test_staged_install_works_once_moved_into_place(tmp_path: Path) -> None:
     if shutil.which("systemctl") is None:
         pytest.skip("systemctl is not installed")
-    stage = tmp_path / "stage"
-    result = _run_install({"DESTDIR": str(stage), "INSTALL_VENV": "yes"}, timeout_s=600)
+    stage, final = tmp_path / "stage", tmp_path / "box" / "iomt-agent"
+    result = _run_install(
+        {"DESTDIR": str(stage), "INSTALL_VENV": "yes", "PREFIX": str(final)}, timeout_s=600
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    venv = stage / "opt/iomt-agent/.venv"
+    final.parent.mkdir(parents=True)
+    shutil.move(stage / str(final).lstrip("/"), final)  # what unpacking a package does
+    shutil.rmtree(stage)
+    venv = final / ".venv"
+    # Made with the system Python, whatever python3 comes first on the PATH.
+    assert "home = /usr/bin" in (venv / "pyvenv.cfg").read_text()
     # A copy of the package, not this checkout: the engine it imports is the one it built.
     probe = subprocess.run(
         [str(venv / "bin/python"), "-c",
@@ -168,12 +182,39 @@ def test_staged_install_builds_a_venv_whose_agent_runs_with_its_c_engine(tmp_pat
     )  # fmt: skip
     package_file, slot_bytes = probe.stdout.split()
     assert package_file.startswith(str(venv)) and int(slot_bytes) > 0
+    # The script (its #! line) runs from where it was moved to.
     keygen = subprocess.run(
         [str(venv / "bin/iomt-agent"), "keygen", "--out", str(tmp_path / "keys")],
         capture_output=True, text=True, cwd=tmp_path, timeout=60,
     )  # fmt: skip
     assert keygen.returncode == 0, keygen.stderr
     assert (tmp_path / "keys/sensor.key").is_file()
+    assert str(stage) not in (venv / "bin/iomt-agent").read_text()
+    # Runtime packages only.
+    listed = subprocess.run(
+        [str(venv / "bin/python"), "-m", "pip", "list", "--format=freeze"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    installed = {line.split("==")[0].lower() for line in listed.stdout.splitlines()}
+    assert "iomt-agent" in installed and "cbor2" in installed
+    assert not installed & _NOT_FOR_A_SENSOR, installed & _NOT_FOR_A_SENSOR
+
+
+def test_the_production_install_needs_no_build_or_test_tools() -> None:
+    listed = subprocess.run(
+        ["bash", "-c", 'eval "$(sed -n "/^RUNTIME_PACKAGES=/p" build.sh)"; '
+         'printf "%s\\n" "${RUNTIME_PACKAGES[@]}"'],
+        capture_output=True, text=True, check=True, cwd=REPO,
+    )  # fmt: skip
+    runtime = set(listed.stdout.split())
+    assert {"python3", "python3-venv", "libpcap0.8"} <= runtime
+    tools = {"gcc", "clang", "nodejs", "npm", "softflowd", "tcpdump", "mosquitto", "chromium"}
+    tools |= {"libpcap-dev", "python3-dev", "pkg-config", "libclang-rt-14-dev"}
+    assert not runtime & tools
+    # `./build.sh install` runs neither the developer set-up nor pip's test extras.
+    script = (REPO / "build.sh").read_text()
+    install_line = next(line for line in script.splitlines() if line.strip().startswith("install)"))
+    assert "setup" not in install_line and "production_install" in install_line
 
 
 def test_staged_install_with_another_prefix_points_the_unit_there(tmp_path: Path) -> None:
@@ -186,24 +227,62 @@ def test_staged_install_with_another_prefix_points_the_unit_there(tmp_path: Path
     assert unit["ExecStart"] == [f"/srv/iomt/.venv/bin/iomt-agent run -c {DEFAULT_CONFIG_DIR}"]
 
 
-def test_install_for_real_refuses_without_root() -> None:
+def test_install_for_real_refuses_without_root(tmp_path: Path) -> None:
     if os.geteuid() == 0:
-        result = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash", str(INSTALL)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env={**os.environ, "DESTDIR": ""},
-            cwd="/",
-        )
+        # As nobody, from a copy nobody can read: the clone may sit under /root or in a
+        # mktemp -d directory (mode 0700), which nobody cannot enter.
+        readable = Path(tempfile.mkdtemp(prefix="iomt-install-"))
+        try:
+            readable.chmod(0o755)
+            script = readable / "install.sh"
+            shutil.copy(INSTALL, script)
+            script.chmod(0o755)
+            result = subprocess.run(
+                [
+                    "setpriv",
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    "bash",
+                    str(script),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+                env={**os.environ, "DESTDIR": ""},
+                cwd="/",
+            )
+        finally:
+            shutil.rmtree(readable)
     else:
         result = _run_install({"DESTDIR": ""})
-    assert result.returncode == 2
+    assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == (
         "install: error: run as root (sudo ./build.sh install), or set DESTDIR=DIR to stage "
         "the files"
     )
+
+
+def _build_sh() -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(REPO / "build.sh")], capture_output=True, text=True, timeout=600, cwd=REPO
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Editable installation" not in result.stderr  # setuptools' warning is hidden
+    return result, time.monotonic() - started
+
+
+def test_build_sh_skips_pip_when_nothing_changed() -> None:
+    if not (REPO / ".venv" / ".iomt-agent-build-inputs").exists():
+        pytest.skip(".venv was not made by ./build.sh")
+    result, _ = _build_sh()
+    if "installing iomt-agent" in result.stdout:
+        result, _ = _build_sh()  # the sources had changed since the last build
+    result, elapsed_s = _build_sh()
+    assert "up to date" in result.stdout and "installing iomt-agent" not in result.stdout
+    assert elapsed_s < 60
 
 
 # In a private mount namespace, /etc, /opt, /var/lib and /usr/local/bin are overlays whose

@@ -9,9 +9,15 @@
 #
 # Environment:
 #   PREFIX=/opt/iomt-agent   where the program lives (its venv is PREFIX/.venv)
-#   DESTDIR=                 stage under this directory instead of /
-#   INSTALL_VENV=yes|no      build PREFIX/.venv from this checkout (needs the package index,
-#                            or WHEELHOUSE=DIR of wheels for an offline box)
+#   DESTDIR=                 stage under this directory instead of /; the staged tree works
+#                            once moved to / (the venv's scripts name PREFIX, not DESTDIR)
+#   INSTALL_VENV=yes|no      build PREFIX/.venv from this checkout with the agent's runtime
+#                            packages only (needs the package index, or WHEELHOUSE=DIR of
+#                            wheels, e.g. from `./build.sh wheels`, for a box without
+#                            a compiler or without the index)
+#   PYTHON=/usr/bin/python3  the system Python the venv is made with (not a pyenv or other
+#                            Python first on the PATH: the unit's ProtectHome=yes hides
+#                            anything under /root or /home)
 #
 # Idempotent: run it again after an update. It never overwrites a configuration or a key,
 # and it enables the service without starting it: edit /etc/iomt-agent/agent.toml, run
@@ -23,6 +29,7 @@ PREFIX=${PREFIX:-/opt/iomt-agent}
 DESTDIR=${DESTDIR:-}
 INSTALL_VENV=${INSTALL_VENV:-yes}
 WHEELHOUSE=${WHEELHOUSE:-}
+PYTHON=${PYTHON:-/usr/bin/python3}
 
 SERVICE_USER=iomt-agent
 CONFIG_DIR=/etc/iomt-agent
@@ -67,14 +74,35 @@ install_program() {
         say "INSTALL_VENV=$INSTALL_VENV: not building $PREFIX/.venv"
         return
     fi
-    local venv="$DESTDIR$PREFIX/.venv" pip_args=()
-    [ -x "$venv/bin/python" ] || { say "creating $PREFIX/.venv"; python3 -m venv "$venv"; }
-    [ -n "$WHEELHOUSE" ] && pip_args=(--no-index --find-links "$WHEELHOUSE")
-    say "installing iomt-agent and its C engine into $PREFIX/.venv"
-    "$venv/bin/python" -m pip install -q "${pip_args[@]}" --upgrade "$SRC"
-    if ! staged; then
+    local venv="$DESTDIR$PREFIX/.venv" pip_args=() source="$SRC"
+    [ -x "$PYTHON" ] || die "$PYTHON is missing: install python3 and python3-venv (apt)"
+    if [ ! -x "$venv/bin/python" ]; then
+        say "creating $PREFIX/.venv with $PYTHON"
+        "$PYTHON" -m venv "$venv"
+    fi
+    if [ -n "$WHEELHOUSE" ]; then
+        pip_args=(--no-index --find-links "$WHEELHOUSE")
+        source=iomt-agent  # the wheel built elsewhere: no compiler needed here
+    fi
+    say "installing iomt-agent (runtime packages only) into $PREFIX/.venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "${pip_args[@]}" \
+        --upgrade "$source"
+    if staged; then
+        relocate_venv "$venv"
+    else
         ln -sfn "$PREFIX/.venv/bin/iomt-agent" /usr/local/bin/iomt-agent
     fi
+}
+
+relocate_venv() {  # relocate_venv STAGED_VENV: its scripts name PREFIX, where it will run
+    local staged_venv=$1 final_venv="$PREFIX/.venv" script
+    for script in "$staged_venv"/bin/*; do
+        [ -f "$script" ] && [ ! -L "$script" ] || continue
+        grep -Iq "$staged_venv" "$script" 2>/dev/null || continue
+        sed -i "s#$staged_venv#$final_venv#g" "$script"
+    done
+    # pip's record of installed files names the staged paths too; only pip reads it.
+    find "$staged_venv" -name RECORD -path '*.dist-info/*' -exec sed -i "s#$staged_venv#$final_venv#g" {} +
 }
 
 install_config() {
