@@ -334,7 +334,7 @@ static __attribute__((noinline)) uint8_t device_payload(struct device_table *t,
                                                         const struct flow_view *v)
 {
     struct fp_sink sink = {&t->ring, &t->owner, src ? &src->fp : NULL, p->mac_src, p->ts_us, 0, 0};
-    struct extract_ctx x = {&sink, v->responder, 0, v->service};
+    struct extract_ctx x = {&sink, v->responder, v->start_seen, v->service};
     if (!v->first_payload) {
         /* Count it, note its message type (of the first 16 messages of a device, then
          * of every 16th: a feed repeats a few types, and reading each MSH of a busy

@@ -262,6 +262,7 @@ struct flow_view {
     uint8_t first_of_side;  /* the first packet of its direction */
     uint8_t first_payload;  /* the first packet with payload of its direction */
     uint8_t service;        /* the flow's label so far (enum app_service) */
+    uint8_t start_seen;     /* TCP: the originator's SYN was seen (not joined mid-stream) */
 };
 
 struct device_table;

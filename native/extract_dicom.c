@@ -8,6 +8,12 @@
  * label the flow. The user identity sub-item (0x58) carries credentials: it is stepped
  * over by its length, never read.
  *
+ * An association is read only when it can be one: the flow's start (the TCP handshake)
+ * was seen, so the PDU is the first payload of its direction, and it carries the DICOM
+ * application context item (0x10, "1.2.840.10008.3.1.1.1"). A segment met mid-stream
+ * that happens to start like an A-ASSOCIATE-RQ (bytes 10-41 of which would pass for AE
+ * titles: a patient's name, a record number) is not DICOM's and nothing of it is sent.
+ *
  * Lying lengths: items are walked inside min(PDU length, captured bytes); an item that
  * claims to run past its PDU makes the whole PDU malformed and nothing of it is sent
  * (fingerprints are collected first and sent only when the PDU checked out). A PDU cut
@@ -20,6 +26,7 @@
 #define PDU_HEADER 6
 #define ASSOC_FIXED 68 /* version .. reserved, after the PDU header */
 #define MAX_FOUND 24
+#define APP_CONTEXT "1.2.840.10008.3.1.1.1" /* DICOM application context name (PS3.7 A.2.1) */
 
 struct found {
     enum fp_kind kind;
@@ -253,8 +260,8 @@ enum extract_result extract_dicom(const uint8_t *d, uint32_t len, struct extract
     default:
         break;
     }
-    /* A-ASSOCIATE-RQ / -AC */
-    if (pdu_len < ASSOC_FIXED || pdu_len > 1u << 20)
+    /* A-ASSOCIATE-RQ / -AC: only at the start of a flow whose start was seen */
+    if (pdu_len < ASSOC_FIXED || pdu_len > 1u << 20 || !x->start_seen)
         return EXTRACT_NOT_MINE;
     if (len < PDU_HEADER + ASSOC_FIXED)
         return EXTRACT_PARTIAL;
@@ -267,7 +274,7 @@ enum extract_result extract_dicom(const uint8_t *d, uint32_t len, struct extract
     if (type == 1)
         add(f, &n, FP_DICOM_CALLED_AE, d + 10, 16);
     uint32_t end = PDU_HEADER + pdu_len, avail = end < len ? end : len;
-    int partial = end > len;
+    int partial = end > len, app_context = 0;
     for (uint32_t off = PDU_HEADER + ASSOC_FIXED; off < avail;) {
         if (off + 4 > avail) {
             if (!partial)
@@ -286,12 +293,22 @@ enum extract_result extract_dicom(const uint8_t *d, uint32_t len, struct extract
             ok = presentation_context(v, item_len, f, &n);
         else if (item == 0x50)
             ok = user_info(v, item_len, f, &n);
-        else if (item != 0x10 && item != 0x21 && item != 0x20)
+        else if (item == 0x10) /* the UID, maybe NUL-padded to even length */
+            app_context |= (item_len == sizeof APP_CONTEXT - 1 ||
+                            (item_len == sizeof APP_CONTEXT && v[item_len - 1] == 0)) &&
+                           !memcmp(v, APP_CONTEXT, sizeof APP_CONTEXT - 1);
+        else if (item != 0x21 && item != 0x20)
             ok = 0;
         if (!ok)
             return EXTRACT_MALFORMED;
         off += 4 + item_len;
     }
+    /* Without DICOM's application context no field of it is believed: cut short before
+     * the item (it comes first), what was captured may still be an association. */
+    if (!app_context)
+        return partial && avail < PDU_HEADER + ASSOC_FIXED + 4 + sizeof APP_CONTEXT - 1
+                   ? EXTRACT_PARTIAL
+                   : EXTRACT_NOT_MINE;
     /* What an association sends is one fingerprint set: a modality opens the same
      * association again and again, and its entry has all of it after the first. */
     uint64_t set = fp_set_start(sink) ^ type;

@@ -685,6 +685,8 @@ static void account_packet(struct engine *e, const struct packet *p)
             .first_payload =
                 p->payload_len > 0 && !(s->bits & (dir ? FLOW_PAYLOAD_1 : FLOW_PAYLOAD_0)),
             .service = (uint8_t)s->service,
+            /* Extractors that must not trust a mid-stream segment (DICOM) ask for it. */
+            .start_seen = (s->history_seen >> history_role_bit(H_SYN, 0)) & 1,
         };
         uint8_t label = devices_ip_packet(e->devices, p, view) & 0x1f;
         if (label != view.service) /* rarely: a store into the bitfield only then */

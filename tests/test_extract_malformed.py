@@ -68,6 +68,8 @@ def test_dicom_request_segmented_gives_what_fits_in_the_first_segment(tmp_path):
 
 def test_dicom_in_a_first_ip_fragment_is_read_as_far_as_it_goes(tmp_path):
     cap = m.CaptureBuilder()
+    cap.tcp_packet(MODALITY, PACS, 40007, 104, m.SYN)
+    cap.tcp_packet(PACS, MODALITY, 104, 40007, m.SYN_ACK)
     segment = m.tcp(40007, 104, m.PSH_ACK, _rq())
     head = segment[:64]  # the first fragment: TCP header and 44 bytes of the PDU
     ip = struct.pack(
@@ -87,6 +89,44 @@ def test_dicom_in_a_first_ip_fragment_is_read_as_far_as_it_goes(tmp_path):
     run = run_devices(cap.write(tmp_path / "fragment.pcap"))
     assert run.fingerprints == {}  # the AE titles lie in the later fragment
     assert run.counters["extract_partial"] == 1
+
+
+def test_dicom_association_lookalike_met_mid_stream_sends_nothing(tmp_path):
+    """Issue 10 item 10: no handshake seen, so no association is believed, even one that
+    carries DICOM's application context item."""
+    context = b"\x10\x00\x00\x15" + b"1.2.840.10008.3.1.1.1"
+    cap = m.CaptureBuilder()
+    for port, items in ((104, b""), (4242, b""), (11112, context), (4243, context)):
+        lookalike = m.dicom_lookalike(b"DOE^JANE", b"MRN0099123", items)
+        cap.tcp_packet(MODALITY, PACS, 40100 + port % 100, port, m.PSH_ACK, lookalike)
+    run = run_devices(cap.write(tmp_path / "midstream.pcap"))
+    assert run.fingerprints == {}
+    assert b"DOE" not in run.all_event_bytes and b"MRN" not in run.all_event_bytes
+    assert run.counters["extract_malformed"] == 2  # on the DICOM ports: refused loudly
+    assert run.services() == [None, None, None, None]
+
+
+def test_dicom_association_without_the_application_context_item_sends_nothing(tmp_path):
+    cap = m.CaptureBuilder()
+    cap.tcp_session(MODALITY, PACS, 40201, 104, [("c", m.dicom_lookalike(b"DOE^JANE", b"MRN1"))])
+    cap.tcp_session(MODALITY, PACS, 40202, 4242, [("c", m.dicom_lookalike(b"DOE^JANE", b"MRN1"))])
+    other = b"\x10\x00\x00\x15" + b"1.2.840.99999.3.1.1.1"  # another application context
+    cap.tcp_session(MODALITY, PACS, 40203, 4243, [("c", m.dicom_lookalike(b"A", b"B", other))])
+    run = run_devices(cap.write(tmp_path / "no_context.pcap"))
+    assert run.fingerprints == {}
+    assert run.counters["extract_malformed"] == 1
+    assert run.services() == [None, None, None]
+
+
+def test_dicom_association_with_handshake_and_context_is_still_read(tmp_path):
+    context = b"\x10\x00\x00\x15" + b"1.2.840.10008.3.1.1.1"
+    cap = m.CaptureBuilder()
+    cap.tcp_session(
+        MODALITY, PACS, 40301, 4242, [("c", m.dicom_lookalike(b"PACS", b"CT_1", context))]
+    )
+    run = run_devices(cap.write(tmp_path / "context.pcap"))
+    assert run.of(MODALITY.mac)["dicom_ae_title"] == [b"CT_1"]
+    assert run.services() == ["dicom"]
 
 
 def test_hl7_without_msh_and_binary_on_2575_are_malformed(tmp_path):

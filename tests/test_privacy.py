@@ -82,6 +82,14 @@ def _capture(path: Path) -> Path:
     cap.tcp_session(MODALITY, PACS, 40001, 104, [("c", rq), ("s", ac), ("c", pdata)])
     # A P-DATA as the first payload of a flow (mid-association capture start).
     cap.tcp_session(MODALITY, PACS, 40002, 104, [("c", pdata)])
+    # A segment met mid-stream (no handshake) that looks like an A-ASSOCIATE-RQ of PDU
+    # length 68: its "AE titles" are a patient's name and record number.
+    cap.tcp_packet(
+        MODALITY, PACS, 40004, 104, m.PSH_ACK, m.dicom_lookalike(b"DOE^JANE", b"MRN0099123")
+    )
+    cap.tcp_packet(
+        MODALITY, PACS, 40005, 4242, m.PSH_ACK, m.dicom_lookalike(b"JANE", b"MRN0099123")
+    )
     # HTTP body, and a DICOM AE title in a POCT-style allowed header for the control.
     body = b'{"name":"DOE^JANE","mrn":"MRN0099123","dob":"1980-01-01","id":"PATIENT-BODY-42"}'
     cap.tcp_session(LAPTOP, EHR, 50003, 80, [("c", m.http_request(b"Browser/1.0", body))])

@@ -333,6 +333,14 @@ def dicom_associate(
     return struct.pack(">BBI", pdu_type, 0, len(body) + length_delta) + body
 
 
+def dicom_lookalike(called: bytes, calling: bytes, items: bytes = b"") -> bytes:
+    """Bytes shaped like an A-ASSOCIATE-RQ (PDU length 68 + items) whose AE-title slots
+    carry whatever is given: what a stranger's (or a patient record's) segment met
+    mid-stream can look like. No application context item unless `items` brings one."""
+    fixed = struct.pack(">HH16s16s32s", 1, 0, called.ljust(16), calling.ljust(16), bytes(32))
+    return struct.pack(">BBI", 1, 0, len(fixed) + len(items)) + fixed + items
+
+
 def dicom_pdata(data: bytes) -> bytes:
     """P-DATA-TF with one presentation data value (patient data lives here)."""
     pdv = struct.pack(">IBB", len(data) + 2, 1, 0x02) + data
