@@ -45,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
     failure: list[BaseException] = []
     app = web_app(config, engine)
     server = _server(config, app) if app is not None else None
+    from central.risk.service import RiskService  # h-risk: findings, scores, alerts
+
+    risk = RiskService(config, engine)
+    risk.start()
 
     def run_ingest() -> None:
         try:
@@ -73,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
             ingest.stop()
     if thread is not None:
         thread.join(timeout=30)
+    risk.stop()
     if failure:
         if isinstance(failure[0], AgentError):
             raise failure[0]

@@ -10,7 +10,7 @@ from typing import Any
 
 from agent.config.problems import ConfigError, Problems
 from central.config.check import check_value
-from central.config.schema import BY_SECTION, OPTIONS, SECTIONS
+from central.config.schema import BY_SECTION, OPTIONS, SECTIONS, STRUCTURED_SECTIONS
 
 DEFAULT_CONFIG = Path("/etc/iomt-central/central.toml")
 
@@ -35,9 +35,13 @@ class CentralConfig:
     """Every section of central.toml (defaults filled in): config.database.url,
     config.web.listen (a (host, port) pair), config.classification.rules (paths) ..."""
 
-    def __init__(self, path: Path, values: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self, path: Path, values: dict[str, dict[str, Any]], containment: Any = None
+    ) -> None:
         self.path = path
         self.sections = {name: Section(table) for name, table in values.items()}
+        # [zones] and [policy] as one central.policy.rules.Policy (h-risk).
+        self.containment = containment
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -66,6 +70,8 @@ def load_config(location: str | Path | None = None) -> CentralConfig:
     values: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
     base = path.parent
     for section, table in document.items():
+        if section in STRUCTURED_SECTIONS:
+            continue
         if section not in BY_SECTION:
             problems.error(path, f"[{section}]", _unknown_section(section, table))
             continue
@@ -88,9 +94,14 @@ def load_config(location: str | Path | None = None) -> CentralConfig:
             assert problem is None, f"default of {option.dotted}: {problem}"
             values[option.section][option.name] = value
     _check_files(path, values, problems)
+    from central.policy.config import parse_containment
+    from central.risk.settings import check_risk_sections
+
+    containment = parse_containment(document, path, problems)
+    check_risk_sections(path, values, problems)
     if problems.errors:
         raise ConfigError([str(p) for p in problems.errors], [str(p) for p in problems.warnings])
-    return CentralConfig(path, values)
+    return CentralConfig(path, values, containment)
 
 
 def _check_files(path: Path, values: dict[str, dict[str, Any]], problems: Problems) -> None:
@@ -120,7 +131,7 @@ def _check_files(path: Path, values: dict[str, dict[str, Any]], problems: Proble
 
 
 def _unknown_section(name: str, value: Any) -> str:
-    close = difflib.get_close_matches(name, list(SECTIONS), n=1)
+    close = difflib.get_close_matches(name, [*SECTIONS, *STRUCTURED_SECTIONS], n=1)
     if close:
         return f"unknown section; did you mean [{close[0]}]?"
     return f"unknown section; the sections are [{'], ['.join(SECTIONS)}]"

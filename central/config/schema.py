@@ -58,7 +58,27 @@ OPTIONS: tuple[Option, ...] = (
     Option("retention", "dedupe_days", "number", 30, minimum=1, maximum=3650),
     Option("fleet", "silent_after_s", "number", 300, minimum=10, maximum=86400 * 7),
     Option("ingest", "retry_max_s", "number", 30, minimum=0.1, maximum=3600),
+    # [risk] and [alerts] (h-risk): central/risk/settings.py checks what spans keys.
+    Option("risk", "rules_file", "path", ""),
+    Option("risk", "advisories", "path_list", []),
+    Option("risk", "evaluate_interval_s", "number", 60, minimum=1, maximum=86400),
+    Option("risk", "snapshot_interval_s", "number", 3600, minimum=60, maximum=86400 * 31),
+    Option("risk", "baseline_days", "number", 14, minimum=0.01, maximum=3650),
+    Option(
+        "alerts", "min_severity", "choice", "medium", choices=("low", "medium", "high", "critical")
+    ),
+    Option("alerts", "update_interval_s", "number", 300, minimum=0, maximum=86400 * 7),
+    Option("alerts", "mqtt_topic_prefix", "str", "iomt-central"),
+    Option("alerts", "sender_id", "str", "central"),
+    Option("alerts", "signing_key", "path", ""),
+    Option("alerts", "webhook_url", "str", ""),
+    Option("alerts", "webhook_timeout_s", "number", 5, minimum=0.1, maximum=120),
+    Option("alerts", "syslog", "str", ""),
 )
+
+# Sections whose tables are parsed whole by their owner (central/policy/config.py):
+# [zones.NAME] tables and [policy] with its [[policy.rules]].
+STRUCTURED_SECTIONS: tuple[str, ...] = ("zones", "policy")
 
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(option.section for option in OPTIONS))
 BY_SECTION: dict[str, dict[str, Option]] = {

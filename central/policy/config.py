@@ -8,6 +8,7 @@
     [policy]
     default_action = "allow"         # flows touching a zone that no rule matches
     allow_learned = false            # also allow what the learned baseline saw between zones
+    mud_url_base = "https://mud.hospital.example/iomt"   # where the MUD files are served
 
     [[policy.rules]]
     name = "pumps to the HL7 engine"
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config.problems import Problems
+from central.policy.mud import DEFAULT_MUD_URL_BASE
 from central.policy.rules import ALLOW, DENY, Policy, Rule
 from central.policy.services import ServiceSpec, parse_service
 from central.policy.zones import (
@@ -59,7 +61,7 @@ CATEGORIES = (
     "unknown",
 )
 ZONE_KEYS = ("medical", "description", "sites", "wings", "vlans", "cidrs", "categories")
-POLICY_KEYS = ("default_action", "allow_learned", "rules")
+POLICY_KEYS = ("default_action", "allow_learned", "mud_url_base", "rules")
 RULE_KEYS = ("name", "from", "to", "to_cidrs", "to_server", "services", "action")
 _ZONE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")
 # A DNS name pattern: labels of letters, digits and '-', '*' as a whole leftmost label
@@ -92,6 +94,16 @@ def parse_containment(raw: Mapping[str, Any], path: Path, problems: Problems) ->
     if not isinstance(allow_learned, bool):
         problems.error(path, "policy.allow_learned", "must be true or false")
         allow_learned = False
+    mud_url_base = section.get("mud_url_base", DEFAULT_MUD_URL_BASE)
+    if not isinstance(mud_url_base, str) or not re.fullmatch(
+        r"https://[^\s/]+(/[^\s]*)?", mud_url_base
+    ):
+        problems.error(
+            path,
+            "policy.mud_url_base",
+            f"{mud_url_base!r}: an https:// URL (RFC 8520 MUD URLs use https)",
+        )
+        mud_url_base = DEFAULT_MUD_URL_BASE
     rules_raw = section.get("rules", [])
     if not isinstance(rules_raw, list):
         problems.error(path, "policy.rules", "must be an array of tables ([[policy.rules]])")
@@ -102,7 +114,7 @@ def parse_containment(raw: Mapping[str, Any], path: Path, problems: Problems) ->
         rule = _parse_rule(item, f"policy.rules[{index}]", known, path, problems)
         if rule is not None:
             rules.append(rule)
-    return Policy(zone_map, tuple(rules), default_action, allow_learned)
+    return Policy(zone_map, tuple(rules), default_action, allow_learned, mud_url_base)
 
 
 def _parse_zones(section: Any, path: Path, problems: Problems) -> list[Zone]:

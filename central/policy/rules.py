@@ -77,6 +77,7 @@ class Policy:
     rules: Sequence[Rule] = ()
     default_action: str = ALLOW
     allow_learned: bool = False
+    mud_url_base: str = "https://iomt-central.invalid/mud"
 
     @property
     def configured(self) -> bool:
@@ -102,4 +103,10 @@ class Policy:
 
     def with_rules(self, extra: Sequence[Rule]) -> Policy:
         """This policy with `extra` rules after its own (learned allows go last)."""
-        return Policy(self.zone_map, (*self.rules, *extra), self.default_action, self.allow_learned)
+        return Policy(
+            self.zone_map,
+            (*self.rules, *extra),
+            self.default_action,
+            self.allow_learned,
+            self.mud_url_base,
+        )
