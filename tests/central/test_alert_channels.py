@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -50,7 +51,7 @@ EVENT = AlertEvent("new", ALERT)
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    received: list[dict] = []
+    received: ClassVar[list[dict]] = []
 
     def do_POST(self) -> None:
         length = int(self.headers["Content-Length"])
@@ -66,7 +67,7 @@ class _Receiver(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def http_receiver() -> Iterator[tuple[str, list[dict]]]:
-    received: list[dict] = []
+    received: ClassVar[list[dict]] = []
     handler = type("Receiver", (_Receiver,), {"received": received})
     server = HTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
