@@ -256,18 +256,33 @@ enum capture_status capture_open_live(struct capture *c, const char *interface,
 
 /* ---------------------------------------------------------------- the loop */
 
+/* Python must drain before the next frame: the record ring, or the device events. */
+static inline int output_low(struct engine *e) { return engine_output_low(e); }
+
 static int paced_out(const struct capture *c)
 {
     return c->pace_until_us && engine_clock_us(c->engine) > c->pace_until_us;
+}
+
+/* capture_stop() only sets the flag; the loop looks at it after every frame and between
+ * dispatches and breaks itself off. (Breaking each source's loop from the stopping
+ * thread raced a failing source being closed and removed from the array.) */
+static inline int stop_pending(struct capture *c)
+{
+    return atomic_load_explicit(&c->stop_requested, memory_order_relaxed);
+}
+
+/* After a frame: return to capture_run when the output runs low, the pace is reached or
+ * a stop was asked for. */
+static inline int must_return(struct capture *c)
+{
+    return output_low(c->engine) || paced_out(c) || stop_pending(c);
 }
 
 void capture_set_pace(struct capture *c, uint64_t until_us)
 {
     c->pace_until_us = until_us;
 }
-
-/* Python must drain before the next frame: the record ring, or the device events. */
-static inline int output_low(struct engine *e) { return engine_output_low(e); }
 
 static void on_frame(u_char *user, const struct pcap_pkthdr *header, const u_char *bytes)
 {
@@ -282,9 +297,9 @@ static void on_frame(u_char *user, const struct pcap_pkthdr *header, const u_cha
                                            : (uint64_t)header->ts.tv_usec;
     uint64_t ts_us = sec * 1000000u + usec;
     engine_handle_frame(e, s->linktype, bytes, header->caplen, header->len, ts_us);
-    /* Return to the caller before the next frame could find the ring too full, or (when
-     * replaying at a set speed) once the file has caught up with the pace. */
-    if (output_low(e) || paced_out(s->capture))
+    /* Return to the caller before the next frame could find the ring too full, (when
+     * replaying at a set speed) once the file has caught up with the pace, or to stop. */
+    if (must_return(s->capture))
         pcap_breakloop(s->pcap);
 }
 
@@ -349,7 +364,7 @@ static int dispatch_live(struct capture *c, enum capture_status *status, char *e
         }
         if (n > 0 || n == PCAP_ERROR_BREAK) /* broken off: ring full or stop requested */
             got = 1;
-        if (output_low(c->engine))
+        if (output_low(c->engine) || stop_pending(c))
             break;
     }
     return got;
@@ -449,7 +464,7 @@ static int direct_dispatch(struct source *s, int max)
         uint64_t ts_us = (uint64_t)rec[0] * 1000000u + rec[1];
         engine_handle_frame(e, s->linktype, h + PCAP_RECORD_HEADER, caplen, rec[3], ts_us);
         n++;
-        if (output_low(e) || paced_out(c))
+        if (must_return(c))
             return n;
     }
     if (n > 0)
@@ -512,6 +527,4 @@ enum capture_status capture_run(struct capture *c, int timeout_ms, char *err, si
 void capture_stop(struct capture *c)
 {
     atomic_store(&c->stop_requested, 1);
-    for (int i = 0; i < c->count; i++)
-        pcap_breakloop(c->sources[i].pcap);
 }

@@ -358,7 +358,9 @@ enum capture_status capture_run(struct capture *capture, int timeout_ms, char *e
  * until_us (so at most one frame runs ahead) and returns CAPTURE_PACED until the pace is
  * moved on. 0 switches pacing off (the default: as fast as possible). */
 void capture_set_pace(struct capture *capture, uint64_t until_us);
-/* Async-signal-safe and thread-safe: the running capture_run returns CAPTURE_STOPPED. */
+/* Async-signal-safe and thread-safe: the running capture_run returns CAPTURE_STOPPED
+ * (after the frame in hand, or within IDLE_POLL_MS when live and quiet). Only sets a
+ * flag: it never touches the sources, which the running loop may be closing. */
 void capture_stop(struct capture *capture);
 int capture_source_count(const struct capture *capture);
 

@@ -508,6 +508,40 @@ print("reopened")
 """
 
 
+# Another thread calls stop() over and over while a source fails and is removed: stop()
+# used to walk the sources (pcap_breakloop on each) while the loop closed one and shifted
+# the array; under tools/sanitize.sh that is a use-after-free.
+_STOP_WHILE_A_SOURCE_FAILS = """
+import subprocess, threading
+from agent.engine import Engine
+from agent.errors import CaptureError
+engine = Engine()
+engine.open_live("v2")
+engine.open_live("v0")
+done = threading.Event()
+stops = 0
+def keep_stopping():
+    global stops
+    while not done.is_set():
+        engine.stop()
+        stops += 1
+stopper = threading.Thread(target=keep_stopping)
+stopper.start()
+engine.poll(20)
+subprocess.run(["ip", "link", "del", "v0"], check=True)
+errors = 0
+for _ in range(300):
+    try:
+        engine.poll(5)
+    except CaptureError:
+        errors += 1
+done.set()
+stopper.join()
+engine.close()
+print(errors, stops > 100)
+"""
+
+
 @pytest.fixture
 def namespace():
     """A network namespace of our own with two veth pairs (v0/v1, v2/v3), all up."""
@@ -571,6 +605,12 @@ def test_vanished_interface_is_reported_once_naming_it(namespace):
     error, reopened = result.stdout.splitlines()
     assert error.startswith("error: capture failed: v0: ")
     assert reopened == "reopened"
+
+
+def test_stop_from_another_thread_while_a_source_fails_is_safe(namespace):
+    result = run_in_namespace(namespace, _STOP_WHILE_A_SOURCE_FAILS)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "True"]
 
 
 @live
