@@ -132,6 +132,7 @@ class EngineCounters:
     flows_ended_end: int
     flows_ended_forced: int
     flows_ended_resources: int
+    clock_steps_held: int  # times too far ahead to move the clock alone (docs/flow-semantics.md)
     kernel_drops: int
     interface_drops: int
     flows_active: int

@@ -295,7 +295,11 @@ static void on_frame(u_char *user, const struct pcap_pkthdr *header, const u_cha
                                          : (uint64_t)header->ts.tv_sec;
     uint64_t usec = header->ts.tv_usec < 0 ? (uint32_t)header->ts.tv_usec
                                            : (uint64_t)header->ts.tv_usec;
-    uint64_t ts_us = sec * 1000000u + usec;
+    /* pcapng's 64-bit timestamps can exceed 2^64 microseconds: saturate, never wrap. */
+    uint64_t ts_us;
+    if (__builtin_mul_overflow(sec, (uint64_t)1000000u, &ts_us) ||
+        __builtin_add_overflow(ts_us, usec, &ts_us))
+        ts_us = UINT64_MAX;
     engine_handle_frame(e, s->linktype, bytes, header->caplen, header->len, ts_us);
     /* Return to the caller before the next frame could find the ring too full, (when
      * replaying at a set speed) once the file has caught up with the pace, or to stop. */

@@ -102,6 +102,8 @@ struct engine_counters {
     uint64_t fragments_unmatched; /* later fragments whose first fragment was not seen */
     uint64_t flows_created;
     uint64_t flows_ended[END_REASON_COUNT]; /* records emitted, by end reason */
+    uint64_t clock_steps_held;    /* times more than ENGINE_CLOCK_STEP_US ahead of the clock
+                                     that did not move it (the next time was not) */
     uint64_t kernel_drops;        /* pcap_stats ps_drop, summed over live sources */
     uint64_t interface_drops;     /* pcap_stats ps_ifdrop */
 };
@@ -174,6 +176,11 @@ struct flow_record {
 
 /* Largest active timeout: record times are kept as 32-bit microsecond offsets. */
 #define ENGINE_MAX_ACTIVE_US 3600000000ULL
+/* Farthest one packet (or one idle tick of the wall clock) may move the engine clock on
+ * its own: a time further ahead moves it only when the next time offered is that far
+ * ahead too, so one packet from the future (a bad file record, a clock stepped for a
+ * moment) cannot make every flow look idle. Below every default idle timeout. */
+#define ENGINE_CLOCK_STEP_US 10000000ULL
 /* Fragment memory: first fragments remembered, the oldest overwritten. */
 #define ENGINE_FRAG_ENTRIES 4096
 /* Largest frame the engine keeps when it must defer one (the largest snap length). */

@@ -165,13 +165,13 @@ void engine_free(struct engine *e)
 static inline uint64_t flow_last_us(const struct flow_slot *s)
 {
     uint32_t off = s->last_off_us[0] > s->last_off_us[1] ? s->last_off_us[0] : s->last_off_us[1];
-    return s->start_us + off;
+    return sat_add64(s->start_us, off);
 }
 
 /* A flow just became the head of its list: expiry may come due earlier. */
 static inline void expiry_due_lower(struct engine *e, uint32_t idx, uint8_t list)
 {
-    uint64_t due = flow_last_us(&e->slots[idx]) + e->timeout_us[list];
+    uint64_t due = sat_add64(flow_last_us(&e->slots[idx]), e->timeout_us[list]);
     if (due < e->expiry_due_us)
         e->expiry_due_us = due;
 }
@@ -396,7 +396,7 @@ static __attribute__((noinline)) int expire_scan(struct engine *e)
     for (int l = 0; l < LIST_COUNT && complete; l++) {
         uint8_t reason = l == LIST_TCP_CLOSING ? END_END : END_IDLE;
         for (uint32_t idx = e->list_head[l]; idx != NIL; idx = e->slots[idx].lru_next) {
-            if (e->clock_us <= flow_last_us(&e->slots[idx]) + e->timeout_us[l])
+            if (e->clock_us <= sat_add64(flow_last_us(&e->slots[idx]), e->timeout_us[l]))
                 break;
             if (n == room) {
                 complete = 0;
@@ -567,7 +567,8 @@ static uint32_t flow_create(struct engine *e, const struct flow_key *k, uint32_t
 /* The periodic report: emit what the record holds, start the next one with this packet. */
 static void active_check(struct engine *e, struct flow_slot *s, uint64_t ts_us)
 {
-    if (ts_us < s->start_us + e->settings.active_us)
+    /* As a difference: start + active_us may not fit in 64 bits near 2^64. */
+    if (ts_us < s->start_us || ts_us - s->start_us < e->settings.active_us)
         return;
     emit_record(e, s, END_ACTIVE);
     memset(s->pkts, 0, sizeof s->pkts);
@@ -614,11 +615,13 @@ static void touch(struct engine *e, uint32_t idx, int state_changed)
 }
 
 /* A flow past its own timeout that the ordered scan missed (its list was out of order
- * beyond LIST_ORDER_WALK): end it now, before a packet is counted to it. */
-static int end_if_timed_out(struct engine *e, uint32_t idx)
+ * beyond LIST_ORDER_WALK), or by the time of a packet the clock held back: end it now,
+ * before the packet at `ts_us` is counted to it. */
+static int end_if_timed_out(struct engine *e, uint32_t idx, uint64_t ts_us)
 {
     struct flow_slot *s = &e->slots[idx];
-    if (e->clock_us <= flow_last_us(s) + e->timeout_us[s->list])
+    uint64_t now = ts_us > e->clock_us ? ts_us : e->clock_us;
+    if (now <= sat_add64(flow_last_us(s), e->timeout_us[s->list]))
         return 0;
     flow_end(e, idx, s->list == LIST_TCP_CLOSING ? END_END : END_IDLE);
     return 1;
@@ -632,7 +635,7 @@ static void account_later_fragment(struct engine *e, const struct packet *p)
     if (fragments_find(e->frags, p, &idx, &serial, &dir)) {
         struct flow_slot *s = &e->slots[idx];
         /* The first fragment's flow must still run (and not be overdue to end). */
-        if (s->list != LIST_FREE && s->serial == serial && !end_if_timed_out(e, idx)) {
+        if (s->list != LIST_FREE && s->serial == serial && !end_if_timed_out(e, idx, p->ts_us)) {
             active_check(e, s, p->ts_us);
             count_packet(e, idx, p, dir);
             touch(e, idx, 0);
@@ -654,7 +657,7 @@ static void account_packet(struct engine *e, const struct packet *p)
         hashed = 1;
         idx = flow_find(e, &key, bucket);
     }
-    if (idx != NIL && end_if_timed_out(e, idx))
+    if (idx != NIL && end_if_timed_out(e, idx, p->ts_us))
         idx = NIL;
     if (idx == NIL) {
         if (!hashed)
@@ -754,6 +757,26 @@ int engine_resume(struct engine *e)
     return 1;
 }
 
+/* Move the clock to `t`: a packet's time, or the wall clock when live and idle. A time
+ * more than ENGINE_CLOCK_STEP_US ahead moves it only when the time offered just before
+ * was held back too (two in a row say time moved on: a gap in the capture, a clock set
+ * right), or at the end (engine_flush); alone it is held back and counted. The first
+ * time sets the clock. */
+static void clock_offer(struct engine *e, uint64_t t)
+{
+    if (t <= e->clock_us) {
+        e->clock_held_us = 0;
+        return;
+    }
+    if (t - e->clock_us > ENGINE_CLOCK_STEP_US && e->clock_us && !e->clock_held_us) {
+        e->clock_held_us = t;
+        e->counters.clock_steps_held++;
+        return;
+    }
+    e->clock_us = t;
+    e->clock_held_us = 0;
+}
+
 void engine_handle_frame(struct engine *e, int linktype, const uint8_t *frame, uint32_t caplen,
                          uint32_t wire_len, uint64_t ts_us)
 {
@@ -765,8 +788,7 @@ void engine_handle_frame(struct engine *e, int linktype, const uint8_t *frame, u
             engine_ring_discard(e);
         }
     }
-    if (ts_us > e->clock_us)
-        e->clock_us = ts_us;
+    clock_offer(e, ts_us);
     if (expire(e) && engine_ring_room(e) >= ENGINE_RECORDS_PER_PACKET) {
         process_frame(e, linktype, frame, caplen, wire_len, ts_us);
         return;
@@ -784,8 +806,7 @@ void engine_advance_clock(struct engine *e, uint64_t now_us)
 {
     if (e->has_deferred)
         return; /* the deferred frame must be processed by the clock it brought */
-    if (now_us > e->clock_us)
-        e->clock_us = now_us;
+    clock_offer(e, now_us);
     expire(e);
 }
 
@@ -793,6 +814,14 @@ uint32_t engine_flush(struct engine *e)
 {
     if (!engine_resume(e))
         return e->flows_active + 1;
+    if (e->clock_held_us) {
+        /* Nothing came after the time held back: the end confirms it (a capture's last
+         * packet after a quiet spell ends the idle flows as idle, as it always did). */
+        e->clock_us = e->clock_held_us;
+        e->clock_held_us = 0;
+        if (!expire(e))
+            return e->flows_active + 1;
+    }
     for (int l = 0; l < LIST_COUNT; l++) {
         while (e->list_head[l] != NIL) {
             if (engine_ring_room(e) == 0)

@@ -101,6 +101,7 @@ struct engine {
     uint64_t timeout_us[LIST_COUNT];
     struct siphash_key hash_key; /* flow buckets; fragments.c has its own */
     uint64_t clock_us; /* largest packet time seen, or wall time when live and idle */
+    uint64_t clock_held_us; /* the last time offered, held back (too far ahead); 0: none */
     /* No flow can expire before this time: the earliest (last packet + timeout) of the
      * list heads, lowered whenever a list gets a new head. Spares most packets the
      * expiry scan. */
@@ -145,6 +146,13 @@ struct engine {
     struct engine_counters counters;
     struct device_table *devices; /* NULL: extraction off (max_devices 0) */
 };
+
+/* Times near 2^64 (a bad record, a fuzzed one) must not wrap to the past. */
+static inline uint64_t sat_add64(uint64_t a, uint64_t b)
+{
+    uint64_t sum;
+    return __builtin_add_overflow(a, b, &sum) ? UINT64_MAX : sum;
+}
 
 static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
 

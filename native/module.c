@@ -258,6 +258,7 @@ static PyObject *Engine_counters(EngineObject *self, PyObject *Py_UNUSED(ignored
         {"truncated", c->truncated},
         {"fragments_unmatched", c->fragments_unmatched},
         {"flows_created", c->flows_created},
+        {"clock_steps_held", c->clock_steps_held},
         {"kernel_drops", c->kernel_drops},
         {"interface_drops", c->interface_drops},
         {"flows_active", engine_flows_active(self->engine)},

@@ -65,11 +65,14 @@ COUNTER_NAMES = (
     "fragments_unmatched",
     "flows_created",
     *(f"flows_ended_{reason}" for reason in END_REASONS),
+    "clock_steps_held",
     "kernel_drops",
     "interface_drops",
 )
 
 FRAGMENT_MEMORY_ENTRIES = 4096
+# spec: the farthest one packet may move the clock on its own (ENGINE_CLOCK_STEP_US).
+CLOCK_STEP_US = 10_000_000
 
 # ---------------------------------------------------------------- frame parsing
 
@@ -372,6 +375,7 @@ class ReferenceEngine:
         self.records: list[FlowRecord] = []
         self.flows: dict[tuple, Flow] = {}
         self.clock_us = 0
+        self.clock_held_us = 0  # the last time offered, too far ahead and held back
         self.next_serial = 0  # the first flow is serial 0, as the engine numbers them
         self.touches = 0
         # (VLANs, src, dst, proto, fragment id) -> serial of the first fragment's flow; oldest
@@ -384,7 +388,7 @@ class ReferenceEngine:
         """Count one frame, expire what its time expires, account it to a flow."""
         self.counters["packets_seen"] += 1
         self.counters["bytes_seen"] += wire_len
-        self.clock_us = max(self.clock_us, ts_us)
+        self._offer_clock(ts_us)
         self._expire()
         parsed = parse_frame(linktype, data, wire_len)
         if parsed.kind == OK:
@@ -398,12 +402,33 @@ class ReferenceEngine:
         else:
             self.counters[parsed.kind] += 1
 
+    def _offer_clock(self, ts_us: int) -> None:
+        """spec: the clock is the largest time seen, but a time more than CLOCK_STEP_US
+        ahead moves it only when the time before it was held back too, or at the end
+        (flush); the first time sets it."""
+        if ts_us <= self.clock_us:
+            self.clock_held_us = 0
+        elif ts_us - self.clock_us > CLOCK_STEP_US and self.clock_us and not self.clock_held_us:
+            self.clock_held_us = ts_us
+            self.counters["clock_steps_held"] += 1
+        else:
+            self.clock_us = ts_us
+            self.clock_held_us = 0
+
+    def _timed_out_by(self, flow: Flow, ts_us: int) -> str | None:
+        """The end reason when `flow` is past its timeout by max(clock, ts_us) (a packet
+        the clock held back is judged by its own time), else None."""
+        timeout_us, reason = self._timeout(flow)
+        return reason if max(self.clock_us, ts_us) - flow.last_packet_us > timeout_us else None
+
     def flush(self) -> None:
         """End every remaining flow as `forced` (end of file).
 
         spec: a flow past its timeout by the clock has expired; it is not "remaining".
         That only happens when the last packets came with timestamps older than the clock.
         """
+        if self.clock_held_us:  # nothing came after it: the end confirms it
+            self.clock_us, self.clock_held_us = self.clock_held_us, 0
         self._expire()
         for flow in sorted(self.flows.values(), key=lambda f: f.serial):
             self._emit(flow, "forced")
@@ -440,6 +465,10 @@ class ReferenceEngine:
         low, high = sorted([a, b], key=lambda end: (_padded(end[0]), end[1]))
         key = (p.vlans, p.proto, low, high)
         flow = self.flows.get(key)
+        if flow is not None and (reason := self._timed_out_by(flow, ts_us)) is not None:
+            self._emit(flow, reason)
+            del self.flows[key]
+            flow = None
         if flow is None:
             flow = self._new_flow(key, p, ts_us)
         else:
@@ -459,8 +488,14 @@ class ReferenceEngine:
 
     def _account_later_fragment(self, p: Parsed, ts_us: int) -> bool:
         serial = self.fragment_memory.get((p.vlans, p.src, p.dst, p.proto, p.frag_id))
-        flow = next((f for f in self.flows.values() if f.serial == serial), None)
+        key, flow = next(
+            ((k, f) for k, f in self.flows.items() if f.serial == serial), (None, None)
+        )
         if flow is None:
+            return False
+        if (reason := self._timed_out_by(flow, ts_us)) is not None:
+            self._emit(flow, reason)
+            del self.flows[key]
             return False
         self._maybe_report_active(flow, ts_us)
         # spec: no ports, so the direction comes from the address alone.
