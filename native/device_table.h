@@ -8,10 +8,12 @@
 #include <string.h>
 
 #include "engine.h"
+#include "siphash.h"
 
 #define NIL UINT32_MAX
 #define PEER_REGISTERS 64 /* HyperLogLog registers: ~13% error, fixed 64 bytes */
-#define RECENT 64 /* recently looked-up devices, direct-mapped: a power of two */
+#define RECENT_BITS 8
+#define RECENT (1u << RECENT_BITS) /* recently looked-up devices, direct-mapped */
 
 struct device {
     /* identity and housekeeping */
@@ -54,7 +56,8 @@ struct device_table {
     uint32_t free_head;  /* evicted slots, linked by lru_next */
     uint32_t never_used; /* slots from here on never held a device: untouched, not resident */
     uint32_t lru_head, lru_tail;
-    uint64_t seed;
+    struct siphash_key hash_key; /* random: MACs that share a bucket cannot be chosen */
+    uint64_t fp_seed;            /* random: the fingerprint sink's hashes */
     /* Devices looked up lately, direct-mapped by key: a wing's traffic is dominated by
      * a few MACs (the gateway, servers), so most lookups stop at one compare here. */
     uint64_t recent_key[RECENT];
@@ -65,16 +68,6 @@ struct device_table {
 };
 
 /* ---------------------------------------------------------------- lookup */
-
-static inline uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
 
 /* Same value as parse.c's mac_*_key (little-endian hosts; big-endian: still a key). */
 static inline uint64_t mac_key(const uint8_t *mac)
@@ -91,13 +84,13 @@ static inline uint64_t mac_key(const uint8_t *mac)
 
 static inline uint32_t key_bucket(const struct device_table *t, uint64_t key)
 {
-    return (uint32_t)mix64(key ^ t->seed) & t->bucket_mask;
+    return (uint32_t)siphash13_u64(&t->hash_key, key) & t->bucket_mask;
 }
 
 /* The slot index of the device with this key, or NIL. */
 static inline uint32_t recent_slot(uint64_t key)
 {
-    return (uint32_t)((key * 0x9e3779b97f4a7c15ULL) >> 58) & (RECENT - 1);
+    return (uint32_t)((key * 0x9e3779b97f4a7c15ULL) >> (64 - RECENT_BITS));
 }
 
 static inline uint32_t device_index(struct device_table *t, uint64_t key)
@@ -105,13 +98,14 @@ static inline uint32_t device_index(struct device_table *t, uint64_t key)
     uint32_t r = recent_slot(key);
     if (t->recent_key[r] == key)
         return t->recent_idx[r];
-    for (uint32_t i = t->buckets[key_bucket(t, key)]; i != NIL; i = t->links[i].hash_next)
-        if (t->links[i].key == key) {
-            t->recent_key[r] = key;
-            t->recent_idx[r] = i;
-            return i;
-        }
-    return NIL;
+    uint32_t i = t->buckets[key_bucket(t, key)];
+    while (i != NIL && t->links[i].key != key)
+        i = t->links[i].hash_next;
+    /* Absent keys are remembered too (NIL): a receiver that never sends is looked up on
+     * every frame to it. device_get() overwrites the entry when it creates the device. */
+    t->recent_key[r] = key;
+    t->recent_idx[r] = i;
+    return i;
 }
 
 static inline struct device *device_find_key(struct device_table *t, uint64_t key)

@@ -42,8 +42,9 @@ struct device_table *devices_new(uint32_t max_devices, uint32_t event_capacity)
     t->slots = calloc(max_devices, sizeof *t->slots);
     t->links = calloc(max_devices, sizeof *t->links);
     t->buckets = malloc((size_t)buckets * sizeof *t->buckets);
-    engine_random_seed(&t->seed, 1);
-    int ring_failed = fp_ring_init(&t->ring, event_capacity, t->seed,
+    engine_random_seed(t->hash_key.k, 2);
+    engine_random_seed(&t->fp_seed, 1);
+    int ring_failed = fp_ring_init(&t->ring, event_capacity, t->fp_seed,
                                    &t->counters.events_emitted, &t->counters.events_dropped);
     if (!t->slots || !t->links || !t->buckets || ring_failed) {
         devices_free(t);
@@ -149,6 +150,9 @@ static struct device *device_get(struct device_table *t, const uint8_t *mac, uin
     uint32_t b = key_bucket(t, t->links[i].key);
     t->links[i].hash_next = t->buckets[b];
     t->buckets[b] = i;
+    uint32_t r = recent_slot(t->links[i].key); /* it may be remembered as absent */
+    t->recent_key[r] = t->links[i].key;
+    t->recent_idx[r] = i;
     lru_append(t, i);
     t->active++;
     t->counters.devices_created++;
@@ -265,6 +269,16 @@ static void device_add_service(struct device *d, uint8_t proto, uint16_t port)
 /* HyperLogLog over the peer's address: first 6 hash bits pick a register, the rest's
  * leading zeros are the rank. A fixed hash (not the table's random seed): the same
  * traffic gives the same estimate, and choosing addresses only ever inflates it. */
+static inline uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
 #define MIX_OF_GOLDEN 0x9ca066f1a4ab2eeaULL /* mix64(0x9e3779b97f4a7c15) */
 static void device_add_peer(struct device *d, const uint8_t *a)
 {
