@@ -136,11 +136,11 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
 class TrustStore:
     """The public keys a consumer accepts, by kid, and the sensors each may sign for.
 
-    In a trust directory, a key file at the top (`DIR/<kid>.pub`) is trusted for every
-    sensor; one in a directory named after a sensor id (`DIR/<sensor id>/<kid>.pub`) only
-    for that sensor, so a key taken from one box cannot speak for the others. A key in
-    several such directories may sign for each of those sensors. With `bound_only`, keys
-    at the top sign for no sensor at all: every key must sit in its sensor's directory.
+    In a trust directory, a key file in a directory named after a sensor id
+    (`DIR/<sensor id>/<kid>.pub`) signs for that sensor only, so a key taken from one box
+    cannot speak for the others; a key in several such directories signs for each of
+    them. A key file at the top (`DIR/<kid>.pub`) signs for no sensor with `bound_only`
+    (the default of `from_dir`), for every sensor without it (a single-sensor setup).
 
     Loaded from a directory, it re-reads the directory (at most every
     RESCAN_INTERVAL_S) when asked for a kid it does not know, so a key dropped in
@@ -192,9 +192,10 @@ class TrustStore:
         return sorted(self._keys)
 
     @classmethod
-    def from_dir(cls, directory: Path, bound_only: bool = False) -> TrustStore:
+    def from_dir(cls, directory: Path, bound_only: bool = True) -> TrustStore:
         """Every `*.pub` file in `directory` and in its sensor directories (the same key
-        under two names is fine).
+        under two names is fine). By default (`bound_only`) a key at the top signs for no
+        sensor: a key must sit in the directory of each sensor it speaks for.
 
         Raises UsageError when the directory is missing, holds no `*.pub`, or a file is
         not an Ed25519 public key.

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 from agent.batcher import FlowBatcher, FlowWindow
+from agent.bootcount import BootCounter
 from agent.config import AgentConfig
 from agent.config.adapters import engine_settings, mqtt_settings, spool_settings
 from agent.cose import Signer
@@ -96,15 +97,23 @@ class Pipeline:
         self, config: AgentConfig, boot_id: bytes | None = None, first_seq: int = 0
     ) -> None:
         self.config = config
-        self.identity = SensorIdentity(
-            config.sensor.id, config.sensor.site, config.sensor.wing, boot_id or os.urandom(16)
-        )
         signer = Signer.from_file(config.signing.key)
         self.kid = signer.kid
         self.spool = Spool.open(spool_settings(config))
+        # Counted beside the spool, per key id (wire schema 2): a reload keeps its boot.
+        boots = BootCounter.resume if boot_id else BootCounter.start
+        self.boots = boots(config.spool.dir, signer.kid)
+        self.identity = SensorIdentity(
+            config.sensor.id,
+            config.sensor.site,
+            config.sensor.wing,
+            boot_id or os.urandom(16),
+            self.boots.count,
+        )
         self.shipper = Shipper(
             self.identity, config.mqtt.topic_prefix, signer, self.spool, first_seq
         )
+        self.shipper.previous_boot_last_seq = self.boots.previous_last_seq
         self.publisher = Publisher(
             mqtt_settings(config),
             self.spool,
@@ -186,6 +195,7 @@ class Pipeline:
         self.shipper.ship_health(
             self.health_figures(counters), start, now_us, cumulative_counters(counters)
         )
+        self.boots.record_last_seq(self.shipper.next_seq - 1)
         # The health message itself may be dropped (drop_newest): a new loss also goes
         # out in the retained status, which is never spooled.
         dropped = self.spool.stats().dropped_messages
@@ -253,6 +263,7 @@ class Pipeline:
     def close(self, publish_timeout_s: float) -> None:
         """Stop delivery (publishing "offline"), close the engine and the spool."""
         self.publisher.stop(publish_timeout_s)
+        self.boots.record_last_seq(self.shipper.next_seq - 1)
         self.engine.close()
         self.spool.close()
 

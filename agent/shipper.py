@@ -54,6 +54,8 @@ class Shipper:
         self.spool = spool
         self._topic_prefix = topic_prefix
         self.next_seq = first_seq
+        # The boot's first message (seq 0) says how the previous boot ended (schema 2).
+        self.previous_boot_last_seq: int | None = None
         self._reported_counters: dict[str, int] = {}
         self.missing_interfaces: tuple[str, ...] = ()  # named in status (the daemon sets it)
 
@@ -165,7 +167,8 @@ class Shipper:
             losses = {"spool_messages": drops.messages, "spool_bytes": drops.bytes}
         seq = self.next_seq
         self.next_seq += 1
-        return BatchInfo(seq, window_start_us, window_end_us, deltas, losses), drops
+        previous = self.previous_boot_last_seq if seq == 0 else None
+        return BatchInfo(seq, window_start_us, window_end_us, deltas, losses, previous), drops
 
     def _spool(
         self,

@@ -84,7 +84,7 @@ def test_payload_naming_another_sensor_than_its_topic_is_a_topic_mismatch(
 
 def test_unsupported_schema_version(consumer: Consumer, signer: Signer) -> None:
     payload = cbor2.loads(_good_payload())
-    payload[0] = 2
+    payload[0] = 3
     message = signer.sign(cbor2.dumps(payload, canonical=True), TOPIC)
     assert _only_rejection(consumer.handle(message, TOPIC)) == "unsupported_version"
 
@@ -98,8 +98,8 @@ def test_unsorted_map_keys_are_non_deterministic(consumer: Consumer, signer: Sig
 
 def test_non_shortest_integer_is_non_deterministic(consumer: Consumer, signer: Signer) -> None:
     good = _good_payload()
-    assert good[1:3] == bytes([0x00, 0x01])  # after the map header: key 0, version 1
-    longer = good[:2] + b"\x18\x01" + good[3:]  # version 1 as a one-byte-argument uint
+    assert good[1:3] == bytes([0x00, 0x02])  # after the map header: key 0, version 2
+    longer = good[:2] + b"\x18\x02" + good[3:]  # version 2 as a one-byte-argument uint
     message = signer.sign(longer, TOPIC)
     assert _only_rejection(consumer.handle(message, TOPIC)) == "non_deterministic"
 
@@ -107,8 +107,8 @@ def test_non_shortest_integer_is_non_deterministic(consumer: Consumer, signer: S
 def test_duplicate_keys(consumer: Consumer, signer: Signer) -> None:
     good = encode_status("online", IDENTITY, 5)
     # one more entry: key 0 repeated, same value, keys still in order.
-    assert 0xA0 <= good[0] < 0xB7 and good[1:3] == b"\x00\x01"
-    duplicated = bytes([good[0] + 1]) + b"\x00\x01" + good[1:]
+    assert 0xA0 <= good[0] < 0xB7 and good[1:3] == b"\x00\x02"
+    duplicated = bytes([good[0] + 1]) + b"\x00\x02" + good[1:]
     message = signer.sign(duplicated, topic_for("iomt", "st-mary", "4b", "wing4b-01", "status"))
     records = consumer.handle(message, topic_for("iomt", "st-mary", "4b", "wing4b-01", "status"))
     assert _only_rejection(records) == "duplicate_keys"

@@ -176,7 +176,7 @@ def test_cddl_validator_refuses_what_the_schema_forbids() -> None:
     schema = pycddl.Schema(CDDL.read_text())
     good = cbor2.loads(encode_flow_batch(synthetic_flows(5), IDENTITY, BATCH))
     breakages = {
-        "version 2": lambda p: p.__setitem__(0, 2),
+        "version 3": lambda p: p.__setitem__(0, 3),
         "5-byte address": lambda p: p[17].__setitem__(0, b"\x01" * 5),
         "unknown conn_state": lambda p: p[18][0].__setitem__(1, "XX"),
         "port above 65535": lambda p: p[19][0].__setitem__(5, 70000),

@@ -175,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
                 f"iomt-agent consume: {stats.messages} messages, {stats.records} records, "
                 f"{stats.rejected} rejected, {stats.duplicates} duplicates dropped, "
                 f"{stats.gaps} gaps ({stats.missing_messages} messages missing), "
+                f"{stats.late} late, {consumer.tracker.pending_messages()} held while a "
+                "backlog drains, "
                 f"{inbox.dropped} QoS 0 messages dropped (inbox full)",
                 file=sys.stderr,
             )

@@ -25,7 +25,7 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_trust_argument(parser: argparse.ArgumentParser) -> None:
-    """`--trust DIR [--bound-keys-only]`: the consumer's trusted public keys; read them
+    """`--trust DIR [--allow-unbound-keys]`: the consumer's trusted public keys; read them
     with `trust_store`."""
     parser.add_argument(
         "--trust",
@@ -33,21 +33,27 @@ def add_trust_argument(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="DIR",
         help="directory of trusted public keys: DIR/<sensor id>/*.pub sign for that "
-        "sensor only, DIR/*.pub for every sensor",
+        "sensor only; keys at the top of DIR sign for nothing unless --allow-unbound-keys",
     )
     parser.add_argument(
-        "--bound-keys-only",
+        "--allow-unbound-keys",
         action="store_true",
-        help="refuse messages signed by a key at the top of DIR: every key must sit in "
-        "its sensor's directory",
+        help="let a key at the top of DIR (DIR/*.pub) sign for every sensor: for a "
+        "single-sensor setup only, since such a key speaks for any sensor id",
     )
+    # The default since issue 10; still accepted so existing unit files keep working.
+    parser.add_argument("--bound-keys-only", action="store_true", help=argparse.SUPPRESS)
 
 
 def trust_store(args: argparse.Namespace) -> TrustStore:
-    """The keys named by `--trust` and `--bound-keys-only`."""
+    """The keys named by `--trust`, bound to their sensors unless `--allow-unbound-keys`.
+    Raises UsageError when both options are given."""
+    from agent.errors import UsageError
     from agent.keys import TrustStore  # cryptography: only for the commands that verify
 
-    return TrustStore.from_dir(args.trust, bound_only=args.bound_keys_only)
+    if args.allow_unbound_keys and args.bound_keys_only:
+        raise UsageError("--allow-unbound-keys and --bound-keys-only contradict each other")
+    return TrustStore.from_dir(args.trust, bound_only=not args.allow_unbound_keys)
 
 
 def add_max_message_bytes_argument(parser: argparse.ArgumentParser) -> None:

@@ -9,11 +9,12 @@ Nothing that fails a check is passed on: it becomes one {"type": "rejected"} rec
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from agent.consumer.records import message_records
-from agent.consumer.tracker import SequenceTracker
+from agent.consumer.tracker import Gap, SequenceTracker
 from agent.cose import (
     DEFAULT_MAX_MESSAGE_BYTES,
     signature_valid_for,
@@ -22,7 +23,7 @@ from agent.cose import (
 )
 from agent.errors import UsageError
 from agent.keys import TrustStore
-from agent.wire import Message, Rejected, decode_payload, parse_topic, schema
+from agent.wire import KIND_HEALTH, Message, Rejected, decode_payload, parse_topic, schema
 from agent.wire.canonical import peek_text_fields
 from agent.wire.rejection import (
     BAD_SIGNATURE,
@@ -40,7 +41,8 @@ class ConsumerStats:
     rejected: int = 0
     duplicates: int = 0
     gaps: int = 0
-    missing_messages: int = 0
+    missing_messages: int = 0  # in gaps reported and not filled by late arrivals since
+    late: int = 0  # messages that arrived after their gap was reported
 
 
 class Consumer:
@@ -76,8 +78,8 @@ class Consumer:
             return [self._rejected(failure, data, topic, source)]
 
     def _records(self, data: bytes, topic: str) -> list[dict[str, Any]]:
-        message = self._authentic(data, topic)
-        duplicate, out = self._sequence_records(message, topic)
+        kid, message = self._authentic(data, topic)
+        duplicate, out = self._sequence_records(message, kid, topic)
         if duplicate:
             return []
         records = message_records(message, topic)
@@ -99,7 +101,7 @@ class Consumer:
             record["source"] = source
         return record
 
-    def _authentic(self, data: bytes, topic: str) -> Message:
+    def _authentic(self, data: bytes, topic: str) -> tuple[bytes, Message]:
         try:
             kid, payload = verify_sign1(data, topic, self._trust, self._max_bytes)
         except Rejected as rejection:
@@ -130,10 +132,13 @@ class Consumer:
                 f"kid {kid.hex()} may not sign for sensor {identity.sensor_id}: it is not in "
                 "that sensor's directory of the trust directory",
             )
-        return message
+        return kid, message
 
-    def _sequence_records(self, message: Message, topic: str) -> tuple[bool, list[dict[str, Any]]]:
-        """(is it a duplicate, the boot/gap records that go before its own records)."""
+    def _sequence_records(
+        self, message: Message, kid: bytes, topic: str
+    ) -> tuple[bool, list[dict[str, Any]]]:
+        """(is it a duplicate, the boot/gap/late records that go before its own records).
+        Raises Rejected: replayed, stale_status."""
         identity = message.identity
         origin = {
             "sensor": identity.sensor_id,
@@ -141,37 +146,71 @@ class Consumer:
             "wing": identity.wing,
             "boot": identity.boot_id.hex(),
         }
+        count = identity.boot_count
         if message.seq is None:  # status: outside the sequence, but a boot is a boot
-            new_boot, previous = self.tracker.observe_boot(identity.sensor_id, identity.boot_id)
-            return False, [_boot_record(origin, topic, previous)] if new_boot else []
-        verdict = self.tracker.observe(identity.sensor_id, identity.boot_id, message.seq)
+            assert message.time_us is not None
+            verdict = self.tracker.observe_status(
+                identity.sensor_id, identity.boot_id, message.time_us, kid=kid, boot_count=count
+            )
+        else:
+            verdict = self.tracker.observe(
+                identity.sensor_id,
+                identity.boot_id,
+                message.seq,
+                previous_last_seq=message.previous_boot_last_seq,
+                kid=kid,
+                boot_count=count,
+            )
         if verdict.duplicate:
             self.stats.duplicates += 1
-            return True, []
+            return True, self._gap_records(origin, verdict.confirmed, topic)
         out = []
         if verdict.new_boot:
-            out.append(_boot_record(origin, topic, verdict.previous_boot))
+            out.append(_boot_record(origin, topic, verdict.previous_boot, count))
         if verdict.gap is not None:
-            first, last = verdict.gap
+            out += self._gap_records(origin, [(identity.boot_id, *verdict.gap)], topic)
+        out += self._gap_records(origin, verdict.confirmed, topic)
+        if verdict.late_reported:
+            self.stats.late += 1
+            self.stats.missing_messages -= 1
+            out.append({"type": "late", **origin, "seq": message.seq, "topic": topic})
+        if message.kind == KIND_HEALTH and message.seq is not None:
+            depth = message.health.get("spool_depth_messages")
+            if type(depth) is int:
+                confirmed = self.tracker.observe_backlog(
+                    identity.sensor_id, identity.boot_id, message.seq, depth
+                )
+                out += self._gap_records(origin, confirmed, topic)
+        return False, out
+
+    def _gap_records(
+        self, origin: dict[str, Any], gaps: Iterable[Gap], topic: str
+    ) -> list[dict[str, Any]]:
+        out = []
+        for boot, first, last in gaps:
             self.stats.gaps += 1
             self.stats.missing_messages += last - first + 1
             out.append(
                 {
                     "type": "gap",
                     **origin,
+                    "boot": boot.hex(),
                     "first_missing_seq": first,
                     "last_missing_seq": last,
                     "missing": last - first + 1,
                     "topic": topic,
                 }
             )
-        return False, out
+        return out
 
 
-def _boot_record(origin: dict[str, Any], topic: str, previous: bytes | None) -> dict[str, Any]:
+def _boot_record(
+    origin: dict[str, Any], topic: str, previous: bytes | None, count: int | None
+) -> dict[str, Any]:
     return {
         "type": "boot",
         **origin,
+        "boot_count": count,
         "previous_boot": previous.hex() if previous is not None else None,
         "topic": topic,
     }

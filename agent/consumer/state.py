@@ -15,7 +15,8 @@ from pathlib import Path
 from agent.consumer.tracker import SequenceTracker
 from agent.errors import UsageError
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: per sensor, with boot counters and held gaps; 1 is still read
+READABLE_STATE_VERSIONS = (1, 2)
 
 
 def load_tracker(path: Path, report_gaps: bool) -> SequenceTracker:
@@ -29,7 +30,7 @@ def load_tracker(path: Path, report_gaps: bool) -> SequenceTracker:
         raise UsageError(f"cannot read the state file {path}: {exc.strerror}") from None
     try:
         saved = json.loads(text)
-        if saved.get("version") != STATE_VERSION:
+        if saved.get("version") not in READABLE_STATE_VERSIONS:
             raise ValueError(f"version {saved.get('version')!r}")
         return SequenceTracker.from_state(saved["tracker"], report_gaps)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -31,6 +31,12 @@ _KEYS_BY_KIND = {
 _OPTIONAL_KEYS_BY_KIND = {
     schema.KIND_STATUS: {schema.KEY_LOSS_TOTALS, schema.KEY_MISSING_INTERFACES}
 }
+# Version 2 adds the boot counter to every kind and the previous boot's last seq to data.
+_V2_OPTIONAL_KEYS = {
+    kind: {schema.KEY_BOOT_COUNT}
+    | ({schema.KEY_PREVIOUS_BOOT_LAST_SEQ} if kind in schema.DATA_KINDS else set())
+    for kind in schema.KINDS
+}
 _END_REASONS = frozenset(END_REASONS)
 
 
@@ -53,6 +59,8 @@ class Message:
     state: str | None = None
     time_us: int | None = None
     agent_version: str | None = None
+    version: int = schema.SCHEMA_VERSION
+    previous_boot_last_seq: int | None = None
     loss_totals: dict[str, int] = field(default_factory=dict)
     missing_interfaces: list[str] = field(default_factory=list)
 
@@ -96,18 +104,21 @@ def decode_payload(data: bytes) -> Message:
     if type(payload) is not dict:
         raise _wrong("payload must be a map")
     version = payload.get(schema.KEY_VERSION)
-    if version != schema.SCHEMA_VERSION or type(version) is not int:
+    if version not in schema.READABLE_VERSIONS or type(version) is not int:
         raise Rejected(
             UNSUPPORTED_VERSION,
             f"schema version {version!r} is not supported (this consumer reads "
-            f"{schema.SCHEMA_VERSION})",
+            f"{', '.join(map(str, schema.READABLE_VERSIONS))})",
         )
     kind = payload.get(schema.KEY_KIND)
     if kind not in _KEYS_BY_KIND:
         raise _wrong(f"payload kind {kind!r} is not one of {', '.join(schema.KINDS)}")
     allowed = _KEYS_BY_KIND[kind]
     missing = allowed - payload.keys()
-    extra = payload.keys() - allowed - _OPTIONAL_KEYS_BY_KIND.get(kind, set())
+    optional = _OPTIONAL_KEYS_BY_KIND.get(kind, set())
+    if version >= 2:
+        optional = optional | _V2_OPTIONAL_KEYS[kind]
+    extra = payload.keys() - allowed - optional
     if missing or extra:
         raise _wrong(
             f"{kind} payload keys: missing {sorted(missing)}, unexpected {sorted(map(repr, extra))}"
@@ -115,11 +126,13 @@ def decode_payload(data: bytes) -> Message:
     boot = payload[schema.KEY_BOOT]
     if type(boot) is not bytes or len(boot) != schema.BOOT_ID_BYTES:
         raise _wrong(f"boot id must be a {schema.BOOT_ID_BYTES}-byte string")
+    boot_count = payload.get(schema.KEY_BOOT_COUNT)
     identity = SensorIdentity(
         sensor_id=_tstr(payload[schema.KEY_SENSOR], "sensor id"),
         site=_tstr(payload[schema.KEY_SITE], "site"),
         wing=_tstr(payload[schema.KEY_WING], "wing"),
         boot_id=boot,
+        boot_count=None if boot_count is None else _uint(boot_count, "boot count"),
     )
     if kind == schema.KIND_STATUS:
         state = payload[schema.KEY_STATE]
@@ -131,6 +144,7 @@ def decode_payload(data: bytes) -> Message:
             state=state,
             time_us=_uint(payload[schema.KEY_TIME_US], "status time"),
             agent_version=_tstr(payload[schema.KEY_AGENT_VERSION], "agent version"),
+            version=version,
             loss_totals=_counter_map(payload.get(schema.KEY_LOSS_TOTALS, {}), "loss totals"),
             missing_interfaces=_text_list(
                 payload.get(schema.KEY_MISSING_INTERFACES, []), "missing interfaces"
@@ -144,6 +158,8 @@ def decode_payload(data: bytes) -> Message:
         "window_end_us": _uint(payload[schema.KEY_WINDOW_END_US], "window end"),
         "counters": _counter_map(payload[schema.KEY_COUNTERS], "counters"),
         "losses": _counter_map(payload[schema.KEY_LOSSES], "losses"),
+        "version": version,
+        "previous_boot_last_seq": _previous_last_seq(payload),
     }
     if kind == schema.KIND_FLOWS:
         return Message(**common, flows=_flows(payload))
@@ -153,6 +169,15 @@ def decode_payload(data: bytes) -> Message:
     if kind == schema.KIND_DEVICES:
         return Message(**common, devices=items)
     return Message(**common, alerts=items)
+
+
+def _previous_last_seq(payload: dict[int, Any]) -> int | None:
+    value = payload.get(schema.KEY_PREVIOUS_BOOT_LAST_SEQ)
+    if value is None:
+        return None
+    if payload[schema.KEY_SEQ] != 0:
+        raise _wrong("only a boot's first message (seq 0) names the previous boot's last seq")
+    return _uint(value, "previous boot's last seq")
 
 
 def _health(value: Any) -> dict[str, Any]:

@@ -28,16 +28,23 @@ HealthValue = int | float | bool | str
 
 @dataclass(frozen=True, slots=True)
 class SensorIdentity:
-    """Who sends: fixed for one agent process (boot_id is random per start, 16 bytes)."""
+    """Who sends: fixed for one agent process (boot_id is random per start, 16 bytes).
+
+    boot_count: the sensor's persistent boot counter for its key id (agent.bootcount),
+    +1 per start; consumers reject a boot older than those they remember (replays).
+    None only for tools and tests: a message without it has no replay protection."""
 
     sensor_id: str
     site: str
     wing: str
     boot_id: bytes
+    boot_count: int | None = None
 
     def __post_init__(self) -> None:
         if len(self.boot_id) != schema.BOOT_ID_BYTES:
             raise ValueError(f"boot_id must be {schema.BOOT_ID_BYTES} bytes")
+        if self.boot_count is not None and not 0 <= self.boot_count <= schema.UINT64_MAX:
+            raise ValueError("boot_count must be an unsigned 64-bit integer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +56,8 @@ class BatchInfo:
     counters: the engine's counters for the window (deltas), by name.
     losses: what was dropped since the previous data message (e.g. spool_messages),
     so a consumer learns of losses in the next message that does get through.
+    previous_boot_last_seq: in a boot's first message (seq 0) only, the last seq the
+    previous boot stored, so a consumer knows how that boot ended (None: not sent).
     """
 
     seq: int
@@ -56,10 +65,11 @@ class BatchInfo:
     window_end_us: int
     counters: Mapping[str, int] = field(default_factory=dict)
     losses: Mapping[str, int] = field(default_factory=dict)
+    previous_boot_last_seq: int | None = None
 
 
 def _common(kind: str, identity: SensorIdentity) -> dict[int, Any]:
-    return {
+    out: dict[int, Any] = {
         schema.KEY_VERSION: schema.SCHEMA_VERSION,
         schema.KEY_KIND: kind,
         schema.KEY_SENSOR: identity.sensor_id,
@@ -67,6 +77,9 @@ def _common(kind: str, identity: SensorIdentity) -> dict[int, Any]:
         schema.KEY_WING: identity.wing,
         schema.KEY_BOOT: identity.boot_id,
     }
+    if identity.boot_count is not None:
+        out[schema.KEY_BOOT_COUNT] = identity.boot_count
+    return out
 
 
 def _data_common(kind: str, identity: SensorIdentity, batch: BatchInfo) -> dict[int, Any]:
@@ -81,6 +94,8 @@ def _data_common(kind: str, identity: SensorIdentity, batch: BatchInfo) -> dict[
     out[schema.KEY_WINDOW_END_US] = batch.window_end_us
     out[schema.KEY_COUNTERS] = dict(batch.counters)
     out[schema.KEY_LOSSES] = dict(batch.losses)
+    if batch.seq == 0 and batch.previous_boot_last_seq is not None:
+        out[schema.KEY_PREVIOUS_BOOT_LAST_SEQ] = batch.previous_boot_last_seq
     return out
 
 

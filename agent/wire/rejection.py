@@ -19,6 +19,8 @@ UNSUPPORTED_VERSION = "unsupported_version"
 UNSUPPORTED_TAG = "unsupported_tag"  # a CBOR tag the schema does not allow (28/29, 25/256 ...)
 TOO_COMPLEX = "too_complex"  # nested too deep, or would take too much memory to decode
 BAD_HEADER = "bad_header"  # COSE headers RFC 9052 forbids (a label twice, crit unprotected)
+REPLAYED = "replayed"  # a boot older than the consumer remembers for that sensor and key
+STALE_STATUS = "stale_status"  # a status of an older boot than the sensor's newest
 INTERNAL_ERROR = "internal_error"  # the consumer failed on it: a bug, reported not raised
 
 REASONS = (
@@ -38,6 +40,8 @@ REASONS = (
     UNSUPPORTED_TAG,
     TOO_COMPLEX,
     BAD_HEADER,
+    REPLAYED,
+    STALE_STATUS,
     INTERNAL_ERROR,
 )
 

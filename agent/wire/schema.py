@@ -7,7 +7,10 @@ SCHEMA_VERSION and a new rule in docs/summary.cddl.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# What a consumer reads: this version and the previous one, so messages spooled before an
+# upgrade still drain and a fleet is upgraded box by box (docs/WIRE.md, "Versions").
+READABLE_VERSIONS = (1, 2)
 
 # The kinds of message, as they appear in topics and in payload key KEY_KIND.
 KIND_FLOWS = "flows"
@@ -26,12 +29,17 @@ KEY_SENSOR = 2
 KEY_SITE = 3
 KEY_WING = 4
 KEY_BOOT = 5
+# Version 2: the sensor's persistent boot counter (per key id), in every message.
+KEY_BOOT_COUNT = 11
 # Data messages only.
 KEY_SEQ = 6
 KEY_WINDOW_START_US = 7
 KEY_WINDOW_END_US = 8
 KEY_COUNTERS = 9
 KEY_LOSSES = 10
+# Version 2, in a boot's first data message (seq 0) only: the last seq the previous boot
+# stored (under the same key id), or null when the sensor does not know it.
+KEY_PREVIOUS_BOOT_LAST_SEQ = 12
 
 # flows body.
 KEY_BASE_TIME_US = 16

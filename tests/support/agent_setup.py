@@ -44,8 +44,8 @@ def make_sensor(
     base = tmp_path / "sensor"
     made = generate_key_pair(base / "keys")
     trust = base / "trust"
-    trust.mkdir(parents=True)
-    shutil.copyfile(made.trust_path, trust / made.trust_path.name)
+    (trust / sensor_id).mkdir(parents=True)
+    shutil.copyfile(made.trust_path, trust / sensor_id / made.trust_path.name)
     spool = base / "spool"
     config = base / "agent.toml"
     config.write_text(
@@ -73,13 +73,14 @@ max_bytes = 67108864
     return Sensor(config, trust, spool, made.kid.hex())
 
 
-def signer_and_trust(directory: Path) -> tuple[Signer, Path]:
+def signer_and_trust(directory: Path, sensor_id: str = "wing4b-01") -> tuple[Signer, Path]:
     """A new key pair under directory/sensor; returns the sensor's signer and a trust
-    directory (directory/trust) that holds only its public key, as a consumer is given."""
+    directory (directory/trust) that holds only its public key, bound to `sensor_id`
+    (trust/<sensor id>/<kid>.pub), as a consumer is given."""
     made = generate_key_pair(directory / "sensor")
     trust = directory / "trust"
-    trust.mkdir()
-    shutil.copyfile(made.trust_path, trust / made.trust_path.name)
+    (trust / sensor_id).mkdir(parents=True)
+    shutil.copyfile(made.trust_path, trust / sensor_id / made.trust_path.name)
     return Signer.from_file(made.private_path), trust
 
 

@@ -1,0 +1,46 @@
+"""Consumers read the previous schema version too: a spool written by schema 1 (before
+the boot counter) drains through the current spool and consumer after an upgrade, and
+a fleet can be upgraded box by box."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from agent.consumer import Consumer
+from agent.cose import unverified_payload
+from agent.keys import TrustStore
+from agent.spool import Spool, SpoolSettings
+from agent.wire import SCHEMA_VERSION
+from agent.wire.decode import decode_payload
+
+SPOOL_V1 = Path(__file__).parent / "data" / "spool-v1"
+
+
+def _trust(tmp_path: Path) -> Path:
+    trust = tmp_path / "trust" / "wing4b-01"
+    trust.mkdir(parents=True)
+    for key in (SPOOL_V1 / "keys").glob("*.pub"):
+        shutil.copyfile(key, trust / key.name)
+    return tmp_path / "trust"
+
+
+def test_a_spool_written_by_schema_1_drains_through_the_current_consumer(tmp_path: Path) -> None:
+    shutil.copytree(SPOOL_V1 / "spool", tmp_path / "spool")
+    spool = Spool.open(SpoolSettings(dir=tmp_path / "spool"))
+    stored = spool.read(0, 100)
+    spool.close()
+    assert len(stored) == 4
+    assert {decode_payload(unverified_payload(r.payload)).version for r in stored} == {1}
+
+    consumer = Consumer(TrustStore.from_dir(_trust(tmp_path)))
+    records = [record for r in stored for record in consumer.handle(r.payload, r.topic)]
+    kinds = [record["type"] for record in records]
+    assert "rejected" not in kinds, records
+    assert kinds.count("flow") == 8 and kinds.count("health") == 1 and kinds.count("device") == 1
+    assert sorted({record["seq"] for record in records if "seq" in record}) == [0, 1, 2, 3]
+    assert consumer.stats.gaps == 0
+
+
+def test_the_current_sender_writes_the_current_version() -> None:
+    assert SCHEMA_VERSION == 2
