@@ -126,6 +126,7 @@ def test_status_stands_outside_the_sequence(consumer: Consumer) -> None:
         "time": 7e-6,
         "agent_version": "9.8.7",
         "loss_totals": {},
+        "missing_interfaces": [],
     }
     assert _types(consumer.handle(_flows(0), FLOWS))[0] == "batch"  # seq 0: no gap
 
