@@ -6,13 +6,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from central.web.access import Principal, api_editor, api_viewer
 from central.web.backend import Backend
 from central.web.filters import ListFilters, list_filters
 from central.web.labels import LabelError, clean_label
-from central.web.schemas import AuditEntry, Device, DeviceDetail, LabelIn, Sensor
+from central.web.riskview import ALERT_STATES, parse_policy
+from central.web.schemas import (
+    AlertChange,
+    AuditEntry,
+    Device,
+    DeviceDetail,
+    LabelIn,
+    ProposedPolicy,
+    Sensor,
+)
 
 router = APIRouter(prefix="/api", tags=["inventory"])
 
@@ -80,6 +89,108 @@ def audit(
     return backend(request).audit_entries(actor=actor, action=action)
 
 
+def _present(value: Any, what: str) -> Any:
+    if value is None:
+        raise HTTPException(501, detail=f"{what} is not installed on this service")
+    return value
+
+
 @router.get("/alerts", summary="Alerts, filtered like every list", tags=["alerts"])
-def alerts(request: Request, _who: Viewer, filters: Filters) -> list[dict[str, Any]]:
-    return backend(request).alerts(filters)
+def alerts(
+    request: Request,
+    _who: Viewer,
+    filters: Filters,
+    state: Annotated[str | None, Query(description="open, acknowledged or closed")] = None,
+) -> list[dict[str, Any]]:
+    if state is not None and state not in ALERT_STATES:
+        raise HTTPException(400, detail=f"state: one of {', '.join(ALERT_STATES)}")
+    found = backend(request).alerts(filters, state)
+    return [] if found is None else found
+
+
+@router.post("/alerts/{alert_id}/acknowledge", summary="Acknowledge an alert", tags=["alerts"])
+def acknowledge_alert(
+    request: Request, who: Editor, alert_id: int, body: AlertChange | None = None
+) -> dict[str, Any]:
+    """Token or an editor's session; recorded in the audit log."""
+    return _change_alert(request, who, alert_id, "acknowledge", body)
+
+
+@router.post("/alerts/{alert_id}/close", summary="Close an alert", tags=["alerts"])
+def close_alert(
+    request: Request, who: Editor, alert_id: int, body: AlertChange | None = None
+) -> dict[str, Any]:
+    """Token or an editor's session; recorded in the audit log."""
+    return _change_alert(request, who, alert_id, "close", body)
+
+
+def _change_alert(
+    request: Request, who: Principal, alert_id: int, action: str, body: AlertChange | None
+) -> dict[str, Any]:
+    note = (body.note or "").strip() or None if body else None
+    try:
+        return backend(request).change_alert(alert_id, action, who.name, note)
+    except LookupError:
+        raise HTTPException(404, detail=f"no alert {alert_id}") from None
+    except ValueError as error:
+        raise HTTPException(409, detail=str(error)) from None
+    except RuntimeError as error:
+        raise HTTPException(501, detail=str(error)) from None
+
+
+@router.get("/devices/{device_id}/risk", summary="How a device's risk was scored", tags=["risk"])
+def device_risk(request: Request, _who: Viewer, device_id: str) -> dict[str, Any]:
+    found = backend(request).risk_explanation(device_id)
+    if found is None:
+        raise HTTPException(404, detail=f"no risk score for {device_id!r} (not evaluated yet?)")
+    found["updated_at"] = found["updated_at"].isoformat().replace("+00:00", "Z")
+    return found
+
+
+@router.get("/risk/fix-first", summary='The ranked "fix these first" list', tags=["risk"])
+def fix_first(
+    request: Request,
+    _who: Viewer,
+    filters: Filters,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> list[dict[str, Any]]:
+    return _present(backend(request).fix_first(filters, limit), "risk")  # type: ignore[no-any-return]
+
+
+@router.get("/risk/rollups", summary="Risk per site and wing, with trend", tags=["risk"])
+def rollups(request: Request, _who: Viewer, filters: Filters) -> list[dict[str, Any]]:
+    return _present(backend(request).rollups(filters), "risk")  # type: ignore[no-any-return]
+
+
+@router.get("/policy/matrix", summary="The segmentation matrix", tags=["containment"])
+def matrix(
+    request: Request,
+    _who: Viewer,
+    axis: Annotated[str, Query(pattern="^(zone|category)$")] = "zone",
+    site: str | None = None,
+) -> dict[str, Any]:
+    return _present(backend(request).matrix(axis, site), "containment")  # type: ignore[no-any-return]
+
+
+@router.get(
+    "/policy/simulation", summary="What the configured policy would block", tags=["containment"]
+)
+def configured_simulation(
+    request: Request, _who: Viewer, site: str | None = None
+) -> dict[str, Any]:
+    data = backend(request)
+    return _present(data.simulation(data.policy(), site), "containment")  # type: ignore[no-any-return]
+
+
+@router.post(
+    "/policy/simulation", summary="What a proposed policy would block", tags=["containment"]
+)
+def proposed_simulation(
+    request: Request, _who: Viewer, body: ProposedPolicy, site: str | None = None
+) -> dict[str, Any]:
+    """The body's `policy` is TOML with `[zones.NAME]` and `[policy]` tables, as in
+    central.toml. Nothing is stored or enforced: this only counts what would be blocked."""
+    policy, problems = parse_policy(body.policy)
+    if policy is None:
+        raise HTTPException(422, detail=problems)
+    return _present(backend(request).simulation(policy, site), "containment")  # type: ignore[no-any-return]

@@ -1,38 +1,25 @@
 """Everything the web side reads or writes, behind one object, so routes stay thin.
 
 Devices and the summary come from the query layer (central.inventory.queries); risk,
-alerts and policy from central.risk / central.alerts / central.policy once present. The
-fleet, rejected messages and the audit log are read here straight from their tables: they
-are plain rows, shaped for the page and the API in one place.
+alerts and policy from central.risk / central.alerts / central.policy once present; the
+fleet and rejected messages from the query layer too. The audit log is read and written
+here.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from datetime import datetime
-from types import ModuleType
 from typing import Any
 
 from sqlalchemy import Engine, desc, insert, select
 
 from central.db import tables
 from central.inventory import queries
-from central.web import labels
+from central.web import labels, riskview
 from central.web.filters import ListFilters
 
 DEFAULT_SILENT_AFTER_S = 600.0
-
-
-def optional_module(name: str) -> ModuleType | None:
-    """A module another part of the service provides, or None while it does not exist yet
-    (so the web side runs before risk and policy land, and shows that they are absent)."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name and name.startswith(error.name):
-            return None
-        raise
 
 
 class Backend:
@@ -40,10 +27,11 @@ class Backend:
         self.engine = engine
         self.config = config
         self.clock = clock
+        self._risk_rules: Any = None
 
     # ------------------------------------------------------------ the fleet
     def silent_after_s(self) -> float:
-        for section in ("alerts", "web"):
+        for section in ("fleet", "alerts", "web"):
             value = getattr(getattr(self.config, section, None), "silent_after_s", None)
             if value:
                 return float(value)
@@ -122,13 +110,62 @@ class Backend:
         return self.device(device_id)
 
     # ------------------------------------------------------------ risk, alerts, policy
+    def _device_ids(self, filters: ListFilters) -> set[str] | None:
+        """The ids the device filters select, or None when no device filter is set (so
+        alerts and risk lists are not narrowed by an empty device query)."""
+        if not any((filters.category, filters.handles_phi is not None, filters.criticality)):
+            return None
+        narrowed = ListFilters(
+            site=filters.site,
+            category=filters.category,
+            handles_phi=filters.handles_phi,
+            criticality=filters.criticality,
+        )
+        return {device["id"] for device in self.devices(narrowed)}
+
+    def risk_rules(self) -> Any:
+        if self._risk_rules is None:
+            self._risk_rules = riskview.risk_rules(self.config)
+        return self._risk_rules
+
     def risk_explanation(self, device_id: str) -> dict[str, Any] | None:
         """How the device's score was made (central.risk), or None while risk is absent."""
-        return None
+        with self.engine.connect() as connection:
+            return riskview.explanation(connection, device_id)
 
-    def alerts(self, filters: ListFilters) -> list[dict[str, Any]]:
-        """Alerts (central.alerts), filtered like every list; [] while alerts are absent."""
-        return []
+    def alerts(self, filters: ListFilters, state: str | None = None) -> list[dict[str, Any]] | None:
+        """Alerts filtered like every list; None while alerts are not installed."""
+        device_ids = self._device_ids(filters)
+        with self.engine.connect() as connection:
+            return riskview.alerts(connection, filters, device_ids, state)
+
+    def change_alert(
+        self, alert_id: int, action: str, actor: str, note: str | None
+    ) -> dict[str, Any]:
+        with self.engine.begin() as connection:
+            return riskview.change_alert(connection, alert_id, action, actor, self.clock(), note)
+
+    def fix_first(self, filters: ListFilters, limit: int = 50) -> list[dict[str, Any]] | None:
+        device_ids = self._device_ids(filters)
+        if filters.site or filters.wing or filters.q or filters.since:
+            device_ids = {d["id"] for d in self.devices(filters)}
+        with self.engine.connect() as connection:
+            return riskview.fix_first(connection, self.risk_rules(), device_ids, limit)
+
+    def rollups(self, filters: ListFilters) -> list[dict[str, Any]] | None:
+        with self.engine.connect() as connection:
+            return riskview.rollups(connection, self.risk_rules(), filters)
+
+    def policy(self) -> Any:
+        return riskview.configured_policy(self.config)
+
+    def matrix(self, axis: str, site: str | None, policy: Any = None) -> dict[str, Any] | None:
+        with self.engine.connect() as connection:
+            return riskview.matrix(connection, policy or self.policy(), axis, site)
+
+    def simulation(self, policy: Any, site: str | None) -> dict[str, Any] | None:
+        with self.engine.connect() as connection:
+            return riskview.simulation(connection, policy, site)
 
     # ------------------------------------------------------------ the audit log
     def audit(self, actor: str, action: str, target: str | None, detail: dict[str, Any]) -> None:

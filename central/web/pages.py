@@ -13,6 +13,7 @@ from central.web.access import Principal, check_form_csrf, csrf_token_for, page_
 from central.web.backend import Backend
 from central.web.filters import ListFilters, list_filters
 from central.web.labels import LabelError, clean_label
+from central.web.riskview import ALERT_STATES, parse_policy
 
 router = APIRouter(include_in_schema=False)
 
@@ -210,3 +211,134 @@ def _at_or_after(text: str | None, moment: datetime) -> bool:
     if not text:
         return False
     return datetime.fromisoformat(text.replace("Z", "+00:00")) >= moment
+
+
+def _names(data: Backend) -> dict[str, str]:
+    """Device id -> a readable name (vendor model, or category) for risk and alert lists."""
+    names = {}
+    for d in data.devices(ListFilters()):
+        name = " ".join(part for part in (d["vendor"], d["model"]) if part)
+        names[d["id"]] = name or d["category"].replace("_", " ")
+    return names
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts(request: Request, who: Viewer, filters: Filters, state: str = "") -> Response:
+    data = backend(request)
+    if state and state != "all" and state not in ALERT_STATES:
+        raise HTTPException(400, detail=f"state: one of {', '.join(ALERT_STATES)} or all")
+    if state in ALERT_STATES:
+        found = data.alerts(filters, state)
+    else:
+        found = data.alerts(filters)
+        if found is not None and state != "all":
+            found = [a for a in found if a["state"] != "closed"]
+    twin = "&".join(
+        part
+        for part in (filters.query_string(), f"state={state}" if state in ALERT_STATES else "")
+        if part
+    )
+    return render(
+        request,
+        who,
+        "alerts.html",
+        alerts=found,
+        filters=filters,
+        state=state,
+        states=ALERT_STATES,
+        choices=data.choices(),
+        names=_names(data),
+        twin_query=twin,
+    )
+
+
+@router.post("/alerts/{alert_id}/{action}")
+def alert_form(
+    request: Request,
+    who: Viewer,
+    alert_id: int,
+    action: str,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    check_form_csrf(request, who, csrf_token)
+    if action not in ("acknowledge", "close"):
+        raise HTTPException(404, detail="no such action")
+    if not who.can_edit:
+        raise HTTPException(403, detail=f"{who.name} is a viewer; alerts need an editor")
+    try:
+        backend(request).change_alert(alert_id, action, who.name, None)
+    except LookupError:
+        raise HTTPException(404, detail=f"no alert {alert_id}") from None
+    except ValueError as error:
+        raise HTTPException(409, detail=str(error)) from None
+    return RedirectResponse("/alerts", status_code=303)
+
+
+@router.get("/risk", response_class=HTMLResponse)
+def risk(request: Request, who: Viewer, filters: Filters) -> Response:
+    data = backend(request)
+    fix_first = data.fix_first(filters)
+    rollups = data.rollups(filters) if fix_first is not None else None
+    return render(
+        request,
+        who,
+        "risk.html",
+        fix_first=fix_first,
+        rollups=rollups or [],
+        filters=filters,
+        names=_names(data),
+    )
+
+
+def _policy_page(
+    request: Request,
+    who: Principal,
+    axis: str,
+    simulation: Any,
+    simulation_of: str,
+    proposed: str = "",
+    errors: list[str] | None = None,
+    status: int = 200,
+) -> Response:
+    matrix = backend(request).matrix(axis, None)
+    grid: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for cell in (matrix or {}).get("cells", []):
+        grid.setdefault((cell["from"], cell["to"]), []).append(cell)
+    return render(
+        request,
+        who,
+        "policy.html",
+        status=status,
+        matrix=matrix,
+        grid=grid,
+        axis=axis,
+        simulation=simulation,
+        simulation_of=simulation_of,
+        proposed=proposed,
+        errors=errors or [],
+    )
+
+
+@router.get("/policy", response_class=HTMLResponse)
+def policy(request: Request, who: Viewer, axis: str = "zone") -> Response:
+    if axis not in ("zone", "category"):
+        raise HTTPException(400, detail="axis: zone or category")
+    data = backend(request)
+    configured = data.policy()
+    simulation = data.simulation(configured, None) if configured is not None else None
+    return _policy_page(request, who, axis, simulation, "the configured policy")
+
+
+@router.post("/policy/simulate", response_class=HTMLResponse)
+def simulate_form(
+    request: Request,
+    who: Viewer,
+    csrf_token: Annotated[str, Form()] = "",
+    policy: Annotated[str, Form()] = "",
+) -> Response:
+    check_form_csrf(request, who, csrf_token)
+    proposed, errors = parse_policy(policy)
+    if proposed is None:
+        return _policy_page(request, who, "zone", None, "", policy, errors, status=422)
+    simulation = backend(request).simulation(proposed, None)
+    return _policy_page(request, who, "zone", simulation, "the proposed policy", policy)

@@ -91,3 +91,11 @@ class AuditEntry(_Open):
     action: str
     target: str | None
     detail: Any = None
+
+
+class AlertChange(BaseModel):
+    note: str | None = Field(None, description="why: kept with the alert and in the audit log")
+
+
+class ProposedPolicy(BaseModel):
+    policy: str = Field(description="TOML: [zones.NAME] tables and a [policy] table")

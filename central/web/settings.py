@@ -83,8 +83,12 @@ def web_settings(config: Any) -> WebSettings:
         return Path(raw) if raw else None
 
     proxies = value("trusted_proxies") or DEFAULT_TRUSTED_PROXIES
+    listen = value("listen", "127.0.0.1:8080")
+    if isinstance(listen, tuple | list):  # the loader gives (host, port)
+        host, port = listen
+        listen = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
     return WebSettings(
-        listen=str(value("listen", "127.0.0.1:8080")),
+        listen=str(listen),
         token_file=path("token_file"),
         users_file=path("users_file"),
         tls_cert=path("tls_cert"),
