@@ -20,6 +20,7 @@ COMMANDS = [
     ("serve", "central.commands.serve", "ingest from the broker and serve the page and the API"),
     ("ingest", "central.commands.ingest", "ingest from the broker only (several may share)"),
     ("export", "central.commands.export", "print the inventory as csv, json or FHIR R4"),
+    ("user", "central.web.usercli", "manage who may use the web page: user add|remove|list"),
 ]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2

@@ -113,6 +113,9 @@ def _check_files(path: Path, values: dict[str, dict[str, Any]], problems: Proble
         problems.error(path, "mqtt.cert_file", "set cert_file and key_file together (mutual TLS)")
     if mqtt["password_file"] is not None and not mqtt["username"]:
         problems.error(path, "mqtt.username", "password_file is set, so a username is needed too")
+    from central.web.settings import check_web_section
+
+    check_web_section(path, values["web"], problems)
     trust = values["trust"]["dir"]
     if trust is None or not trust.is_dir():
         problems.error(path, "trust.dir", f"{trust} is not a directory of sensors' public keys")

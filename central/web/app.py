@@ -80,6 +80,7 @@ def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     env = templates.env
     env.filters["when"] = _when
+    env.filters["when_short"] = lambda value: _when(value).replace(" UTC", "")
     env.filters["ago"] = _ago
     env.filters["label"] = lambda text: (text or "").replace("_", " ")
     return templates

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from central.inventory.queries import CATEGORIES
 from central.web.access import Principal, check_form_csrf, csrf_token_for, page_viewer
 from central.web.backend import Backend
 from central.web.filters import ListFilters, list_filters
@@ -20,6 +21,7 @@ router = APIRouter(include_in_schema=False)
 Viewer = Annotated[Principal, Depends(page_viewer)]
 Filters = Annotated[ListFilters, Depends(list_filters)]
 
+CATEGORY_ORDER = {name: rank for rank, name in enumerate(CATEGORIES)}
 WINDOWS = [("24h", "last 24 hours"), ("7d", "last 7 days"), ("30d", "last 30 days")]
 
 
@@ -54,13 +56,25 @@ def _short(value: Any) -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
-def inventory(request: Request, who: Viewer, filters: Filters) -> Response:
+def inventory(request: Request, who: Viewer, filters: Filters, sort: str = "risk") -> Response:
     data = backend(request)
-    devices = data.devices(filters)
+    if sort not in SORTS:
+        raise HTTPException(400, detail=f"sort: one of {', '.join(SORTS)}")
+    devices = sorted(data.devices(filters), key=SORTS[sort])
     choices = data.choices()
     choices["windows"] = WINDOWS  # type: ignore[assignment]
     choices["window_values"] = [value for value, _text in WINDOWS]
     newest = max((d["last_seen"] for d in devices if d.get("last_seen")), default=None)
+    week_ago = request.app.state.clock() - timedelta(days=7)
+    totals = {
+        "devices": len(devices),
+        "phi": sum(1 for d in devices if d["handles_phi"]),
+        "life_sustaining": sum(1 for d in devices if d["criticality"] == "life-sustaining"),
+        "unknown": sum(1 for d in devices if d["category"] == "unknown"),
+        "new_this_week": sum(1 for d in devices if _at_or_after(d.get("discovered_at"), week_ago)),
+        "at_risk": sum(1 for d in devices if (d.get("risk") or 0) >= 50),
+    }
+    query = filters.query_string()
     return render(
         request,
         who,
@@ -69,7 +83,33 @@ def inventory(request: Request, who: Viewer, filters: Filters) -> Response:
         filters=filters,
         choices=choices,
         newest_seen=newest,
+        totals=totals,
+        sort=sort,
+        sort_base="/?" + (query + "&" if query else "") + "sort=",
     )
+
+
+def _category_rank(device: dict[str, Any]) -> int:
+    return CATEGORY_ORDER.get(device["category"], len(CATEGORY_ORDER))
+
+
+def _name(device: dict[str, Any]) -> str:
+    return " ".join(p for p in (device["vendor"], device["model"]) if p).lower() or "~"
+
+
+# How the inventory page can order its rows; clinical categories first, as the product
+# lists them, so pumps and monitors lead when nothing else tells rows apart.
+SORTS: dict[str, Any] = {
+    "risk": lambda d: (-(d.get("risk") or 0), _category_rank(d), _name(d), d["id"]),
+    "category": lambda d: (_category_rank(d), _name(d), d["id"]),
+    "name": lambda d: (_name(d), d["id"]),
+    "first_seen": lambda d: (d["first_seen"] or "", d["id"]),
+    "last_seen": lambda d: (_negate(d["last_seen"]), d["id"]),
+}
+
+
+def _negate(text: str | None) -> tuple[int, ...]:
+    return tuple(-ord(c) for c in (text or ""))
 
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)

@@ -7,6 +7,7 @@ them the shape the web code wants (paths, networks, a timedelta) and loads the s
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,6 +17,7 @@ from typing import Any
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_TRUSTED_PROXIES = ("127.0.0.1/32", "::1/128")
+_HEADER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -98,3 +100,38 @@ def web_settings(config: Any) -> WebSettings:
         proxy_user_header=str(value("proxy_user_header", "") or ""),
         trusted_proxies=tuple(ipaddress.ip_network(str(n), strict=False) for n in proxies),
     )
+
+
+def check_web_section(path: Path, web: dict[str, Any], problems: Any) -> None:
+    """The [web] checks that need the host or several keys (central/config's loader calls
+    this with every problem collector it has): TLS files in pairs and present, proxy
+    addresses that parse, a header name that is a header name."""
+    cert, key = web.get("tls_cert"), web.get("tls_key")
+    if (cert is None) != (key is None):
+        problems.error(path, "web.tls_cert", "set tls_cert and tls_key together (HTTPS)")
+    for name in ("tls_cert", "tls_key", "session_secret_file"):
+        value = web.get(name)
+        if value is not None and not Path(value).is_file():
+            problems.error(path, f"web.{name}", f"{value} does not exist or is not a file")
+    secret = web.get("session_secret_file")
+    if (
+        secret is not None
+        and Path(secret).is_file()
+        and len(Path(secret).read_bytes().strip()) < 16
+    ):
+        problems.error(path, "web.session_secret_file", "holds fewer than 16 bytes of secret")
+    users = web.get("users_file")
+    if users is not None and not Path(users).is_file():
+        problems.warning(
+            path,
+            "web.users_file",
+            f"{users} does not exist yet: nobody can sign in (iomt-central user add NAME ...)",
+        )
+    for entry in web.get("trusted_proxies") or []:
+        try:
+            ipaddress.ip_network(str(entry), strict=False)
+        except ValueError:
+            problems.error(path, "web.trusted_proxies", f"{entry!r} is not an address or network")
+    header = web.get("proxy_user_header") or ""
+    if header and not _HEADER_RE.fullmatch(header):
+        problems.error(path, "web.proxy_user_header", f"{header!r} is not an HTTP header name")

@@ -19,13 +19,16 @@ import sys
 import tomllib
 from pathlib import Path
 
+from agent.errors import AgentError
 from central.web.auth.users import ROLES, UsersFileError, UserStore, remove_user, set_user
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 MIN_PASSWORD_CHARS = 10
 
 
-class UserCommandError(Exception):
+class UserCommandError(AgentError):
+    """A user command that cannot be carried out; the CLI prints it as one line."""
+
     def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
         super().__init__(message)
         self.exit_code = exit_code
@@ -84,10 +87,13 @@ def _users_file(args: argparse.Namespace) -> Path:
             document = tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise UserCommandError(f"{args.config}: {error}") from None
+    # Only this key is read (not the whole configuration), so an admin can add the first
+    # user before the rest of central.toml is complete; relative paths as the loader has them.
     users_file = document.get("web", {}).get("users_file")
     if not users_file:
         raise UserCommandError(f"{args.config}: web.users_file is not set")
-    return Path(users_file)
+    path = Path(users_file)
+    return path if path.is_absolute() else Path(args.config).parent / path
 
 
 def _password(from_stdin: bool) -> str:
