@@ -56,10 +56,12 @@ def full_page_screenshot(driver: Any, name: str) -> None:
 
 
 def shown_device_ids(driver: Any) -> set[str]:
-    from selenium.webdriver.common.by import By
-
-    rows = driver.find_elements(By.CSS_SELECTOR, "#devices tbody tr[data-device]")
-    return {row.get_attribute("data-device") for row in rows}
+    # Read in one script call: element handles can go stale between two WebDriver calls.
+    ids = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#devices tbody tr[data-device]'))"
+        ".map(row => row.dataset.device)"
+    )
+    return set(ids)
 
 
 def choose(driver: Any, name: str, value: str) -> None:
@@ -79,6 +81,9 @@ def click_and_wait(driver: Any, element: Any) -> None:
     old_page = driver.find_element(By.TAG_NAME, "html")
     element.click()
     WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old_page))
+    WebDriverWait(driver, 10).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
 
 
 def submit_filters(driver: Any) -> None:
