@@ -349,7 +349,14 @@ static __attribute__((noinline)) uint8_t device_payload(struct device_table *t,
 {
     struct fp_sink sink = {&t->ring, &t->owner, src ? &src->fp : NULL, p->mac_src, p->ts_us, 0, 0};
     struct extract_ctx x = {&sink, v->responder, v->start_seen, v->service};
+    if (!v->first_payload && v->service == SVC_DHCP) {
+        /* Every DHCP message: many clients share one broadcast flow. */
+        count_result(t, extract_dhcp(p->payload, p->payload_caplen, &x), SVC_DHCP);
+        return v->service;
+    }
     if (!v->first_payload) {
+        if (!src) /* no link layer: nobody to count for */
+            return v->service;
         /* Count it, note its message type (of the first 16 messages of a device, then
          * of every 16th: a feed repeats a few types, and reading each MSH of a busy
          * feed costs more than all the rest). */
@@ -395,8 +402,7 @@ uint8_t devices_ip_packet(struct device_table *t, const struct packet *p, struct
             t->links[i].bytes_received += p->wire_len;
         }
     }
-    if (v.first_payload || (v.service == SVC_HL7 && src && p->payload_caplen &&
-                             p->payload[0] == 0x0b))
+    if (v.first_payload || devices_wants_message(v.service, p))
         return device_payload(t, src, p, &v);
     return v.service;
 }

@@ -272,6 +272,19 @@ struct flow_view {
     uint8_t start_seen;     /* TCP: the originator's SYN was seen (not joined mid-stream) */
 };
 
+/* A later payload of a labelled flow that the device table still reads (the flow table
+ * asks for packets that start nothing else): an MLLP block of an HL7 feed (each message
+ * is counted), and every DHCP message (all clients share the 0.0.0.0:68 -> broadcast
+ * flow, so each message is read and attributed to its chaddr). */
+#define DEVICES_EVERY_MESSAGE ((1u << SVC_HL7) | (1u << SVC_DHCP))
+static inline int devices_wants_message(unsigned service, const struct packet *p)
+{
+    /* One test for every other label (the per-packet path of almost every flow). */
+    if (__builtin_expect(!((1u << service) & DEVICES_EVERY_MESSAGE), 1) || !p->payload_caplen)
+        return 0;
+    return service == SVC_DHCP || p->payload[0] == 0x0b;
+}
+
 struct device_table;
 struct device_table *devices_new(uint32_t max_devices, uint32_t event_capacity);
 void devices_free(struct device_table *t);

@@ -677,9 +677,9 @@ static void account_packet(struct engine *e, const struct packet *p)
     if (!e->devices) {
         /* extraction off */
     } else if ((side & FLOW_PAYLOAD_0 || (side & FLOW_SENT_0 && !p->payload_len)) &&
-               (s->service != SVC_HL7 || !p->payload_caplen || p->payload[0] != 0x0b)) {
+               !devices_wants_message(s->service, p)) {
         /* count_packet sets SENT with PAYLOAD; an HL7 flow's packet matters only when it
-         * starts an MLLP block (0x0B): the device table counts its messages. */
+         * starts an MLLP block (0x0B), a DHCP flow's every message (engine.h). */
         devices_count_packet(e->devices, p);
     } else {
         struct flow_view view = {
