@@ -8,7 +8,9 @@
 3. replay it through the whole pipeline (`iomt-agent replay`: batches, deterministic
    CBOR, COSE_Sign1 with a fresh Ed25519 key, spool, MQTT) into a mosquitto the demo
    starts on a free loopback port;
-4. print what `iomt-agent consume` received there, every signature verified.
+4. print what `iomt-agent consume` received there, every signature verified: whole
+   records of a flow, of the devices that matter in a wing (an infusion pump, a patient
+   monitor, a CT scanner), of health and of status.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -61,6 +64,43 @@ SERVICES = [
 ]
 
 
+# Zeek's conn_state codes (https://docs.zeek.org/en/master/scripts/base/protocols/conn/
+# main.zeek.html, conn_state), as the flow records carry them.
+CONN_STATES = {
+    "S0": "SYN seen, no reply",
+    "S1": "established, not yet closed",
+    "SF": "established and closed normally",
+    "REJ": "SYN answered with a reset",
+    "S2": "established, only the originator closed",
+    "S3": "established, only the responder closed",
+    "RSTO": "established, the originator reset",
+    "RSTR": "established, the responder reset",
+    "RSTOS0": "SYN then a reset from the originator, no SYN-ACK",
+    "RSTRH": "SYN-ACK then a reset from the responder, no SYN seen",
+    "SH": "SYN then FIN from the originator, no SYN-ACK",
+    "SHR": "SYN-ACK then FIN from the responder, no SYN seen",
+    "OTH": "no SYN seen (mid-stream), or not TCP (UDP, ICMP: no handshake to judge)",
+}
+END_REASONS = {
+    "idle": "nothing for the idle timeout ([flows] *_idle_timeout_s)",
+    "active": "still running after [flows] active_timeout_s: reported, and it goes on",
+    "end": "TCP closed (FIN both ways, or a reset) and lingered",
+    "forced": "still open when the capture ended (the agent flushes every flow)",
+    "resources": "evicted because the flow table was full",
+}
+# The wing's clinical devices by their vendor's MAC prefix (tools/wingcap_wing.py).
+DEVICE_SAMPLES = [
+    ("an infusion pump", "00:1a:5c"),
+    ("a patient monitor", "00:09:fb"),
+    ("an imaging modality", "00:0b:7e"),
+]
+
+
+def legend(counts: collections.Counter[str], meanings: dict[str, str]) -> list[str]:
+    """One line per code seen, most frequent first: '   SF   12  established and ...'."""
+    return [f"     {code:<7}{n:>6,}  {meanings.get(code, '')}" for code, n in counts.most_common()]
+
+
 def service_of(proto: int, resp_port: int) -> str:
     """The summary's service label for a flow (scans land in 'other TCP')."""
     for label, service_proto, ports in SERVICES:
@@ -84,10 +124,10 @@ def summarize(records: list[Any]) -> list[str]:
     lines = [f"   {'service':<26} {'records':>8} {'packets':>10} {'IP bytes':>14}"]
     for label, (count, packets, ip_bytes) in sorted(by_service.items(), key=lambda i: -i[1][1]):
         lines.append(f"   {label:<26} {count:>8,} {packets:>10,} {ip_bytes:>14,}")
-    lines.append(
-        "   connection states: " + ", ".join(f"{s} {n:,}" for s, n in states.most_common())
-    )
-    lines.append("   end reasons: " + ", ".join(f"{r} {n:,}" for r, n in reasons.most_common()))
+    lines.append("   connection states (Zeek conn_state codes):")
+    lines += legend(states, CONN_STATES)
+    lines.append("   end reasons (why each record was emitted):")
+    lines += legend(reasons, END_REASONS)
     return lines
 
 
@@ -114,6 +154,13 @@ def run_local_summary(pcap: Path, truth: Path) -> bool:
         f"   engine counters: packets seen {counters.packets_seen:,}, in flows "
         f"{counters.packets_in_flows:,}, non-IP {counters.non_ip:,}, malformed "
         f"{counters.malformed}, truncated {counters.truncated}, flows {counters.flows_created:,}"
+    )
+    active = sum(record.end_reason == "active" for record in records)
+    print(
+        f"   {len(records):,} records from {counters.flows_created:,} flows: a flow that runs "
+        f"longer than [flows] active_timeout_s is reported\n   every interval, one record each "
+        f"time ({active:,} records here end `active`), so a long DICOM or HL7 link is\n   seen "
+        "while it lasts, not only when it ends. A consumer adds the records up by uid."
     )
     comparison = wingcap.compare_with_truth(records, counters, truth)
     exact = comparison.exact
@@ -203,15 +250,43 @@ def run_pipeline(pcap: Path, workdir: Path) -> bool:
         if kinds["gap"] == 0 and kinds["rejected"] == 0
         else f"\n4. PROBLEM: the consumer reported {dict(kinds)}"
     )
-    for kind in ("flow", "device", "health", "status"):
-        example = next(
-            (r for r in records if r["type"] == kind and (kind != "flow" or r.get("service"))),
-            None,
-        )
+    samples: list[tuple[str, dict[str, Any] | None]] = [
+        ("a flow (HL7 over MLLP)", _first(records, "flow", lambda r: r.get("service") == "hl7")),
+    ]
+    for what, prefix in DEVICE_SAMPLES:
+        device = _richest_device(records, prefix)
+        modality = (device or {}).get("fingerprints", {}).get("dicom_modality")
+        samples.append((f"{what} ({modality[0]})" if modality else what, device))
+    samples.append(("the last health message", _last(records, "health")))
+    samples.append(("the last status message", _last(records, "status")))
+    for what, example in samples:
         if example is not None:
-            text = json.dumps(example)
-            print(f"   a {kind} record: {text[:300]}{' ...' if len(text) > 300 else ''}")
+            print(f"\n   {what}, whole:")
+            print(textwrap.indent(json.dumps(example, indent=2), "     "))
     return replay.returncode == 0 and kinds["flow"] > 0 and kinds["gap"] == kinds["rejected"] == 0
+
+
+def _first(records: list[dict[str, Any]], kind: str, test: Any) -> dict[str, Any] | None:
+    return next((r for r in records if r["type"] == kind and test(r)), None)
+
+
+def _last(records: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
+    return next((r for r in reversed(records) if r["type"] == kind), None)
+
+
+def _richest_device(records: list[dict[str, Any]], mac_prefix: str) -> dict[str, Any] | None:
+    """The device record with that MAC prefix that says the most (a CT first, then the
+    most fingerprints)."""
+    devices = [r for r in records if r["type"] == "device" and r["mac"].startswith(mac_prefix)]
+    return max(
+        devices,
+        key=lambda r: (
+            "CT" in r.get("fingerprints", {}).get("dicom_modality", []),
+            len(r.get("fingerprints", {})),
+            len(r.get("protocols", [])),
+        ),
+        default=None,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,6 +319,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nKept {workdir}; try: .venv/bin/iomt-agent flows {pcap} --json | head")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+            print(
+                "\nThe capture, configuration, key and spool were removed; keep them with "
+                "`.venv/bin/python -m tools.demo --keep`."
+            )
     return 0 if exact and delivered else 1
 
 
