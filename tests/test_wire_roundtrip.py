@@ -113,6 +113,12 @@ def test_health_status_devices_alerts_round_trip() -> None:
     }
     health = decode_payload(encode_health(figures, IDENTITY, BATCH))
     assert health.health == {k: v for k, v in figures.items() if v is not None}
+    with_totals = decode_payload(
+        encode_status("online", IDENTITY, 1, losses={"spool_dropped_messages": 3},
+                      missing_interfaces=["usbeth0"])
+    )  # fmt: skip
+    assert with_totals.loss_totals == {"spool_dropped_messages": 3}
+    assert with_totals.missing_interfaces == ["usbeth0"]
     status = decode_payload(encode_status("offline", IDENTITY, 1_767_225_600_123_456))
     assert (status.kind, status.state, status.time_us, status.seq) == (
         "status",
@@ -159,6 +165,13 @@ def test_every_kind_validates_against_the_published_cddl() -> None:
         encode_flow_batch([], IDENTITY, BATCH),
         encode_health({"box_load_1m": 0.25, "clock_synchronized": False, "n": 3}, IDENTITY, BATCH),
         encode_status("online", IDENTITY, 1),
+        encode_status(
+            "online",
+            IDENTITY,
+            1,
+            losses={"spool_dropped_messages": 3, "kernel_drops": 0},
+            missing_interfaces=["usbeth0"],
+        ),
         encode_devices(
             [{"mac": "00:01:02:03:04:05", "change": "new", "ipv4": ["10.4.2.21"]}], IDENTITY, BATCH
         ),

@@ -136,6 +136,10 @@ install_key() {
     fi
     # The service (not root) reads it; it stays 0600.
     chown "$SERVICE_USER:$SERVICE_USER" "$key"
+    if [ ! -e "$CONFIG_DIR/site.secret" ]; then
+        say "no site secret: copy the site's to $CONFIG_DIR/site.secret so device names hash" \
+            "alike on every sensor (docs/CONFIG.md, Names and the site secret)"
+    fi
 }
 
 install_unit() {
