@@ -344,3 +344,47 @@ def test_sigterm_prints_the_same_summary_as_ctrl_c_and_exits_0(
     assert code == 0, stderr
     assert "1 messages, " in stderr and "Traceback" not in stderr
     assert [r["type"] for r in records].count("flow") == 3
+
+
+# Runs consume and reports its peak RSS on the last stderr line: a child forked from
+# pytest would be charged pytest's own memory (kept across fork + exec).
+_MEASURED = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:]).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code, file=sys.stderr)
+"""
+
+
+def test_consume_stays_under_100_mb_whatever_is_published(
+    mosquitto: MosquittoBroker, keys: tuple[Signer, Path]
+) -> None:
+    from tests.test_wire_hostile import review_bomb
+
+    signer, trust = keys
+    process = subprocess.Popen(
+        [sys.executable, "-c", _MEASURED, sys.executable, "-m", "agent", "consume", "--url",
+         mosquitto.url, "--trust", str(trust), "--exit-after-idle", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    assert "subscribed to" in process.stderr.readline()
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    try:
+        client.publish(TOPIC, review_bomb(), qos=1).wait_for_publish(10)
+        client.publish(TOPIC, b"\x00" * (8 << 20), qos=1).wait_for_publish(30)
+        flood = b"\x00" * (250 * 1024)
+        for _ in range(300):  # QoS 0: no flow control in MQTT
+            client.publish(TOPIC, flood, qos=0)
+        client.publish(TOPIC, _message(signer, 0), qos=1).wait_for_publish(30)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    stdout, stderr = process.communicate(timeout=120)
+    peak_kb, code = (int(x) for x in stderr.splitlines()[-1].split())
+    records = [json.loads(line) for line in stdout.splitlines()]
+    assert code == 0, stderr
+    assert [r["type"] for r in records].count("flow") == 3
+    assert peak_kb < 100 * 1024, f"consume peaked at {peak_kb / 1024:.0f} MB"
+    print(f"consume under the flood: peak RSS {peak_kb / 1024:.1f} MB; {stderr.splitlines()[-2]}")

@@ -44,3 +44,22 @@ def test_a_spool_written_by_schema_1_drains_through_the_current_consumer(tmp_pat
 
 def test_the_current_sender_writes_the_current_version() -> None:
     assert SCHEMA_VERSION == 2
+
+
+def test_a_version_2_first_message_validates_against_the_published_cddl() -> None:
+    import os
+
+    import pytest
+
+    pycddl = pytest.importorskip("pycddl", reason="pycddl (test extra) is not installed")
+    from agent.wire import BatchInfo, SensorIdentity, encode_flow_batch, encode_status
+    from agent.wire.samples import synthetic_flows
+
+    cddl = pycddl.Schema((Path(__file__).parents[1] / "docs" / "summary.cddl").read_text())
+    identity = SensorIdentity("wing4b-01", "st-mary", "4b", os.urandom(16), 12)
+    first = BatchInfo(0, 0, 1, {"packets_seen": 3}, {}, previous_boot_last_seq=4711)
+    payload = encode_flow_batch(synthetic_flows(3), identity, first)
+    assert decode_payload(payload).previous_boot_last_seq == 4711
+    assert decode_payload(payload).identity.boot_count == 12
+    cddl.validate_cbor(payload)
+    cddl.validate_cbor(encode_status("online", identity, 5))
