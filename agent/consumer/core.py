@@ -163,7 +163,7 @@ class Consumer:
             )
         if verdict.duplicate:
             self.stats.duplicates += 1
-            return True, self._gap_records(origin, verdict.confirmed, topic)
+            return True, []
         out = []
         if verdict.new_boot:
             out.append(_boot_record(origin, topic, verdict.previous_boot, count))

@@ -185,6 +185,14 @@ class _Decoder:
                 append(value)
                 pos = after
                 continue
+            if 0x80 <= initial < 0x98 and depth + 1 < MAX_DEPTH:  # a short array: a row
+                size = initial - 0x80
+                if size > end - pos - 1:
+                    raise self.fail(MALFORMED, "is truncated")
+                self.charge(_COST_ARRAY + _COST_ARRAY_SLOT * size)
+                value, pos = self.array(size, pos + 1, depth + 1)
+                append(value)
+                continue
             value, pos = self.item(pos, depth + 1, _NO_TAGS)
             append(value)
         return out, pos
