@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 
 OUI_REGISTRY = Path("/usr/share/ieee-data/oui.txt")  # Debian's ieee-data package
 MAX_VALUES_PER_KIND = 16  # distinct values kept per fingerprint kind and device
+# A MAC with this many addresses of one family (the engine keeps at most 4 and counts the
+# rest) answers for a network: a router. Fingerprints its IP packets carry then belong to
+# the hosts behind it, one record per (MAC, address); central/inventory reads the same.
+ROUTER_ADDRESSES = 4
+MAX_ROUTED_HOSTS = 64  # (MAC, address) records kept per router, the least recent goes
 MAX_VALUE_CHARS = 256
 HASH_PREFIX = "hmac-sha256:"
 
@@ -306,22 +311,95 @@ def _clean(value: bytes) -> str:
     return _UNPRINTABLE.sub("", value.decode("utf-8", "replace"))[:MAX_VALUE_CHARS]
 
 
+def _add_value(fingerprints: dict[str, list[str]], kind: str, value: str) -> bool:
+    """Keep a value (at most MAX_VALUES_PER_KIND per kind); True when it is new."""
+    values = fingerprints.setdefault(kind, [])
+    if value in values or len(values) >= MAX_VALUES_PER_KIND:
+        return False
+    values.append(value)
+    return True
+
+
+def _ip_text(ip: bytes) -> str:
+    return str(ipaddress.IPv4Address(ip) if len(ip) == 4 else ipaddress.IPv6Address(ip))
+
+
 @dataclass(slots=True)
 class DeviceRecord:
-    """What the agent knows of one device: the engine's latest state and fingerprints."""
+    """What the agent knows of one device: the engine's latest state and fingerprints.
+
+    Fingerprints of its own (link layer, DHCP for its chaddr) are in `fingerprints`; those
+    its IP packets carried, per sender address, in `hosts`. A device that is no router
+    ships them all as one record; a router ships its own, and one record per address
+    behind it (`host_wire`)."""
 
     mac: bytes
     state: DeviceState | None = None
     fingerprints: dict[str, list[str]] = field(default_factory=dict)
     shipped: bool = False  # a record of it went out this boot
+    hosts: OrderedDict[bytes, dict[str, list[str]]] = field(default_factory=OrderedDict)
+    changed_hosts: set[bytes] = field(default_factory=set)  # since the last shipping
+    shipped_hosts: set[bytes] = field(default_factory=set)
 
-    def add_fingerprint(self, kind: str, value: str) -> bool:
-        """Keep a value (at most MAX_VALUES_PER_KIND per kind); True when it is new."""
-        values = self.fingerprints.setdefault(kind, [])
-        if value in values or len(values) >= MAX_VALUES_PER_KIND:
+    def add_fingerprint(self, kind: str, value: str, ip: bytes = b"") -> bool:
+        """Keep a value, the device's own or (ip) its IP sender's; True when it is new."""
+        if not ip:
+            return _add_value(self.fingerprints, kind, value)
+        host = self.hosts.get(ip)
+        if host is None:
+            host = self.hosts[ip] = {}
+            if len(self.hosts) > MAX_ROUTED_HOSTS:
+                gone, _ = self.hosts.popitem(last=False)
+                self.changed_hosts.discard(gone)
+                self.shipped_hosts.discard(gone)
+        else:
+            self.hosts.move_to_end(ip)
+        if not _add_value(host, kind, value):
             return False
-        values.append(value)
+        self.changed_hosts.add(ip)
         return True
+
+    def is_router(self) -> bool:
+        s = self.state
+        return s is not None and (
+            len(s.ipv4) >= ROUTER_ADDRESSES or len(s.ipv6) >= ROUTER_ADDRESSES
+        )
+
+    def shipped_fingerprints(self) -> dict[str, list[str]]:
+        """What the device's own record carries: a router its own only, any other device
+        its own and every value its IP packets carried."""
+        if self.is_router() or not self.hosts:
+            return self.fingerprints
+        merged = {kind: list(values) for kind, values in self.fingerprints.items()}
+        for host in self.hosts.values():
+            for kind, values in host.items():
+                for value in values:
+                    _add_value(merged, kind, value)
+        return merged
+
+    def host_wire(self, ip: bytes, change: str) -> dict[str, Any]:
+        """The `device` map of a host behind this router: keyed (mac, ip)."""
+        fingerprints = self.hosts.get(ip, {})
+        return {
+            "mac": mac_text(self.mac),
+            "ip": _ip_text(ip),
+            "change": change,
+            "fingerprints": {k: list(v) for k, v in sorted(fingerprints.items())},
+        }
+
+    def routed_wire(self, change: str | None) -> list[dict[str, Any]]:
+        """The maps of the hosts behind this router that changed since the last call (all
+        of them, as `change`, when change is "snapshot"); none when it is no router."""
+        if not self.is_router():  # its own record carries them; kept for when it turns out one
+            return []
+        ips = sorted(self.hosts) if change == "snapshot" else sorted(self.changed_hosts)
+        out = []
+        for ip in ips:
+            kind = change or ("update" if ip in self.shipped_hosts else "new")
+            out.append(self.host_wire(ip, kind))
+            self.shipped_hosts.add(ip)
+        self.changed_hosts.clear()
+        return out
 
     def to_wire(self, change: str, vendor: str | None) -> dict[str, Any]:
         """The `device` map of docs/summary.cddl; change is new, update or snapshot."""
@@ -351,8 +429,9 @@ class DeviceRecord:
                 out["protocols"] = list(s.protocols)
             if s.hl7_messages:
                 out["hl7_messages"] = s.hl7_messages
-        if self.fingerprints:
-            out["fingerprints"] = {k: list(v) for k, v in sorted(self.fingerprints.items())}
+        fingerprints = self.shipped_fingerprints()
+        if fingerprints:
+            out["fingerprints"] = {k: list(v) for k, v in sorted(fingerprints.items())}
         return out
 
 
@@ -418,7 +497,9 @@ class DeviceInventory:
             touched.add(state.mac)
         for event in events:
             shippable = self._shippable(event)
-            if shippable is not None and self._record(event.mac).add_fingerprint(*shippable):
+            if shippable is not None and self._record(event.mac).add_fingerprint(
+                *shippable, event.ip
+            ):
                 touched.add(event.mac)
         out = []
         for mac in sorted(touched):
@@ -426,6 +507,7 @@ class DeviceInventory:
             if record is None:  # evicted again in this very batch
                 continue
             out.append(record.to_wire("update" if record.shipped else "new", self._vendor(mac)))
+            out.extend(record.routed_wire(None))
             record.shipped = True
         return out
 
@@ -436,6 +518,7 @@ class DeviceInventory:
         out = []
         for mac in sorted(self._records):
             out.append(self._records[mac].to_wire("snapshot", self._vendor(mac)))
+            out.extend(self._records[mac].routed_wire("snapshot"))
             self._records[mac].shipped = True
         return out
 

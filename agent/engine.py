@@ -145,12 +145,15 @@ _COUNTER_NAMES = tuple(f.name for f in fields(EngineCounters))
 
 class DeviceEvent(NamedTuple):
     """One fingerprint the extractors found: for the device `mac` (6 bytes), at packet
-    time ts_us, of `kind` (an allowlisted name, docs/DEVICES.md), raw `value` bytes."""
+    time ts_us, of `kind` (an allowlisted name, docs/DEVICES.md), raw `value` bytes; `ip`:
+    the sender's address (4 or 16 bytes) when the value is the IP sender's own, else b""
+    (behind a router every host has the router's MAC: the address tells them apart)."""
 
     mac: bytes
     ts_us: int
     kind: str
     value: bytes
+    ip: bytes = b""
 
 
 class DeviceState(NamedTuple):

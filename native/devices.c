@@ -347,7 +347,13 @@ static __attribute__((noinline)) uint8_t device_payload(struct device_table *t,
                                                         const struct packet *p,
                                                         const struct flow_view *v)
 {
-    struct fp_sink sink = {&t->ring, &t->owner, src ? &src->fp : NULL, p->mac_src, p->ts_us, 0, 0};
+    struct fp_sink sink = {.ring = &t->ring,
+                           .owner = &t->owner,
+                           .memory = src ? &src->fp : NULL,
+                           .mac = p->mac_src,
+                           .addr = p->src,
+                           .family = p->family,
+                           .ts_us = p->ts_us};
     struct extract_ctx x = {&sink, v->responder, v->start_seen, v->service};
     if (!v->first_payload && v->service == SVC_DHCP) {
         /* Every DHCP message: many clients share one broadcast flow. */
@@ -450,7 +456,11 @@ void devices_l2_frame(struct device_table *t, const struct packet *p)
             found = SVC_ARP;
         }
     } else {
-        struct fp_sink sink = {&t->ring, &t->owner, &src->fp, p->mac_src, p->ts_us, 0, 0};
+        struct fp_sink sink = {.ring = &t->ring,
+                               .owner = &t->owner,
+                               .memory = &src->fp,
+                               .mac = p->mac_src,
+                               .ts_us = p->ts_us};
         struct extract_ctx x = {&sink, 0, 0, SVC_NONE};
         uint8_t service = SVC_NONE;
         enum extract_result r = extract_l2(p, &x, &service);

@@ -161,8 +161,26 @@ static __attribute__((noinline)) void fp_event_add(struct fp_sink *sink, const u
     memcpy(ev->mac, mac, 6);
     ev->kind = (uint8_t)kind;
     ev->len = (uint16_t)len;
+    ev->family = mac == sink->mac ? sink->family : 0;
+    if (ev->family)
+        memcpy(ev->addr, sink->addr, 16);
     memcpy(ev->value, value, len);
     (*r->emitted)++;
+}
+
+/* The ring's seed with the sender's address mixed in: the sender's values are remembered
+ * per (MAC, address), so two hosts behind one router each send a value both have. */
+static inline uint64_t sender_seed(const struct fp_sink *sink)
+{
+    uint64_t seed = sink->ring->seed;
+    if (sink->family) {
+        uint64_t a = 0, b = 0;
+        memcpy(&a, sink->addr, sink->family == 4 ? 4 : 8);
+        if (sink->family == 6)
+            memcpy(&b, sink->addr + 8, 8);
+        seed = mix_bytes(seed ^ a, (const uint8_t *)&b, sizeof b);
+    }
+    return seed;
 }
 
 static inline void fp_note(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
@@ -171,13 +189,15 @@ static inline void fp_note(struct fp_sink *sink, const uint8_t *mac, enum fp_kin
     if (len > FP_VALUE_MAX)
         len = FP_VALUE_MAX;
     /* The sender's own entry exists only for a station MAC: no station test then. */
-    struct fp_memory *m = mac == sink->mac ? sink->memory : NULL;
+    int sender = mac == sink->mac;
+    struct fp_memory *m = sender ? sink->memory : NULL;
     if (!m) {
         if (!mac_is_station(mac)) /* no link layer (raw IP captures): nobody to describe */
             return;
         m = sink->owner->memory_of(sink->owner->table, mac);
     }
-    if (m && fp_seen_before(m, fp_hash(sink->ring->seed, kind, value, len)))
+    uint64_t seed = sender ? sender_seed(sink) : sink->ring->seed;
+    if (m && fp_seen_before(m, fp_hash(seed, kind, value, len)))
         return;
     fp_event_add(sink, mac, kind, value, len);
 }
@@ -208,7 +228,7 @@ void fp_emit_for(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
     fp_note(sink, mac, kind, value, len);
 }
 
-uint64_t fp_set_start(const struct fp_sink *sink) { return sink->ring->seed; }
+uint64_t fp_set_start(const struct fp_sink *sink) { return sender_seed(sink); }
 
 uint64_t fp_set_hash(uint64_t h, const uint8_t *v, size_t len)
 {

@@ -56,13 +56,16 @@ enum fp_kind {
 extern const char *const FP_KIND_NAMES[FP_KIND_COUNT];
 
 #define FP_VALUE_MAX 512
-/* One fingerprint found: the device (by MAC) it belongs to, when, what. */
+/* One fingerprint found: the device (by MAC) it belongs to, when, what. For a value of
+ * the sender of an IP packet, also the sender's address: behind a router every host
+ * arrives with the router's MAC, and only the address tells them apart. */
 struct device_event {
     uint64_t ts_us;
     uint8_t mac[6];
-    uint8_t kind; /* enum fp_kind */
-    uint8_t _pad;
+    uint8_t kind;   /* enum fp_kind */
+    uint8_t family; /* 4 or 6: addr holds the sender's address; 0: none */
     uint16_t len;
+    uint8_t addr[16];
     char value[FP_VALUE_MAX];
 };
 /* Most events one frame can add; capture stops reading when less room is left. */
@@ -113,6 +116,8 @@ struct fp_sink {
     const struct fp_owner *owner;
     struct fp_memory *memory; /* the sender's (NULL when it has no entry) */
     const uint8_t *mac; /* the sender: whom fingerprints describe by default */
+    const uint8_t *addr; /* the sender's IP address (family 4: its first 4 bytes) */
+    uint8_t family;      /* 4 or 6; 0: no IP (link-layer frames) */
     uint64_t ts_us;
     uint32_t emitted;   /* this frame, bounded by DEVICE_EVENTS_PER_PACKET */
     uint32_t set_gen;   /* fp_set_seen() to fp_set_done(): the sender's memory before */
@@ -133,7 +138,8 @@ void fp_learn_address(struct fp_sink *sink, const uint8_t *mac, int family, cons
  * fp_set_done() with the same hash. Only for values of the sender itself (sink->mac). */
 uint64_t fp_set_hash(uint64_t h, const uint8_t *value, size_t len);
 /* The first h of a set: the device table's random seed, so that two different sets with
- * one hash cannot be crafted from outside (the second would not be sent). */
+ * one hash cannot be crafted from outside (the second would not be sent), mixed with the
+ * sender's address (two hosts behind one router each send theirs). */
 uint64_t fp_set_start(const struct fp_sink *sink);
 int fp_set_seen(struct fp_sink *sink, uint64_t h);
 void fp_set_done(struct fp_sink *sink, uint64_t h);

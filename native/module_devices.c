@@ -27,9 +27,11 @@ PyObject *Engine_take_device_events(EngineObject *self, PyObject *Py_UNUSED(igno
     for (uint32_t i = 0; i < count; i++) {
         const struct device_event *ev = devices_event_peek(t, i);
         PyObject *kind = fp_kind_names[ev->kind < FP_KIND_COUNT ? ev->kind : 0];
-        PyObject *item = Py_BuildValue("(y#KOy#)", (const char *)ev->mac, (Py_ssize_t)6,
+        Py_ssize_t addr_len = ev->family == 4 ? 4 : ev->family == 6 ? 16 : 0;
+        PyObject *item = Py_BuildValue("(y#KOy#y#)", (const char *)ev->mac, (Py_ssize_t)6,
                                        (unsigned long long)ev->ts_us, kind,
-                                       (const char *)ev->value, (Py_ssize_t)ev->len);
+                                       (const char *)ev->value, (Py_ssize_t)ev->len,
+                                       (const char *)ev->addr, addr_len);
         if (!item) {
             Py_DECREF(list);
             return NULL;

@@ -47,13 +47,14 @@ def test_devices_arrive_signed_decoded_and_in_the_sequence(tmp_path, mosquitto, 
     # the sensor's sequence: messages can arrive out of order (a spooled seq 0 overtaken
     # by a live seq 4), so the check walks them in seq order (stable: a message's own
     # records keep theirs).
-    new = Counter(r["mac"] for r in devices if r["change"] == "new")
+    # A record is a MAC, or (router MAC, address) for a host behind a router.
+    new = Counter((r["mac"], r.get("ip")) for r in devices if r["change"] == "new")
     assert new and max(new.values()) == 1
-    seen_new: set[str] = set()
+    seen_new: set[tuple[str, str | None]] = set()
     for r in sorted(devices, key=lambda r: r["seq"]):
         if r["change"] == "update":
-            assert r["mac"] in seen_new
-        seen_new.add(r["mac"])
+            assert (r["mac"], r.get("ip")) in seen_new
+        seen_new.add((r["mac"], r.get("ip")))
     # What the wing's devices say of themselves reaches the central side.
     kinds_found = {k for r in devices for k in r.get("fingerprints", {})}
     assert {"dicom_ae_title", "hl7_message_type", "dhcp_parameter_list", "tls_ja4"} <= kinds_found
@@ -67,7 +68,10 @@ def test_devices_arrive_signed_decoded_and_in_the_sequence(tmp_path, mosquitto, 
     services = Counter(r.get("service") for r in records if r["type"] == "flow")
     assert services["dicom"] and services["hl7"] and services["ssl"] and services["dhcp"]
     health = [r for r in records if r["type"] == "health"]
-    assert health[-1]["figures"]["devices_active"] == len(new)  # every device was announced
+    macs = {mac for mac, ip in new if ip is None}
+    assert health[-1]["figures"]["devices_active"] == len(macs)  # every device was announced
+    routed = {ip for mac, ip in new if ip is not None}
+    assert routed, "the wing's servers behind its router get records of their own"
 
 
 def test_a_periodic_snapshot_lists_every_device(tmp_path, mosquitto, wing_capture):

@@ -83,7 +83,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(copy, data + 2, payload_len);
     payload = copy;
     /* Memories from earlier inputs stay: deduplication paths get exercised too. */
-    struct fp_sink sink = {&ring, &owner, &sender_memory, SENDER, 1, 0, 0};
+    static const uint8_t SENDER_ADDR[16] = {10, 4, 2, 38};
+    struct fp_sink sink = {&ring, &owner, &sender_memory, SENDER, SENDER_ADDR, 4, 1, 0, 0};
     struct extract_ctx x = {&sink, data[1] & 1, (data[1] >> 1) & 1, (uint8_t)(data[1] >> 2)};
     enum extract_result r = EXTRACTORS[data[0] % EXTRACTOR_COUNT](copy, payload_len, &x);
     if (r > EXTRACT_MALFORMED || sink.emitted > DEVICE_EVENTS_PER_PACKET)
