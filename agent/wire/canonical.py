@@ -190,11 +190,11 @@ class _Decoder:
                 if size > end - pos - 1:
                     raise self.fail(MALFORMED, "is truncated")
                 self.charge(_COST_ARRAY + _COST_ARRAY_SLOT * size)
-                value, pos = self.array(size, pos + 1, depth + 1)
-                append(value)
+                row, pos = self.array(size, pos + 1, depth + 1)
+                append(row)
                 continue
-            value, pos = self.item(pos, depth + 1, _NO_TAGS)
-            append(value)
+            item, pos = self.item(pos, depth + 1, _NO_TAGS)
+            append(item)
         return out, pos
 
     def map(self, count: int, pos: int, depth: int) -> tuple[dict[Any, Any], int]:
