@@ -79,8 +79,14 @@ FINGERPRINT_KINDS = frozenset(
         "poct1_model",
         "poct1_version",
         "intellivue",
+        "sip_user_agent",
+        "sip_server",
+        "rtsp_user_agent",
+        "rtsp_server",
     }
 )
+# User agents of every text protocol follow [privacy] http_user_agent.
+USER_AGENT_KINDS = frozenset({"http_user_agent", "sip_user_agent", "rtsp_user_agent"})
 # Kinds that name a host, often after a person ("ICU4-JSMITH-PC"), or tie one client to
 # a person's device for good (the DHCP client id): hashed with the secret by default
 # ([privacy] hostnames). Classification needs none of them: vendor classes, system
@@ -164,7 +170,7 @@ class NamePrivacy:
             return self.hostnames
         if kind == "tls_sni":
             return self.tls_sni
-        if kind == "http_user_agent":
+        if kind in USER_AGENT_KINDS:
             return self.http_user_agent
         return "clear"
 

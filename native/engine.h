@@ -244,6 +244,8 @@ enum app_service {
     SVC_ARP,
     SVC_LLDP,
     SVC_CDP,
+    SVC_SIP,
+    SVC_RTSP,
     SVC_COUNT
 };
 extern const char *const APP_SERVICE_NAMES[SVC_COUNT]; /* Zeek-style: "ssl", "http" ... */

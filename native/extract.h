@@ -55,6 +55,19 @@ static inline char *ext_hex16(char *out, uint16_t v)
     return out + 4;
 }
 
+/* Text protocols (HTTP, SSDP, SIP, RTSP; extract_http.c): header `name` (case-insensitive,
+ * e.g. "User-Agent") among the header lines after the first line of d[0..len): its value
+ * in *value / *value_len. Returns 1 found, 0 absent (headers complete), -1 absent but the
+ * headers were cut short. The body after the blank line is never looked at. */
+int ext_header_value(const uint8_t *d, uint32_t len, const char *name, const uint8_t **value,
+                     uint32_t *value_len);
+/* The protocol token of a text protocol's first line: "SIP/2.0" for "INVITE sip:x
+ * SIP/2.0" and for "SIP/2.0 200 OK". 1 when it is `version`, 0 when not, -1 when the
+ * first line does not end inside the captured bytes (at most 512 of them are looked at). */
+int ext_first_line_is(const uint8_t *d, uint32_t len, const char *version);
+/* A request line's start: capital letters (1-16), a space, then `scheme` ("sip:"). */
+int ext_request_starts(const uint8_t *d, uint32_t len, const char *scheme);
+
 /* ---- the extractors (one file each, or one per family of protocols) ---- */
 enum extract_result extract_dhcp(const uint8_t *d, uint32_t len, struct extract_ctx *x);
 enum extract_result extract_dhcpv6(const uint8_t *d, uint32_t len, struct extract_ctx *x);
@@ -71,6 +84,8 @@ enum extract_result extract_poct1(const uint8_t *d, uint32_t len, struct extract
 enum extract_result extract_intellivue(const uint8_t *d, uint32_t len, struct extract_ctx *x);
 enum extract_result extract_lldp(const uint8_t *d, uint32_t len, struct extract_ctx *x);
 enum extract_result extract_cdp(const uint8_t *d, uint32_t len, struct extract_ctx *x);
+enum extract_result extract_sip(const uint8_t *d, uint32_t len, struct extract_ctx *x);
+enum extract_result extract_rtsp(const uint8_t *d, uint32_t len, struct extract_ctx *x);
 
 /* ---- dispatch (extract_table.c): which extractor, by the table ----
  * Each returns the extractor's result and sets *service to its row's label (unchanged

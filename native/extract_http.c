@@ -1,6 +1,7 @@
 /*
  * extract_http.c: HTTP/1.x (the first request's User-Agent, a response's Server) and
- * SSDP over UDP 1900 (the SERVER header of NOTIFY and search responses).
+ * SSDP over UDP 1900 (the SERVER header of NOTIFY and search responses); the header-line
+ * reader that SIP and RTSP share (ext_header_value).
  *
  * Only header lines before the blank line are read; a body is never looked at. A header
  * whose line does not end inside the captured bytes is not taken (partial).
@@ -11,11 +12,8 @@
 
 #include "extract.h"
 
-/* Find header `name` (case-insensitive, e.g. "User-Agent") among the header lines of
- * d[0..len): its value in *value / *value_len. Returns 1 found, 0 absent (headers
- * complete), -1 absent but the headers were cut short. */
-static int header_value(const uint8_t *d, uint32_t len, const char *name, const uint8_t **value,
-                        uint32_t *value_len)
+int ext_header_value(const uint8_t *d, uint32_t len, const char *name, const uint8_t **value,
+                     uint32_t *value_len)
 {
     size_t name_len = strlen(name);
     uint32_t line = 0;
@@ -49,7 +47,7 @@ enum extract_result extract_http(const uint8_t *d, uint32_t len, struct extract_
     int response = len >= 7 && !memcmp(d, "HTTP/1.", 7);
     const uint8_t *v;
     uint32_t vlen;
-    int found = header_value(d, len, response ? "Server" : "User-Agent", &v, &vlen);
+    int found = ext_header_value(d, len, response ? "Server" : "User-Agent", &v, &vlen);
     if (found == 1)
         fp_emit_trimmed(sink, sink->mac, response ? FP_HTTP_SERVER : FP_HTTP_USER_AGENT, v,
                         vlen);
@@ -64,8 +62,34 @@ enum extract_result extract_ssdp(const uint8_t *d, uint32_t len, struct extract_
         return EXTRACT_MALFORMED;
     const uint8_t *v;
     uint32_t vlen;
-    int found = header_value(d, len, "SERVER", &v, &vlen);
+    int found = ext_header_value(d, len, "SERVER", &v, &vlen);
     if (found == 1)
         fp_emit_trimmed(sink, sink->mac, FP_SSDP_SERVER, v, vlen);
     return found < 0 ? EXTRACT_PARTIAL : EXTRACT_OK;
+}
+
+int ext_first_line_is(const uint8_t *d, uint32_t len, const char *version)
+{
+    size_t n = strlen(version);
+    if (len > n && !memcmp(d, version, n) && d[n] == ' ')
+        return 1; /* a status line */
+    uint32_t window = len < 512 ? len : 512;
+    const uint8_t *eol = memchr(d, '\n', window);
+    if (!eol)
+        return -1;
+    uint32_t end = (uint32_t)(eol - d);
+    if (end && d[end - 1] == '\r')
+        end--;
+    /* a request line: METHOD SP URI SP version */
+    return end > n && d[end - n - 1] == ' ' && !memcmp(d + end - n, version, n);
+}
+
+int ext_request_starts(const uint8_t *d, uint32_t len, const char *scheme)
+{
+    uint32_t i = 0;
+    while (i < len && i < 16 && d[i] >= 'A' && d[i] <= 'Z')
+        i++;
+    size_t n = strlen(scheme);
+    return i && i < len && d[i] == ' ' && len - i - 1 >= n &&
+           !strncasecmp((const char *)d + i + 1, scheme, n);
 }

@@ -22,6 +22,7 @@ const char *const APP_SERVICE_NAMES[SVC_COUNT] = {
     [SVC_TLS] = "ssl",       [SVC_HTTP] = "http",   [SVC_DICOM] = "dicom",
     [SVC_HL7] = "hl7",       [SVC_POCT1] = "poct1", [SVC_INTELLIVUE] = "intellivue",
     [SVC_ARP] = "arp",       [SVC_LLDP] = "lldp",   [SVC_CDP] = "cdp",
+    [SVC_SIP] = "sip",       [SVC_RTSP] = "rtsp",
 };
 
 #define PROTO_TCP 6
@@ -42,7 +43,8 @@ const char *const APP_SERVICE_NAMES[SVC_COUNT] = {
     ROW(5353, 5353, SVC_MDNS, extract_mdns)                                               \
     ROW(53, 53, SVC_DNS, extract_dns)                                                     \
     ROW(1900, 1900, SVC_SSDP, extract_ssdp)                                               \
-    ROW(24005, 24105, SVC_INTELLIVUE, extract_intellivue)
+    ROW(24005, 24105, SVC_INTELLIVUE, extract_intellivue)                                 \
+    ROW(5060, 5060, SVC_SIP, extract_sip)
 
 /* TCP, by content. On a claimed port (0: none) what the extractor does not recognise is
  * malformed, not someone else's; with read_unframed it reads there even what fails the
@@ -52,6 +54,8 @@ const char *const APP_SERVICE_NAMES[SVC_COUNT] = {
     ROW(looks_tls, 0, 0, 0, SVC_TLS, extract_tls)                                         \
     ROW(looks_mllp, 2575, 2575, 1, SVC_HL7, extract_hl7)                                  \
     ROW(looks_dicom, 104, 11112, 0, SVC_DICOM, extract_dicom)                             \
+    ROW(looks_sip, 0, 0, 0, SVC_SIP, extract_sip)                                         \
+    ROW(looks_rtsp, 0, 0, 0, SVC_RTSP, extract_rtsp)                                      \
     ROW(looks_http, 0, 0, 0, SVC_HTTP, extract_http)                                      \
     ROW(looks_xml, 0, 0, 0, SVC_POCT1, extract_poct1)
 
@@ -67,6 +71,19 @@ static inline int looks_mllp(const uint8_t *d, uint32_t len) { return (void)len,
 static inline int looks_dicom(const uint8_t *d, uint32_t len)
 {
     return (void)len, d[0] >= 0x01 && d[0] <= 0x07; /* PDU types 1-7 */
+}
+/* SIP and RTSP: a first line that ends in the protocol's version (a request) or starts
+ * with it (a response), complete in the packet. Before HTTP: "OPTIONS rtsp://cam RTSP/1.0"
+ * starts like an HTTP request. Text starts with a capital letter. */
+static inline int looks_sip(const uint8_t *d, uint32_t len)
+{
+    return d[0] >= 'A' && d[0] <= 'Z' && ext_first_line_is(d, len, "SIP/2.0") == 1;
+}
+static inline int looks_rtsp(const uint8_t *d, uint32_t len)
+{
+    return d[0] >= 'A' && d[0] <= 'Z' &&
+           (ext_first_line_is(d, len, "RTSP/1.0") == 1 ||
+            ext_first_line_is(d, len, "RTSP/2.0") == 1);
 }
 static inline int looks_http(const uint8_t *d, uint32_t len)
 {

@@ -48,6 +48,10 @@ const char *const FP_KIND_NAMES[FP_KIND_COUNT] = {
     [FP_POCT1_MODEL] = "poct1_model",
     [FP_POCT1_VERSION] = "poct1_version",
     [FP_INTELLIVUE] = "intellivue",
+    [FP_SIP_USER_AGENT] = "sip_user_agent",
+    [FP_SIP_SERVER] = "sip_server",
+    [FP_RTSP_USER_AGENT] = "rtsp_user_agent",
+    [FP_RTSP_SERVER] = "rtsp_server",
 };
 
 

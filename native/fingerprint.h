@@ -51,6 +51,10 @@ enum fp_kind {
     FP_POCT1_MODEL,
     FP_POCT1_VERSION,
     FP_INTELLIVUE,      /* "connect-indication" */
+    FP_SIP_USER_AGENT,
+    FP_SIP_SERVER,
+    FP_RTSP_USER_AGENT,
+    FP_RTSP_SERVER,
     FP_KIND_COUNT
 };
 extern const char *const FP_KIND_NAMES[FP_KIND_COUNT];

@@ -48,7 +48,14 @@ PATIENT_VALUES = [
     b"MSGCTRL",  # MSH-10 control ids
     b"20261129151500",  # MSH-7 time
 ]
-ALLOWED_VALUES = [b"CT_4B_01", b"MONITOR7", b"ehr.stmary.example", b"PUMP-AE-77"]
+ALLOWED_VALUES = [
+    b"CT_4B_01",
+    b"MONITOR7",
+    b"ehr.stmary.example",
+    b"PUMP-AE-77",
+    b"Ascom i63 4.1.6",
+    b"AXIS P3245",
+]
 
 MODALITY = m.Host("00:0b:7e:00:00:05", "10.4.3.5")
 PACS = m.Host("00:50:56:00:00:99", "10.9.0.99")
@@ -90,6 +97,11 @@ def _capture(path: Path) -> Path:
     cap.tcp_packet(
         MODALITY, PACS, 40005, 4242, m.PSH_ACK, m.dicom_lookalike(b"JANE", b"MRN0099123")
     )
+    # SIP: a person's name in From (never read) beside the phone's User-Agent; RTSP: a
+    # record number in the stream path (never read) beside the camera's Server header.
+    cap.udp(LAPTOP, EHR, 5060, 5060, m.sip_register(b"Ascom i63 4.1.6", "4711", "SMITH^JOHN"))
+    rtsp = [("c", m.rtsp_options(b"VMS/2", "MRN7766554")), ("s", m.rtsp_response(b"AXIS P3245"))]
+    cap.tcp_session(LAPTOP, EHR, 50010, 554, rtsp)
     # HTTP body, and a DICOM AE title in a POCT-style allowed header for the control.
     body = b'{"name":"DOE^JANE","mrn":"MRN0099123","dob":"1980-01-01","id":"PATIENT-BODY-42"}'
     cap.tcp_session(LAPTOP, EHR, 50003, 80, [("c", m.http_request(b"Browser/1.0", body))])

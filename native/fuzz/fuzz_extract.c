@@ -32,7 +32,8 @@ static enum extract_result hl7_message_type(const uint8_t *d, uint32_t len,
 static const extractor_fn EXTRACTORS[] = {
     extract_dhcp,  extract_dhcpv6, extract_dns,        extract_mdns, extract_ssdp,
     extract_tls,   extract_http,   extract_dicom,      extract_hl7,  hl7_message_type,
-    extract_poct1, extract_intellivue, extract_lldp,   extract_cdp,
+    extract_poct1, extract_intellivue, extract_lldp,   extract_cdp,  extract_sip,
+    extract_rtsp,
 };
 #define EXTRACTOR_COUNT (sizeof EXTRACTORS / sizeof EXTRACTORS[0])
 

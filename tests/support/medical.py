@@ -377,6 +377,45 @@ def hl7_message(
     return "\r".join([msh, *segments]).encode() + b"\r"
 
 
+# ---------------------------------------------------------------- SIP, RTSP
+
+
+def sip_register(user_agent: bytes, extension: str, caller: str = "Nurse Jones") -> bytes:
+    """A REGISTER from a phone: its User-Agent, and a person's name and extension in
+    From/To/Contact (never read)."""
+    return (
+        (
+            f"REGISTER sip:pbx.stmary.example SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 10.4.2.60:5060;branch=z9hG4bK776\r\n"
+            f'From: "{caller}" <sip:{extension}@pbx.stmary.example>;tag=1\r\n'
+            f"To: <sip:{extension}@pbx.stmary.example>\r\n"
+            f"Call-ID: 8842@10.4.2.60\r\nCSeq: 1 REGISTER\r\n"
+            f"Contact: <sip:{extension}@10.4.2.60>\r\n"
+        ).encode()
+        + b"User-Agent: "
+        + user_agent
+        + b"\r\nContent-Length: 0\r\n\r\n"
+    )
+
+
+def sip_response(server: bytes) -> bytes:
+    return b"SIP/2.0 200 OK\r\nCSeq: 1 REGISTER\r\nServer: " + server + b"\r\n\r\n"
+
+
+def rtsp_options(user_agent: bytes, stream: str) -> bytes:
+    """A camera client's first request: the stream path (a room's name) is never read."""
+    return (
+        f"OPTIONS rtsp://10.4.9.20:554/{stream} RTSP/1.0\r\nCSeq: 1\r\n".encode()
+        + b"User-Agent: "
+        + user_agent
+        + b"\r\n\r\n"
+    )
+
+
+def rtsp_response(server: bytes) -> bytes:
+    return b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nServer: " + server + b"\r\nPublic: OPTIONS\r\n\r\n"
+
+
 # ---------------------------------------------------------------- POCT1-A, IntelliVue
 
 
