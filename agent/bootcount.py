@@ -15,11 +15,14 @@ read stops the start rather than restarting the count (the fix is in the error).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from agent.errors import UsageError
+
+log = logging.getLogger(__name__)
 
 FILE_NAME = "boot-counter.json"
 
@@ -56,9 +59,13 @@ class BootCounter:
 
     def record_last_seq(self, last_seq: int) -> None:
         """Remember the last seq this boot stored, for the next boot's first message.
-        Raises OSError when the file cannot be written."""
-        if last_seq >= 0:
+        A failure (a full disk) is logged, never raised: it costs only that hint."""
+        if last_seq < 0:
+            return
+        try:
             self._write(last_seq)
+        except UsageError as exc:
+            log.warning("%s; the next boot will not say where this one ended", exc)
 
     def _write(self, last_seq: int | None) -> None:
         temporary = self.path.with_name(self.path.name + ".tmp")
