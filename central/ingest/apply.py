@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from agent.wire import parse_topic
 from central.classify.ruleset import RuleSet
@@ -36,6 +36,7 @@ from central.inventory.store import (
     Observer,
     apply_address_hosts,
     apply_device,
+    subnet_prefix,
 )
 
 Clock = Callable[[], datetime]
@@ -89,12 +90,14 @@ def _first_time(connection: Connection, batch: dict[str, Any], now: datetime) ->
 def _store_records(
     connection: Connection, records: list[dict[str, Any]], context: IngestContext, now: datetime
 ) -> None:
-    head = records[0]
+    # boot and gap records may come first; the message's own record carries its seq.
+    head = next(r for r in records if r["type"] in ("batch", "health", "status"))
     observer = Observer(head["site"], head["wing"], head["sensor"])
     sensor: dict[str, Any] = {"messages": 1, "flows": 0, "device_updates": 0, "drops": 0}
     flow_records = []
     window_end: datetime | None = None
-    for record in records:
+    # Devices in MAC order: two instances locking rows in one order cannot deadlock.
+    for record in sorted(records, key=lambda r: (r["type"] == "device", r.get("mac", ""))):
         kind = record["type"]
         if kind in ("batch", "health"):
             window_end = datetime.fromtimestamp(record["window_end"], tz=UTC)
@@ -312,42 +315,81 @@ def _aggregate(
 def _addresses_without_device(
     connection: Connection, site: str, hosts: dict[str, HostTraffic], l2: dict[str, str]
 ) -> list[str]:
-    """Local addresses of these flows that no MAC device holds: hosts behind a router
-    (or hosts whose observation has not arrived yet; it absorbs them when it does).
-    An address already held by its own address device is still returned (updated)."""
+    """Local addresses of these flows that no MAC device holds, or only a router does:
+    hosts behind a router (or hosts whose observation has not arrived yet; it absorbs
+    them when it does). An address already held by its own address device is returned
+    too (updated)."""
     if not hosts:
         return []
-    held = {
-        address: kind
-        for address, kind in connection.execute(
-            select(device_addresses.c.address, devices.c.identity_kind)
-            .join(devices, devices.c.id == device_addresses.c.device_id)
-            .where(device_addresses.c.site == site, device_addresses.c.address.in_(sorted(hosts)))
+    holders: dict[str, set[str]] = {}
+    for address, device_id in connection.execute(
+        select(device_addresses.c.address, devices.c.id)
+        .join(devices, devices.c.id == device_addresses.c.device_id)
+        .where(
+            device_addresses.c.site == site,
+            device_addresses.c.address.in_(sorted(hosts)),
+            devices.c.identity_kind == "mac",
         )
-        if kind == "mac"
-    }
-    out = [address for address in sorted(hosts) if address not in held]
+    ):
+        holders.setdefault(address, set()).add(device_id)
+    routers = _routers(connection, {d for ids in holders.values() for d in ids})
+    out = [a for a in sorted(hosts) if not (holders.get(a, set()) - routers)]
+    # An address only a router holds is the router's own when its subnet is a local one
+    # (a non-router device holds an address in it); else it is a host behind the router.
+    router_held = [a for a in out if holders.get(a)]
+    local = _local_subnets(connection, site, {subnet_prefix(a) for a in router_held}, routers)
+    out = [a for a in out if not (holders.get(a) and subnet_prefix(a) in local)]
     if l2:
         # Flows that carry MACs (newer sensors): an address whose frames came from a known,
         # non-router MAC belongs to that device; its observation will list the address.
-        known = _non_router_macs(connection, site, {l2[a] for a in out if a in l2})
-        out = [address for address in out if l2.get(address) not in known]
+        known = _known_macs(connection, site, {l2[a] for a in out if a in l2})
+        owners = known - _routers(connection, known)
+        out = [a for a in out if a not in l2 or mac_device_id(site, l2[a]) not in owners]
     return out
 
 
-def _non_router_macs(connection: Connection, site: str, macs: set[str]) -> set[str]:
+def _local_subnets(
+    connection: Connection, site: str, prefixes: set[str], routers: set[str]
+) -> set[str]:
+    """The prefixes among `prefixes` where a MAC device other than a router holds an
+    address (IPv4 by LIKE on the text prefix; IPv6 compared here, text forms vary)."""
+    local = set()
+    mac_holders = (
+        select(device_addresses.c.device_id, device_addresses.c.address)
+        .join(devices, devices.c.id == device_addresses.c.device_id)
+        .where(device_addresses.c.site == site, devices.c.identity_kind == "mac")
+    )
+    for prefix in sorted(p for p in prefixes if ":" not in p):
+        rows = connection.execute(mac_holders.where(device_addresses.c.address.like(f"{prefix}%")))
+        if {device_id for device_id, _ in rows} - routers:
+            local.add(prefix)
+    if any(":" in p for p in prefixes):
+        for device_id, address in connection.execute(
+            mac_holders.where(device_addresses.c.family == 6)
+        ):
+            if device_id not in routers and subnet_prefix(address) in prefixes:
+                local.add(subnet_prefix(address))
+    return local
+
+
+def _routers(connection: Connection, device_ids: set[str]) -> set[str]:
+    if not device_ids:
+        return set()
+    return {
+        device_id
+        for (device_id,) in connection.execute(
+            select(device_addresses.c.device_id)
+            .where(
+                device_addresses.c.device_id.in_(sorted(device_ids)), device_addresses.c.family == 4
+            )
+            .group_by(device_addresses.c.device_id)
+            .having(func.count() >= ROUTER_ADDRESSES)
+        )
+    }
+
+
+def _known_macs(connection: Connection, site: str, macs: set[str]) -> set[str]:
     if not macs:
         return set()
-    ids = {mac_device_id(site, mac): mac for mac in macs}
-    counts: dict[str, int] = {}
-    for device_id, address in connection.execute(
-        select(device_addresses.c.device_id, device_addresses.c.address).where(
-            device_addresses.c.device_id.in_(sorted(ids))
-        )
-    ):
-        if ":" not in address:
-            counts[device_id] = counts.get(device_id, 0) + 1
-    present = set(
-        connection.execute(select(devices.c.id).where(devices.c.id.in_(sorted(ids)))).scalars()
-    )
-    return {ids[i] for i in present if counts.get(i, 0) < ROUTER_ADDRESSES}
+    ids = sorted(mac_device_id(site, mac) for mac in macs)
+    return set(connection.execute(select(devices.c.id).where(devices.c.id.in_(ids))).scalars())

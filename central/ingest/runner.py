@@ -34,6 +34,7 @@ from agent.errors import AgentError, UsageError
 from agent.keys import TrustStore
 from central.ingest.apply import Clock, IngestContext, store_message
 from central.ingest.retention import purge_expired
+from central.inventory.store import tidy_address_devices
 
 log = logging.getLogger("iomt-central.ingest")
 
@@ -166,12 +167,14 @@ class Ingest:
         while not self._stop.is_set():
             if time.monotonic() >= next_purge:
                 self._with_retry(lambda: purge_expired(self.engine, self.config, self.clock()))
+                self._with_retry(self._tidy)
                 next_purge = time.monotonic() + RETENTION_INTERVAL_S
             try:
                 payload, topic, mid, qos = self._inbox.get(timeout=0.2)
             except queue.Empty:
                 idle = self.exit_after_idle_s
                 if idle is not None and time.monotonic() - last_message >= idle:
+                    self._with_retry(self._tidy)
                     return
                 continue
             last_message = time.monotonic()
@@ -189,6 +192,10 @@ class Ingest:
             elif outcome == "rejected":
                 self.stats.rejected += 1
             client.ack(mid, qos)
+
+    def _tidy(self) -> int:
+        with self.engine.begin() as connection:
+            return tidy_address_devices(connection)
 
     def _with_retry(self, work: Any) -> Any:
         """work() until it commits; None if stopped first. Backoff 0.25 s doubling to

@@ -9,11 +9,12 @@ before its sets are merged, so two ingest instances never lose each other's addi
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
 from central.classify.classifier import Classification, DeviceFacts, classify
 from central.classify.ruleset import RuleSet
@@ -127,7 +128,7 @@ def apply_device(
                 )  # fmt: skip
         if changed_facts:
             _classification_history(connection, did, row, values, now, last)
-    if len(record.get("ipv4", [])) < ROUTER_ADDRESSES:
+    if not is_router(connection, did):
         _absorb_address_devices(connection, site, new_addresses)
     return did
 
@@ -453,6 +454,69 @@ def _history(
             device_id=did, at=now, seen=seen, change=change, detail=detail, actor=actor
         )
     )
+
+
+def is_router(connection: Connection, did: str) -> bool:
+    """A MAC that has carried ROUTER_ADDRESSES or more IPv4 addresses (over all time)."""
+    count = connection.execute(
+        select(func.count())
+        .select_from(device_addresses)
+        .where(device_addresses.c.device_id == did, device_addresses.c.family == 4)
+    ).scalar_one()
+    return bool(count >= ROUTER_ADDRESSES)
+
+
+def tidy_address_devices(connection: Connection) -> int:
+    """Delete address devices that turned out to be a MAC device's address: held by a
+    MAC device that is no router, or held by a router in a subnet where other MAC
+    devices live (the router's own interface). Such rows are left when one instance
+    stores a host's first flows while another stores its MAC's observation, or when
+    flows came before the observations. Returns how many went; ingest runs it
+    periodically and when it stops."""
+    routers = {
+        device_id
+        for (device_id,) in connection.execute(
+            select(device_addresses.c.device_id)
+            .where(device_addresses.c.family == 4)
+            .group_by(device_addresses.c.device_id)
+            .having(func.count() >= ROUTER_ADDRESSES)
+        )
+    }
+    held: set[tuple[str, str]] = set()
+    router_held: set[tuple[str, str]] = set()
+    local_subnets: set[tuple[str, str]] = set()
+    for site, address, device_id in connection.execute(
+        select(device_addresses.c.site, device_addresses.c.address, device_addresses.c.device_id)
+        .join(devices, devices.c.id == device_addresses.c.device_id)
+        .where(devices.c.identity_kind == "mac")
+    ):
+        if device_id in routers:
+            router_held.add((site, address))
+        else:
+            held.add((site, address))
+            local_subnets.add((site, subnet_prefix(address)))
+    orphans = [
+        device_id
+        for device_id, site, address in connection.execute(
+            select(devices.c.id, devices.c.site, devices.c.identity).where(
+                devices.c.identity_kind == "address"
+            )
+        )
+        if (site, address) in held
+        or ((site, address) in router_held and (site, subnet_prefix(address)) in local_subnets)
+    ]
+    if orphans:
+        connection.execute(delete(devices).where(devices.c.id.in_(orphans)))
+    return len(orphans)
+
+
+def subnet_prefix(address: str) -> str:
+    """The /24 (IPv4) or /64 (IPv6) as a text prefix (for LIKE): hosts in one subnet
+    sit on one segment; a router's remote hosts sit in others."""
+    if ":" in address:
+        network = ipaddress.ip_network(f"{address}/64", strict=False)
+        return network.network_address.exploded[:20]
+    return address.rsplit(".", 1)[0] + "."
 
 
 def _absorb_address_devices(connection: Connection, site: str, addresses: list[str]) -> None:

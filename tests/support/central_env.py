@@ -60,7 +60,9 @@ dir = "{self.trust}"
         )
         self.sensors: list[SensorSetup] = []
 
-    def add_sensor(self, sensor_id: str, site: str = "st-luke", wing: str = "4b") -> SensorSetup:
+    def add_sensor(
+        self, sensor_id: str, site: str = "st-luke", wing: str = "4b", extra_toml: str = ""
+    ) -> SensorSetup:
         """Keys (bound to this sensor in the central trust directory) and an agent.toml."""
         base = self.workdir / "sensors" / sensor_id
         made = generate_key_pair(base / "keys")
@@ -84,6 +86,7 @@ key = "{made.private_path}"
 [spool]
 dir = "{base / "spool"}"
 max_bytes = 67108864
+{extra_toml}
 """
         )
         sensor = SensorSetup(sensor_id, site, wing, config, made.kid.hex())
@@ -144,6 +147,12 @@ max_bytes = 67108864
             cwd=REPO,
             env=environment(),
         )
+
+    def expected_flows(self, capture: Path) -> int:
+        """How many flow records the sensor makes of `capture` (iomt-agent flows)."""
+        result = run_agent("flows", str(capture), "--json", timeout_s=300)
+        assert result.returncode == 0, result.stderr
+        return len(result.stdout.splitlines())
 
     def engine(self) -> Engine:
         from central.db import open_database
