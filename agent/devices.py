@@ -83,6 +83,9 @@ FINGERPRINT_KINDS = frozenset(
         "sip_server",
         "rtsp_user_agent",
         "rtsp_server",
+        "hl7_device_model",
+        "hl7_device_udi_di",
+        "hl7_device_type",
     }
 )
 # User agents of every text protocol follow [privacy] http_user_agent.

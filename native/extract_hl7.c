@@ -1,18 +1,23 @@
 /*
- * extract_hl7.c: HL7 v2 over MLLP: the MSH segment's allowlisted fields only.
+ * extract_hl7.c: HL7 v2 over MLLP: the MSH segment's allowlisted fields, and the device
+ * fields of PRT segments (v2.7+ participation information) whose participant is a device.
  *
  * Frame: 0x0B, the message, 0x1C 0x0D; segments end with CR. MSH-1 is the field
  * separator itself, so after "MSH" + separator the n-th field is MSH-(n+1). Sent:
  * MSH-3, 4, 5, 6 (applications, facilities), MSH-9 (type^event: its first two
- * components), MSH-11 (processing id), MSH-12 (version). Never MSH-7 (time), MSH-10
- * (control id), nor any byte after the MSH segment's CR: PID, PV1, OBX ... carry names,
- * record numbers, birth dates and results.
+ * components), MSH-11 (processing id), MSH-12 (version). From a PRT whose PRT-4 is EQUIP
+ * (the first message of a flow direction only): PRT-10's first component (model text),
+ * the 14-digit GTIN of a GS1 UDI in PRT-16 ("(01)" or "01" at its start), PRT-22 up to
+ * its coding system (device type).
  *
  * The whole MSH segment is checked (printable text, a sane separator) before anything
  * is sent; a segment cut short by segmentation gives only the fields that end inside
  * the packet (partial). No MSH after 0x0B, or binary bytes, is malformed: nothing sent.
- * Never read: MSH-7 (time), MSH-8 (security), MSH-10 (control id), MSH-13 on, and every
- * segment after MSH.
+ * Never read: MSH-7 (time), MSH-8 (security), MSH-10 (control id), MSH-13 on; in a PRT,
+ * PRT-5 (the person), PRT-19/20 (lot, serial), the rest of a UDI (lot, serial, dates),
+ * every other PRT field and any PRT of a person or organisation; every other segment
+ * (PID, PV1, OBX, NK1 ... carry names, record numbers, birth dates and results) is
+ * passed by its CR without a field looked at.
  */
 #include <string.h>
 
@@ -23,6 +28,8 @@
 /* The allowlisted fields of the MSH at d (after the optional 0x0B); up to MSH-last_field. */
 static enum extract_result read_msh(const uint8_t *d, uint32_t len, int last_field,
                                     struct fp_sink *sink);
+static void read_device_prts(const uint8_t *d, uint32_t len, uint32_t msh_end, uint8_t sep,
+                             uint8_t component, struct fp_sink *sink);
 
 enum extract_result extract_hl7(const uint8_t *d, uint32_t len, struct extract_ctx *x)
 {
@@ -143,14 +150,24 @@ scanned:;
      * are each one run of bytes between separators. A device sends the same header on
      * every message: when its entry has all of it already, nothing is sent again. */
     int whole = last_field == 12 && (n_seps > 10 || (n_seps == 10 && !cut));
+    /* PRT exists from v2.7 on (MSH-12 "2.7", "2.8.1" ...): older messages are not searched. */
+    int has_prt = 0;
+    if (whole && !cut) {
+        const uint8_t *ver = d + seps[9] + 1;
+        size_t ver_len = (n_seps > 10 ? seps[10] : end) - (seps[9] + 1);
+        has_prt = ver_len >= 3 && ver[0] == '2' && ver[1] == '.' && ver[2] >= '7' && ver[2] <= '9';
+    }
     uint64_t set = 0;
     if (whole) {
         uint32_t b = seps[8] + 1, b_end = n_seps > 10 ? seps[10] : end;
         set = fp_set_hash(fp_set_start(sink) ^ sep, d + seps[0] + 1, seps[4] - (seps[0] + 1));
         set = fp_set_hash(set, v9, len9);
         set = fp_set_hash(set, d + b, b_end - b);
-        if (fp_set_seen(sink, set))
+        if (fp_set_seen(sink, set)) {
+            if (has_prt)
+                read_device_prts(d, len, end, sep, component, sink);
             return cut ? EXTRACT_PARTIAL : EXTRACT_OK;
+        }
     }
     size_t first = last_field == 12 ? 0 : 4, count = last_field == 12 ? 7 : 5;
     for (size_t f = first; f < count; f++) {
@@ -166,5 +183,111 @@ scanned:;
     }
     if (whole)
         fp_set_done(sink, set);
+    if (has_prt)
+        read_device_prts(d, len, end, sep, component, sink);
     return cut ? EXTRACT_PARTIAL : EXTRACT_OK;
+}
+
+/* ---------------------------------------------------------------- PRT (v2.7+) */
+
+#define PRT_MAX_SEGMENTS 64 /* segments passed looking for PRT: a message has a few dozen */
+#define GTIN_DIGITS 14
+
+/* The n-th component (1-based) of a field: [*v, *v + *vlen). */
+static void component_of(const uint8_t *field, size_t flen, uint8_t component, unsigned n,
+                         const uint8_t **v, size_t *vlen)
+{
+    const uint8_t *p = field, *end = field + flen;
+    for (unsigned i = 1; i < n; i++) {
+        const uint8_t *c = memchr(p, component, (size_t)(end - p));
+        if (!c) {
+            *v = end;
+            *vlen = 0;
+            return;
+        }
+        p = c + 1;
+    }
+    const uint8_t *c = memchr(p, component, (size_t)(end - p));
+    *v = p;
+    *vlen = (size_t)((c ? c : end) - p);
+}
+
+/* The GTIN of a GS1 UDI: "(01)" or "01" and 14 digits at its start; NULL when absent. The
+ * rest of a UDI ((10) lot, (21) serial, (11)/(17) dates) is never looked at. */
+static const uint8_t *udi_gtin(const uint8_t *v, size_t vlen)
+{
+    size_t at = vlen >= 4 && !memcmp(v, "(01)", 4) ? 4 : vlen >= 2 && !memcmp(v, "01", 2) ? 2 : 0;
+    if (!at || vlen < at + GTIN_DIGITS)
+        return NULL;
+    for (size_t i = at; i < at + GTIN_DIGITS; i++)
+        if (v[i] < '0' || v[i] > '9')
+            return NULL;
+    return v + at;
+}
+
+/* One PRT segment's fields (after "PRT" and the separator): when its participation
+ * (PRT-4) is EQUIP, the device's model text (PRT-10, first component), its UDI's GTIN
+ * (PRT-16) and its type (PRT-22, up to the coding system). PRT-5 (a person), PRT-19/20
+ * (lot, serial) and every other field are stepped over by their separators. */
+static void device_prt(const uint8_t *f, size_t n, uint8_t sep, uint8_t component,
+                       struct fp_sink *sink)
+{
+    enum { WANT = 22 };
+    const uint8_t *field[WANT + 1] = {0};
+    size_t flen[WANT + 1] = {0};
+    const uint8_t *p = f, *end = f + n;
+    for (unsigned k = 1; k <= WANT && p <= end; k++) {
+        const uint8_t *s = memchr(p, sep, (size_t)(end - p));
+        field[k] = p;
+        flen[k] = (size_t)((s ? s : end) - p);
+        if (!s)
+            break;
+        p = s + 1;
+    }
+    const uint8_t *v;
+    size_t vlen;
+    if (!field[4])
+        return;
+    component_of(field[4], flen[4], component, 1, &v, &vlen);
+    if (vlen != 5 || memcmp(v, "EQUIP", 5))
+        return; /* a person's or an organisation's participation: nothing of it */
+    if (field[10]) {
+        component_of(field[10], flen[10], component, 1, &v, &vlen);
+        fp_emit_trimmed(sink, sink->mac, FP_HL7_DEVICE_MODEL, v, vlen);
+    }
+    if (field[16]) {
+        component_of(field[16], flen[16], component, 1, &v, &vlen);
+        const uint8_t *gtin = udi_gtin(v, vlen);
+        if (gtin)
+            fp_emit(sink, FP_HL7_DEVICE_UDI_DI, gtin, GTIN_DIGITS);
+    }
+    if (field[22]) {
+        const uint8_t *c3;
+        size_t c3len;
+        component_of(field[22], flen[22], component, 3, &c3, &c3len);
+        size_t type_len = c3len ? (size_t)(c3 + c3len - field[22]) : flen[22];
+        fp_emit_trimmed(sink, sink->mac, FP_HL7_DEVICE_TYPE, field[22], type_len);
+    }
+}
+
+/* The segments after the MSH (which ends at msh_end, a CR): PRT segments go to
+ * device_prt; every other segment (PID, PV1, OBX ...) is passed by its CR, none of its
+ * fields looked at. A segment the packet cuts is not read. */
+static void read_device_prts(const uint8_t *d, uint32_t len, uint32_t msh_end, uint8_t sep,
+                             uint8_t component, struct fp_sink *sink)
+{
+    uint32_t seg = msh_end;
+    for (int i = 0; i < PRT_MAX_SEGMENTS; i++) {
+        while (seg < len && (d[seg] == '\r' || d[seg] == '\n'))
+            seg++;
+        if (seg >= len || d[seg] == 0x1c)
+            return;
+        const uint8_t *cr = memchr(d + seg, '\r', len - seg);
+        if (!cr)
+            return;
+        uint32_t seg_end = (uint32_t)(cr - d);
+        if (seg_end - seg > 4 && !memcmp(d + seg, "PRT", 3) && d[seg + 3] == sep)
+            device_prt(d + seg + 4, seg_end - seg - 4, sep, component, sink);
+        seg = seg_end + 1;
+    }
 }

@@ -52,6 +52,9 @@ const char *const FP_KIND_NAMES[FP_KIND_COUNT] = {
     [FP_SIP_SERVER] = "sip_server",
     [FP_RTSP_USER_AGENT] = "rtsp_user_agent",
     [FP_RTSP_SERVER] = "rtsp_server",
+    [FP_HL7_DEVICE_MODEL] = "hl7_device_model",
+    [FP_HL7_DEVICE_UDI_DI] = "hl7_device_udi_di",
+    [FP_HL7_DEVICE_TYPE] = "hl7_device_type",
 };
 
 

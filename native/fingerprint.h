@@ -55,6 +55,9 @@ enum fp_kind {
     FP_SIP_SERVER,
     FP_RTSP_USER_AGENT,
     FP_RTSP_SERVER,
+    FP_HL7_DEVICE_MODEL,  /* PRT-10 of an EQUIP participation, first component */
+    FP_HL7_DEVICE_UDI_DI, /* PRT-16: the 14-digit GTIN of a GS1 UDI, nothing else of it */
+    FP_HL7_DEVICE_TYPE,   /* PRT-22: code^text^coding system */
     FP_KIND_COUNT
 };
 extern const char *const FP_KIND_NAMES[FP_KIND_COUNT];

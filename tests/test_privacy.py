@@ -47,6 +47,8 @@ PATIENT_VALUES = [
     b"ward4b-jdoe",  # inside DHCP option 81 (FQDN), never read
     b"MSGCTRL",  # MSH-10 control ids
     b"20261129151500",  # MSH-7 time
+    b"SN9988776655",  # a device's serial number (PRT-20, and inside its UDI)
+    b"LOT20261129",  # its lot (PRT-19)
 ]
 ALLOWED_VALUES = [
     b"CT_4B_01",
@@ -55,6 +57,8 @@ ALLOWED_VALUES = [
     b"PUMP-AE-77",
     b"Ascom i63 4.1.6",
     b"AXIS P3245",
+    b"IntelliVue MX800",  # PRT-10 model text
+    b"00884521164321",  # the GTIN of its UDI (PRT-16)
 ]
 
 MODALITY = m.Host("00:0b:7e:00:00:05", "10.4.3.5")
@@ -70,9 +74,21 @@ def _capture(path: Path) -> Path:
     segments = [
         "PID|1||MRN0099123^^^STMARY^MR||DOE^JANE^Q||19800101|F|||1 Main St^^Town",
         "NK1|1|SMITH^JOHN|SPO",
+        # A device's participation, with the clinician who used it (PRT-5) and its serial.
+        m.prt_segment(
+            {
+                4: "EQUIP",
+                5: "77^SMITH^JOHN",
+                10: "IntelliVue MX800",
+                16: "(01)00884521164321(10)LOT20261129(21)SN9988776655",
+                19: "LOT20261129",
+                20: "SN9988776655",
+            }
+        ),
         "OBX|1|NM|8867-4^Heart rate^LN||72|/min|||||F|||19511224 MRN7766554",
     ]
-    messages = [("c", m.mllp(m.hl7_message(segments=segments))), ("s", m.mllp(b"MSA|AA|x\r"))]
+    message = m.hl7_message(segments=segments, version="2.8")  # PRT: v2.7 and later
+    messages = [("c", m.mllp(message)), ("s", m.mllp(b"MSA|AA|x\r"))]
     cap.tcp_session(MONITOR, EHR, 50001, 2575, messages)
     # HL7 with a missing MSH (malformed): its PID must not leak either.
     cap.tcp_session(MONITOR, EHR, 50002, 2575, [("c", m.mllp(segments[0].encode() + b"\r"))])

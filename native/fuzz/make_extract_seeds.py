@@ -20,7 +20,8 @@ START_SEEN = 0x02
 
 def payloads() -> list[bytes]:
     """In the order of EXTRACTORS in fuzz_extract.c."""
-    hl7 = m.mllp(m.hl7_message(segments=["PID|1||MRN1||DOE^JANE"]))
+    prt = m.prt_segment({4: "EQUIP", 5: "DOE^JOHN", 10: "MX800", 16: "(01)00884521164321(21)S1"})
+    hl7 = m.mllp(m.hl7_message(segments=["PID|1||MRN1||DOE^JANE", prt], version="2.8"))
     return [
         m.dhcp_discover(CLIENT, b"host", b"vendor", bytes([1, 3, 6, 15]), b"\x01abc"),
         m.dhcpv6_solicit(311, b"MSFT 5.0"),

@@ -369,12 +369,18 @@ def hl7_message(
     control_id: str = "MSGCTRL0001",
     timestamp: str = "20261129151500",
     segments: Sequence[str] = (),
+    version: str = "2.5.1",
 ) -> bytes:
     msh = (
         f"MSH|^~\\&|{sending_app}|{sending_facility}|EHR|STMARY|{timestamp}||"
-        f"{message_type}|{control_id}|P|2.5.1"
+        f"{message_type}|{control_id}|P|{version}"
     )
     return "\r".join([msh, *segments]).encode() + b"\r"
+
+
+def prt_segment(fields: dict[int, str]) -> str:
+    """A PRT segment with PRT-n = fields[n] (empty otherwise), up to PRT-22."""
+    return "PRT|" + "|".join(fields.get(i, "") for i in range(1, 23))
 
 
 # ---------------------------------------------------------------- SIP, RTSP
