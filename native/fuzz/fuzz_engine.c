@@ -1,14 +1,14 @@
 /*
  * fuzz_engine.c: libFuzzer harness for the whole engine (parse + flow table + ring).
  *
- * Build (tools/sanitize.sh does this):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Inative \
- *         native/fuzz/fuzz_engine.c native/parse.c native/flowtable.c native/conn_state.c \
- *         native/devices.c native/fingerprint.c native/extract_*.c -o fuzz_engine
+ * Build: tools/sanitize.sh compiles it with clang -fsanitize=fuzzer,address,undefined
+ * together with every C file of native/ but the CPython binding (module.c and
+ * module_*.c), and links libpcap (file mode uses the engine's capture reader).
  * With -DFUZZ_PARSE_ONLY only parse.c is needed (each frame goes to parse_frame).
  *
  * Input format (native/fuzz/make_seeds.py writes seeds from real captures):
- *   byte 0      link type: index into LINKTYPES (mod its size)
+ *   byte 0      bit 7 clear: link type, bits 0-6 an index into LINKTYPES (mod its size);
+ *               bit 7 set: file mode (below)
  *   byte 1      engine shape: bits 0-1 pick max_flows, bits 2-3 the ring size; bit 4
  *               drains the ring after every frame (else only when the engine asks);
  *               bit 5 drains by engine_ring_discard() without looking at the records;
@@ -19,9 +19,15 @@
  *     (fewer if the input ends: the frame is cut there).
  *     ts_step: bit 15 clear, packet time moves on by ts_step * 10 ms (up to ~5 min, so
  *     a few steps pass every timeout below); bit 15 set, it goes back by the rest (out
- *     of order files). wire_extra: wire_len = caplen + wire_extra; 255 makes the record
- *     lie (wire_len = caplen / 2); 254 feeds no frame but moves the clock (a live
- *     capture's idle tick, engine_advance_clock).
+ *     of order files); time saturates at 0 and 2^64 - 1. wire_extra: wire_len = caplen
+ *     + wire_extra; 255 makes the record lie (wire_len = caplen / 2); 254 feeds no frame
+ *     but moves the clock (a live capture's idle tick, engine_advance_clock); 253 first
+ *     jumps the time to 2^64 - 1 - ts_step * 10 ms (a record from the far future, times
+ *     near 2^64), then feeds the frame with wire_len = caplen.
+ * File mode (byte 0 bit 7 set): byte 1 is the engine shape as above, and the rest is a
+ *   capture file (pcap or pcapng, as make_seeds.py writes them from the same captures),
+ *   read through the engine's own reader (capture_open_file, capture_run: its direct
+ *   pcap reader and the libpcap fallback) from a memfd.
  *
  * Beyond the sanitizers' checks, the harness aborts when an engine invariant breaks:
  * the per-frame counters add up to packets_seen, no record is lost, every record is
@@ -32,6 +38,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "engine.h"
 
@@ -123,7 +131,8 @@ static int check_device(const struct device_view *v, void *arg)
 {
     (void)arg;
     if (v->n_v4 > DEVICE_MAX_V4 || v->n_v6 > DEVICE_MAX_V6 || v->n_vlans > DEVICE_MAX_VLANS ||
-        v->n_services > DEVICE_MAX_SERVICES || v->first_seen_us > v->last_seen_us + 1)
+        v->n_services > DEVICE_MAX_SERVICES ||
+        (v->last_seen_us < UINT64_MAX && v->first_seen_us > v->last_seen_us + 1))
         fail("device with impossible counts or times");
     return 0;
 }
@@ -143,18 +152,11 @@ static void drain_devices(struct engine *engine, int changed_only)
     devices_visit(t, changed_only, check_device, NULL);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static struct engine *engine_of_shape(uint8_t shape)
 {
     static const uint32_t max_devices_choice[] = {64, 1, 4, 0};
     static const uint32_t max_flows_choice[] = {1, 4, 64, 4096};
     static const uint32_t ring_choice[] = {16, 17, 64, 1024}; /* engine minimum: 16 */
-    if (size < 2)
-        return 0;
-    int linktype = LINKTYPES[data[0] % LINKTYPE_COUNT];
-    uint8_t shape = data[1];
-    int drain_every_frame = shape & 0x10;
-    struct drain drain = {.look = !(shape & 0x20), .record_packets = 0};
-
     /* Short timeouts so that inputs of a few frames reach every end reason. */
     struct engine_settings settings = {
         .max_flows = max_flows_choice[shape & 3],
@@ -170,11 +172,83 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     if (engine_settings_check(&settings) != NULL)
         fail("the harness's settings were refused");
-    struct engine *engine = engine_new(&settings);
+    return engine_new(&settings);
+}
+
+/* The end of every input: flush, drain, and the invariants that hold after it. */
+static void finish(struct engine *engine, struct drain *drain)
+{
+    while (!engine_resume(engine))
+        drain_ring(engine, drain);
+    int rounds = 0;
+    while (engine_flush(engine) > 0) {
+        if (engine_ring_count(engine) == 0 || ++rounds > 1000000)
+            fail("engine_flush makes no progress although the ring was drained");
+        drain_ring(engine, drain);
+    }
+    drain_ring(engine, drain);
+    drain_devices(engine, 0);
+    check_counters(engine);
+    if (engine_flows_active(engine) != 0)
+        fail("flows left after the flush");
+    if (drain->look && drain->record_packets != engine_counters(engine)->packets_in_flows)
+        fail("the records' packets do not add up to packets_in_flows");
+}
+
+/* File mode: the input after byte 1 is a capture file, read by the engine's own reader
+ * from a memfd (a regular file, so the direct pcap reader takes it). */
+static void run_file(struct engine *engine, struct drain *drain, const uint8_t *bytes,
+                     size_t len)
+{
+    int fd = memfd_create("fuzz_capture", 0);
+    if (fd < 0)
+        fail("memfd_create");
+    for (size_t done = 0; done < len;) {
+        ssize_t n = write(fd, bytes + done, len - done);
+        if (n <= 0)
+            fail("write to the memfd");
+        done += (size_t)n;
+    }
+    char path[64], err[512];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    struct capture *c = capture_new(engine);
+    if (!c)
+        fail("capture_new");
+    if (capture_open_file(c, path, err, sizeof err) == CAPTURE_OK) {
+        for (int rounds = 0;; rounds++) {
+            enum capture_status status = capture_run(c, 1000, err, sizeof err);
+            if (status == CAPTURE_EOF || status >= CAPTURE_ERR_OPEN)
+                break; /* a damaged file ends the reading, as for the agent */
+            if (rounds > 1000000)
+                fail("capture_run makes no progress on a file");
+            drain_ring(engine, drain);
+            drain_devices(engine, 1);
+            check_counters(engine);
+        }
+    }
+    finish(engine, drain);
+    capture_free(c);
+    close(fd);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 2)
+        return 0;
+    int file_mode = data[0] & 0x80;
+    int linktype = LINKTYPES[(data[0] & 0x7f) % LINKTYPE_COUNT];
+    uint8_t shape = data[1];
+    int drain_every_frame = shape & 0x10;
+    struct drain drain = {.look = !(shape & 0x20), .record_packets = 0};
+    struct engine *engine = engine_of_shape(shape);
     if (!engine)
         return 0;
+    if (file_mode) {
+        run_file(engine, &drain, data + 2, size - 2);
+        engine_free(engine);
+        return 0;
+    }
 
-    /* Far from 0, so that steps back (at most ~5.5 min each) never wrap. */
     uint64_t ts_us = 1700000000ULL * 1000000ULL;
     size_t pos = 2;
     while (pos + 5 <= size) {
@@ -184,10 +258,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pos += 5;
         if (caplen > size - pos)
             caplen = (uint32_t)(size - pos);
-        if (ts_step & 0x8000)
-            ts_us -= (uint64_t)(ts_step & 0x7fff) * 10000;
+        uint64_t step_us = (uint64_t)(ts_step & 0x7fff) * 10000;
+        if (wire_extra == 253) /* a far-future record: times near 2^64 */
+            ts_us = UINT64_MAX - (uint64_t)ts_step * 10000;
+        else if (ts_step & 0x8000)
+            ts_us = ts_us > step_us ? ts_us - step_us : 0;
         else
-            ts_us += (uint64_t)ts_step * 10000;
+            ts_us = ts_us < UINT64_MAX - step_us ? ts_us + step_us : UINT64_MAX;
 
         /* The engine may have deferred work when the ring filled: drain until ready. */
         while (!engine_resume(engine))
@@ -195,7 +272,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (wire_extra == 254) {
             engine_advance_clock(engine, ts_us);
         } else {
-            uint32_t wire_len = wire_extra == 255 ? caplen / 2 : caplen + wire_extra;
+            uint32_t wire_len = wire_extra == 255   ? caplen / 2
+                                : wire_extra == 253 ? caplen
+                                                    : caplen + wire_extra;
             uint8_t *frame = exact_copy(data + pos, caplen);
             engine_handle_frame(engine, linktype, frame, caplen, wire_len, ts_us);
             free(frame);
@@ -208,22 +287,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             drain_devices(engine, 1); /* as the capture loop makes Python do */
         check_counters(engine);
     }
-
-    while (!engine_resume(engine))
-        drain_ring(engine, &drain);
-    int rounds = 0;
-    while (engine_flush(engine) > 0) {
-        if (engine_ring_count(engine) == 0 || ++rounds > 1000000)
-            fail("engine_flush makes no progress although the ring was drained");
-        drain_ring(engine, &drain);
-    }
-    drain_ring(engine, &drain);
-    drain_devices(engine, 0);
-    check_counters(engine);
-    if (engine_flows_active(engine) != 0)
-        fail("flows left after the flush");
-    if (drain.look && drain.record_packets != engine_counters(engine)->packets_in_flows)
-        fail("the records' packets do not add up to packets_in_flows");
+    finish(engine, &drain);
     engine_free(engine);
     return 0;
 }

@@ -3,8 +3,9 @@
 Usage (from the repository root): PYTHONPATH=. python native/fuzz/make_seeds.py CAPTURE_DIR OUT_DIR
 
 Every pcap / pcapng file under CAPTURE_DIR whose link type the engine decodes becomes
-one seed in the harness's input format (see the comment at the top of fuzz_engine.c):
-its first MAX_FRAMES frames, each cut to MAX_FRAME_BYTES. Files the reader refuses are
+two seeds in the harness's input format (see the comment at the top of fuzz_engine.c):
+its first MAX_FRAMES frames, each cut to MAX_FRAME_BYTES, as frames fed to the engine
+and as a pcap file read by the engine's own reader (file mode). Files the reader refuses are
 skipped; the captures themselves are never copied into the repository.
 """
 
@@ -31,13 +32,25 @@ def encode_seed(linktype: int, frames: list[tuple[int, bytes, int]]) -> bytes:
     previous_ts_us = frames[0][0] if frames else 0
     for ts_us, data, wire_len in frames:
         data = data[:MAX_FRAME_BYTES]
-        wire_extra = min(max(wire_len - len(data), 0), 253)  # 254, 255: special records
+        wire_extra = min(max(wire_len - len(data), 0), 252)  # 253-255: special records
         # 15 bits of 10 ms steps; bit 15 steps back (out-of-order timestamps).
         step = min(abs(ts_us - previous_ts_us) // TS_STEP_UNIT_US, 0x7FFF)
         if ts_us < previous_ts_us:
             step |= 0x8000
         previous_ts_us = ts_us
         out += struct.pack(">HBH", len(data), wire_extra, step) + data
+    return bytes(out)
+
+
+def encode_file_seed(linktype: int, frames: list[tuple[int, bytes, int]]) -> bytes:
+    """File mode (byte 0 bit 7): the frames as a classic pcap file (microseconds, host
+    order), for the engine's own reader."""
+    out = bytearray([0x80, DEFAULT_SHAPE])
+    out += struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)
+    for ts_us, data, wire_len in frames:
+        data = data[:MAX_FRAME_BYTES]
+        seconds, micros = divmod(ts_us, 1_000_000)
+        out += struct.pack("<IIII", seconds & 0xFFFFFFFF, micros, len(data), wire_len) + data
     return bytes(out)
 
 
@@ -62,7 +75,8 @@ def main(argv: list[str]) -> int:
             continue
         selected = [(f.ts_us, f.data, f.wire_len) for f in frames[:MAX_FRAMES]]
         (out_dir / f"{path.stem}.seed").write_bytes(encode_seed(linktype, selected))
-        written += 1
+        (out_dir / f"{path.stem}.file.seed").write_bytes(encode_file_seed(linktype, selected))
+        written += 2
     print(f"make_seeds: {written} seeds in {out_dir}")
     return 0
 
