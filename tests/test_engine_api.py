@@ -660,7 +660,8 @@ def test_a_failed_getrandom_is_counted_as_hash_keys_from_the_clock(tmp_path):
     shim = tmp_path / "getrandom_fails.so"
     subprocess.run([compiler, "-shared", "-fPIC", str(source), "-o", str(shim)], check=True)
     probe = "from agent.engine import Engine; print(Engine().hash_keys_from_clock)"
-    preload = ":".join(filter(None, [str(shim), os.environ.get("LD_PRELOAD")]))
+    # After any preloaded sanitizer runtime (tools/sanitize.sh): ASan must come first.
+    preload = ":".join(filter(None, [os.environ.get("LD_PRELOAD"), str(shim)]))
     failing = subprocess.run(
         [sys.executable, "-c", probe],
         env={**os.environ, "LD_PRELOAD": preload},
