@@ -675,3 +675,42 @@ def test_a_failed_getrandom_is_counted_as_hash_keys_from_the_clock(tmp_path):
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert int(healthy.stdout) == 0
+
+
+# ---------------------------------------------------------------- allocation failures
+
+
+def test_every_failed_allocation_in_devices_is_a_memory_error(tmp_path):
+    # Each allocation of one devices() call fails in turn (only that one): the call
+    # raises MemoryError, or (past its last allocation) returns the full answer; never a
+    # SystemError or a half-built tuple. (PyTuple_SetItem takes a NULL item and reports
+    # success; the binding used to go on building with MemoryError set. That path did
+    # not surface here before the fix either: the caller checked PyErr_Occurred.)
+    _testcapi = pytest.importorskip("_testcapi")
+    from tests.support import medical as m
+
+    cap = m.CaptureBuilder()
+    router = m.ROUTER_MAC
+    for i in range(4):  # one device with four IPv4 addresses and services
+        host = m.Host(router, f"172.16.0.{i + 1}")
+        cap.udp(m.Host("00:1a:5c:00:00:38", "10.4.2.38"), host, 40000 + i, 161, b"get")
+        cap.udp(host, m.Host("00:1a:5c:00:00:38", "10.4.2.38"), 161, 40000 + i, b"re")
+    path = cap.write(tmp_path / "devices.pcap")
+    with Engine(EngineSettings(max_devices=16)) as engine:
+        engine.open_file(path)
+        while not engine.exhausted:
+            engine.poll()
+        native = engine._native
+        expected = native.devices(False)
+        failures = 0
+        for nth in range(1, 120):
+            _testcapi.set_nomemory(nth, nth + 1)
+            try:
+                result = native.devices(False)
+            except MemoryError:
+                failures += 1
+                continue
+            finally:
+                _testcapi.remove_mem_hooks()
+            assert result == expected
+        assert failures > 10  # the failures did land inside the call
