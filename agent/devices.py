@@ -86,6 +86,7 @@ FINGERPRINT_KINDS = frozenset(
         "hl7_device_model",
         "hl7_device_udi_di",
         "hl7_device_type",
+        "intellivue_model",
     }
 )
 # User agents of every text protocol follow [privacy] http_user_agent.

@@ -360,6 +360,10 @@ static __attribute__((noinline)) uint8_t device_payload(struct device_table *t,
         count_result(t, extract_dhcp(p->payload, p->payload_caplen, &x), SVC_DHCP);
         return v->service;
     }
+    if (!v->first_payload && v->service != SVC_HL7) {
+        extract_later(p, &x, v->service);
+        return v->service;
+    }
     if (!v->first_payload) {
         if (!src) /* no link layer: nobody to count for */
             return v->service;

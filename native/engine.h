@@ -276,15 +276,21 @@ struct flow_view {
 
 /* A later payload of a labelled flow that the device table still reads (the flow table
  * asks for packets that start nothing else): an MLLP block of an HL7 feed (each message
- * is counted), and every DHCP message (all clients share the 0.0.0.0:68 -> broadcast
- * flow, so each message is read and attributed to its chaddr). */
-#define DEVICES_EVERY_MESSAGE ((1u << SVC_HL7) | (1u << SVC_DHCP))
+ * is counted), every DHCP message (all clients share the 0.0.0.0:68 -> broadcast flow,
+ * so each message is read and attributed to its chaddr), and IntelliVue messages (the
+ * monitor's model comes in the event report after the association). */
+#define DEVICES_EVERY_MESSAGE ((1u << SVC_HL7) | (1u << SVC_DHCP) | (1u << SVC_INTELLIVUE))
 static inline int devices_wants_message(unsigned service, const struct packet *p)
 {
     /* One test for every other label (the per-packet path of almost every flow). */
     if (__builtin_expect(!((1u << service) & DEVICES_EVERY_MESSAGE), 1) || !p->payload_caplen)
         return 0;
-    return service == SVC_DHCP || p->payload[0] == 0x0b;
+    if (service == SVC_HL7)
+        return p->payload[0] == 0x0b;
+    /* IntelliVue: only an MDS Create event report (event type 0x0D06 at 24), not the
+     * stream of polls and results that follows it. */
+    return service == SVC_DHCP || (p->payload_caplen >= 38 && p->payload[0] == 0xe1 &&
+                                   p->payload[24] == 0x0d && p->payload[25] == 0x06);
 }
 
 struct device_table;

@@ -82,6 +82,8 @@ enum extract_result extract_hl7(const uint8_t *d, uint32_t len, struct extract_c
 void extract_hl7_message_type(const uint8_t *d, uint32_t len, struct extract_ctx *x);
 enum extract_result extract_poct1(const uint8_t *d, uint32_t len, struct extract_ctx *x);
 enum extract_result extract_intellivue(const uint8_t *d, uint32_t len, struct extract_ctx *x);
+/* A later message of an IntelliVue flow: the model of an MDS Create event report. */
+void extract_intellivue_model(const uint8_t *d, uint32_t len, struct extract_ctx *x);
 enum extract_result extract_lldp(const uint8_t *d, uint32_t len, struct extract_ctx *x);
 enum extract_result extract_cdp(const uint8_t *d, uint32_t len, struct extract_ctx *x);
 enum extract_result extract_sip(const uint8_t *d, uint32_t len, struct extract_ctx *x);
@@ -93,5 +95,9 @@ enum extract_result extract_rtsp(const uint8_t *d, uint32_t len, struct extract_
 struct packet;
 enum extract_result extract_l2(const struct packet *p, struct extract_ctx *x, uint8_t *service);
 enum extract_result extract_ip(const struct packet *p, struct extract_ctx *x, uint8_t *service);
+/* A later message of a flow labelled `service` that devices_wants_message() let through
+ * (DHCP: every message; IntelliVue: the MDS Create event report). HL7's later messages
+ * are the device table's (it samples them per device). */
+void extract_later(const struct packet *p, struct extract_ctx *x, uint8_t service);
 
 #endif

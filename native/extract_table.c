@@ -151,3 +151,9 @@ enum extract_result extract_ip(const struct packet *p, struct extract_ctx *x, ui
 #undef TCP_ROW
     return EXTRACT_NOT_MINE;
 }
+
+void extract_later(const struct packet *p, struct extract_ctx *x, uint8_t service)
+{
+    if (service == SVC_INTELLIVUE)
+        extract_intellivue_model(p->payload, p->payload_caplen, x);
+}

@@ -55,6 +55,7 @@ const char *const FP_KIND_NAMES[FP_KIND_COUNT] = {
     [FP_HL7_DEVICE_MODEL] = "hl7_device_model",
     [FP_HL7_DEVICE_UDI_DI] = "hl7_device_udi_di",
     [FP_HL7_DEVICE_TYPE] = "hl7_device_type",
+    [FP_INTELLIVUE_MODEL] = "intellivue_model",
 };
 
 

@@ -58,6 +58,7 @@ enum fp_kind {
     FP_HL7_DEVICE_MODEL,  /* PRT-10 of an EQUIP participation, first component */
     FP_HL7_DEVICE_UDI_DI, /* PRT-16: the 14-digit GTIN of a GS1 UDI, nothing else of it */
     FP_HL7_DEVICE_TYPE,   /* PRT-22: code^text^coding system */
+    FP_INTELLIVUE_MODEL,  /* NOM_ATTR_ID_MODEL's model number ("M8007A") */
     FP_KIND_COUNT
 };
 extern const char *const FP_KIND_NAMES[FP_KIND_COUNT];

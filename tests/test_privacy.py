@@ -59,6 +59,7 @@ ALLOWED_VALUES = [
     b"AXIS P3245",
     b"IntelliVue MX800",  # PRT-10 model text
     b"00884521164321",  # the GTIN of its UDI (PRT-16)
+    b"M8007A",  # an IntelliVue monitor's model
 ]
 
 MODALITY = m.Host("00:0b:7e:00:00:05", "10.4.3.5")
@@ -118,6 +119,12 @@ def _capture(path: Path) -> Path:
     cap.udp(LAPTOP, EHR, 5060, 5060, m.sip_register(b"Ascom i63 4.1.6", "4711", "SMITH^JOHN"))
     rtsp = [("c", m.rtsp_options(b"VMS/2", "MRN7766554")), ("s", m.rtsp_response(b"AXIS P3245"))]
     cap.tcp_session(LAPTOP, EHR, 50010, 554, rtsp)
+    # IntelliVue: the MDS Create report after the association carries a bed label with a
+    # patient's name and the serial (never read) beside the model.
+    cap.udp(EHR, MONITOR, 24105, 24105, b"\x0d\x00\x00\x10" + bytes(16))
+    cap.udp(MONITOR, EHR, 24105, 24105, b"\x0e\x00\x00\x10" + bytes(16))
+    create = m.intellivue_mds_create(b"M8007A", bed_label=b"DOE^JANE", serial=b"SN9988776655")
+    cap.udp(MONITOR, EHR, 24105, 24105, create)
     # HTTP body, and a DICOM AE title in a POCT-style allowed header for the control.
     body = b'{"name":"DOE^JANE","mrn":"MRN0099123","dob":"1980-01-01","id":"PATIENT-BODY-42"}'
     cap.tcp_session(LAPTOP, EHR, 50003, 80, [("c", m.http_request(b"Browser/1.0", body))])

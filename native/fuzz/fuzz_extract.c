@@ -29,11 +29,18 @@ static enum extract_result hl7_message_type(const uint8_t *d, uint32_t len,
     return EXTRACT_OK;
 }
 
+static enum extract_result intellivue_model(const uint8_t *d, uint32_t len,
+                                            struct extract_ctx *x)
+{
+    extract_intellivue_model(d, len, x);
+    return EXTRACT_OK;
+}
+
 static const extractor_fn EXTRACTORS[] = {
     extract_dhcp,  extract_dhcpv6, extract_dns,        extract_mdns, extract_ssdp,
     extract_tls,   extract_http,   extract_dicom,      extract_hl7,  hl7_message_type,
     extract_poct1, extract_intellivue, extract_lldp,   extract_cdp,  extract_sip,
-    extract_rtsp,
+    extract_rtsp,  intellivue_model,
 };
 #define EXTRACTOR_COUNT (sizeof EXTRACTORS / sizeof EXTRACTORS[0])
 

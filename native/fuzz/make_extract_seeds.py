@@ -39,6 +39,7 @@ def payloads() -> list[bytes]:
         m.cdp_frame(CLIENT, b"switch-2", b"IOS 15", b"cisco WS-C2960")[22:],
         m.sip_register(b"Ascom i63 4.1.6", "4711"),
         m.rtsp_options(b"LibVLC/3.0.18", "cam-ward4b"),
+        m.intellivue_mds_create(),
     ]
 
 

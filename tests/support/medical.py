@@ -441,6 +441,33 @@ def intellivue_connect_indication() -> bytes:
     return struct.pack(">HH", 0xE100, len(rose)) + rose
 
 
+def _variable_label(text: bytes) -> bytes:
+    padded = text + b"\x00" * (len(text) % 2)  # IntelliVue strings are padded to even length
+    return struct.pack(">H", len(padded)) + padded
+
+
+def intellivue_mds_create(
+    model: bytes = b"M8007A",
+    manufacturer: bytes = b"Philips",
+    bed_label: bytes = b"ICU 4",
+    serial: bytes = b"DE12345678",
+) -> bytes:
+    """A monitor's MDS Create event report (after its association, UDP 24105): bed label
+    (NOM_ATTR_ID_BED_LABEL), model (NOM_ATTR_ID_MODEL: manufacturer, model number), a
+    production specification carrying the serial (NOM_ATTR_ID_PROD_SPECN)."""
+    attrs = [
+        (0x0927, _variable_label(bed_label)),
+        (0x0928, _variable_label(manufacturer) + _variable_label(model)),
+        (0x092D, struct.pack(">HH", 1, 4 + len(serial)) + struct.pack(">HH", 1, 0) + serial),
+    ]
+    body = b"".join(struct.pack(">HH", aid, len(v)) + v for aid, v in attrs)
+    create = struct.pack(">HHH", 33, 0, 0) + struct.pack(">HH", len(attrs), len(body)) + body
+    event = struct.pack(">HHHIHH", 33, 0, 0, 0, 0x0D06, len(create)) + create
+    command = struct.pack(">HHH", 1, 1, len(event)) + event
+    rose = struct.pack(">HH", 1, len(command)) + command
+    return struct.pack(">HH", 0xE100, 2) + rose
+
+
 # ---------------------------------------------------------------- fuzz seeds
 
 
