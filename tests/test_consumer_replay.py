@@ -212,6 +212,22 @@ def test_a_held_gap_is_reported_once_the_spool_is_empty() -> None:
     assert consumer.stats.missing_messages == 5
 
 
+def test_a_held_gap_is_reported_once_the_backlog_is_too_small_to_hold_it() -> None:
+    # A spool that always has a message or two in flight is never empty at a health
+    # message: a gap larger than what it holds is confirmed all the same.
+    consumer = _consumer()
+    boot = _boot(0)
+    consumer.handle(_flows(0, boot), FLOWS)
+    consumer.handle(_health(1, boot, depth=30), HEALTH)
+    consumer.handle(_flows(20, boot), FLOWS)  # 2..19 pending: 18 messages
+    assert "gap" not in _types(consumer.handle(_health(21, boot, depth=18), HEALTH))
+    records = consumer.handle(_health(22, boot, depth=2), HEALTH)
+    gaps = [(r["first_missing_seq"], r["last_missing_seq"]) for r in records if r["type"] == "gap"]
+    assert gaps == [(2, 19)]
+    assert _types(consumer.handle(_flows(7, boot), FLOWS))[0] == "late"  # counted back
+    assert consumer.stats.missing_messages == 17
+
+
 def test_without_backlog_news_a_gap_is_reported_and_late_arrivals_make_the_totals_true() -> None:
     consumer = _consumer()
     boot = _boot(0)

@@ -170,21 +170,26 @@ class SequenceTracker:
         return Verdict(new_boot=new_boot, previous_boot=previous)
 
     def observe_backlog(self, sensor: str, boot: bytes, seq: int, depth: int) -> list[Gap]:
-        """A health message (`seq` of `boot`) said the spool holds `depth` messages. With
-        an empty spool every pending gap before it is confirmed: returned, to report."""
+        """A health message (`seq` of `boot`) said the spool holds `depth` messages. The
+        pending gaps before it are confirmed (returned, to report) when the spool is
+        empty, or when it holds fewer messages than they miss: then not all of them can
+        still come. A late arrival into a confirmed gap is still reported and counted
+        back, so confirming early costs only a `late` record."""
         state = self._sensors.get(sensor)
         if state is None:
             return []
         state.backlog = depth > 0
-        if state.backlog:
-            return []
-        confirmed: list[Gap] = []
-        for boot_id, entry in state.boots.items():
-            for span in entry.missing:
-                if span[2] == PENDING and (boot_id != boot or span[1] < seq):
-                    span[2] = REPORTED
-                    confirmed.append((boot_id, span[0], span[1]))
-        return confirmed if self._report_gaps else []
+        held = [
+            (boot_id, span)
+            for boot_id, entry in state.boots.items()
+            for span in entry.missing
+            if span[2] == PENDING and (boot_id != boot or span[1] < seq)
+        ]
+        if sum(span[1] - span[0] + 1 for _boot, span in held) <= depth:
+            return []  # the backlog may still hold every one of them
+        for _boot, span in held:
+            span[2] = REPORTED
+        return [(boot_id, span[0], span[1]) for boot_id, span in held]
 
     def observe_boot(self, sensor: str, boot: bytes) -> tuple[bool, bytes | None]:
         """(is this boot new for the sensor, the boot seen before it or None); for
