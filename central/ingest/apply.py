@@ -207,6 +207,7 @@ def _store_flows(
     pairs: dict[tuple[str, str, str, int, str], list[Any]] = {}
     hosts: dict[str, HostTraffic] = {}
     l2: dict[str, str] = {}
+    local: dict[str, bool] = {}
     for index, record in enumerate(records):
         ts = datetime.fromtimestamp(record["ts"], tz=UTC)
         end = datetime.fromtimestamp(record["ts"] + record["duration"], tz=UTC)
@@ -254,7 +255,10 @@ def _store_flows(
             (orig, False, record.get("orig_l2_addr")),
             (resp, record["resp_pkts"] > 0, record.get("resp_l2_addr")),
         ):
-            if not is_local_host_address(address):
+            is_local = local.get(address)
+            if is_local is None:
+                is_local = local[address] = is_local_host_address(address)
+            if not is_local:
                 continue
             host = hosts.get(address)
             if host is None:
