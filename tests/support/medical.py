@@ -471,6 +471,9 @@ def intellivue_mds_create(
 # ---------------------------------------------------------------- fuzz seeds
 
 
+_SEED_PRT = {4: "EQUIP", 5: "DOE^JOHN", 10: "MX800", 16: "(01)00884521164321(21)S1", 22: "1^x^MDC"}
+
+
 def write_seed_captures(out_dir: Path) -> list[Path]:
     """One small capture per protocol, good and broken, for the fuzzer's seed corpus
     (tools/sanitize.sh turns them into seeds with native/fuzz/make_seeds.py)."""
@@ -495,6 +498,11 @@ def write_seed_captures(out_dir: Path) -> list[Path]:
             (443, [("c", tls_client_hello("ehr.example"))]),
             (80, [("c", http_request(b"UA/1", b"body"))]),
             (6001, [("c", poct1_hello("V", "M", "1", "S"))]),
+            (5060, [("c", sip_register(b"Phone/1", "4711")), ("s", sip_response(b"PBX/2"))]),
+            (554, [("c", rtsp_options(b"VMS/1", "cam")), ("s", rtsp_response(b"Cam/3"))]),
+        ],
+        "hl7_prt": [
+            (2575, [("c", mllp(hl7_message(segments=[prt_segment(_SEED_PRT)], version="2.8")))]),
         ],
     }
     paths = []
@@ -528,6 +536,10 @@ def write_seed_captures(out_dir: Path) -> list[Path]:
     )
     cap.udp(a, anyone, 1900, 1900, ssdp_notify(b"S/1"))
     cap.udp(a, anyone, 24005, 24005, intellivue_connect_indication())
+    cap.udp(b, a, 24105, 24105, b"\x0d\x00\x00\x10" + bytes(16))
+    cap.udp(a, b, 24105, 24105, b"\x0e\x00\x00\x10" + bytes(16))
+    cap.udp(a, b, 24105, 24105, intellivue_mds_create())
+    cap.udp(a, b, 5060, 5060, sip_register(b"Phone/1", "4711"))
     cap.add(lldp_frame(a.mac, b"sw", b"desc"))
     cap.add(cdp_frame(b.mac, b"sw2", b"ios", b"plat"))
     cap.add(arp_reply(a.mac, a.ip, b.mac, b.ip))
