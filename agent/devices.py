@@ -87,6 +87,19 @@ FINGERPRINT_KINDS = frozenset(
         "hl7_device_udi_di",
         "hl7_device_type",
         "intellivue_model",
+        # issue 14: what makes a device risky (facts, never credentials: docs/DEVICES.md)
+        "ssh_banner",
+        "ftp_auth_tls",
+        "ftp_cleartext_login",
+        "rdp_security",
+        "vnc_security",
+        "vnc_security_chosen",
+        "smb_dialect",
+        "snmp_version",
+        "snmp_default_community",
+        "http_basic_auth",
+        "tls_version_offered",
+        "tls_version",
     }
 )
 # User agents of every text protocol follow [privacy] http_user_agent.

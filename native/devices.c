@@ -354,7 +354,12 @@ static __attribute__((noinline)) uint8_t device_payload(struct device_table *t,
                            .addr = p->src,
                            .family = p->family,
                            .ts_us = p->ts_us};
-    struct extract_ctx x = {&sink, v->responder, v->start_seen, v->service};
+    struct extract_ctx x = {&sink, v->responder, v->start_seen, v->service, 0, v->sent};
+    if (!v->first_payload && devices_wants_early(v->service, v->sent, p)) {
+        /* A later message of a handshake (engine.h): read, not counted as a payload. */
+        extract_early(v->service, p->payload, p->payload_caplen, &x);
+        return v->service;
+    }
     if (!v->first_payload && v->service == SVC_DHCP) {
         /* Every DHCP message: many clients share one broadcast flow. */
         count_result(t, extract_dhcp(p->payload, p->payload_caplen, &x), SVC_DHCP);
@@ -412,7 +417,8 @@ uint8_t devices_ip_packet(struct device_table *t, const struct packet *p, struct
             t->links[i].bytes_received += p->wire_len;
         }
     }
-    if (v.first_payload || devices_wants_message(v.service, p))
+    if (v.first_payload || devices_wants_message(v.service, p) ||
+        devices_wants_early(v.service, v.sent, p))
         return device_payload(t, src, p, &v);
     return v.service;
 }
@@ -465,7 +471,7 @@ void devices_l2_frame(struct device_table *t, const struct packet *p)
                                .memory = &src->fp,
                                .mac = p->mac_src,
                                .ts_us = p->ts_us};
-        struct extract_ctx x = {&sink, 0, 0, SVC_NONE};
+        struct extract_ctx x = {&sink, 0, 0, SVC_NONE, 0, 0};
         uint8_t service = SVC_NONE;
         enum extract_result r = extract_l2(p, &x, &service);
         found = count_result(t, r, service);

@@ -246,6 +246,13 @@ enum app_service {
     SVC_CDP,
     SVC_SIP,
     SVC_RTSP,
+    SVC_TELNET,
+    SVC_FTP,
+    SVC_SSH,
+    SVC_RDP,
+    SVC_VNC,
+    SVC_SMB,
+    SVC_SNMP,
     SVC_COUNT
 };
 extern const char *const APP_SERVICE_NAMES[SVC_COUNT]; /* Zeek-style: "ssl", "http" ... */
@@ -272,6 +279,7 @@ struct flow_view {
     uint8_t first_payload;  /* the first packet with payload of its direction */
     uint8_t service;        /* the flow's label so far (enum app_service) */
     uint8_t start_seen;     /* TCP: the originator's SYN was seen (not joined mid-stream) */
+    uint32_t sent;          /* payload bytes this direction sent before (this record) */
 };
 
 /* A later payload of a labelled flow that the device table still reads (the flow table
@@ -291,6 +299,18 @@ static inline int devices_wants_message(unsigned service, const struct packet *p
      * stream of polls and results that follows it. */
     return service == SVC_DHCP || (p->payload_caplen >= 38 && p->payload[0] == 0xe1 &&
                                    p->payload[24] == 0x0d && p->payload[25] == 0x06);
+}
+
+/* Labels whose handshake spans a few messages (a 401 then the retried request, FTP's AUTH
+ * TLS, VNC's security types, SMB's second negotiate): their payloads that start within
+ * the first DEVICES_EARLY_BYTES of a direction are read too, not just the first. */
+#define DEVICES_EARLY_MESSAGES                                                            \
+    ((1u << SVC_HTTP) | (1u << SVC_FTP) | (1u << SVC_VNC) | (1u << SVC_SMB))
+#define DEVICES_EARLY_BYTES 4096
+static inline int devices_wants_early(unsigned service, uint64_t sent, const struct packet *p)
+{
+    return __builtin_expect(((1u << service) & DEVICES_EARLY_MESSAGES) != 0, 0) &&
+           sent < DEVICES_EARLY_BYTES && p->payload_caplen;
 }
 
 struct device_table;

@@ -33,6 +33,12 @@ struct extract_ctx {
     /* The per-flow state an extractor has: the flow's label so far (enum app_service,
      * 5 bits, kept in the flow slot). More would cost bytes in every flow slot. */
     uint8_t service;
+    /* The port of the flow's responder (set by the dispatch: FTP's and telnet's own port
+     * make a greeting without the protocol's name theirs). */
+    uint16_t server_port;
+    /* Payload bytes this direction sent before this payload: 0 for the first; where a
+     * later message of a multi-message handshake starts (DEVICES_EARLY_MESSAGES). */
+    uint32_t stream_offset;
 };
 
 typedef enum extract_result (*extractor_fn)(const uint8_t *d, uint32_t len,
@@ -88,6 +94,23 @@ enum extract_result extract_lldp(const uint8_t *d, uint32_t len, struct extract_
 enum extract_result extract_cdp(const uint8_t *d, uint32_t len, struct extract_ctx *x);
 enum extract_result extract_sip(const uint8_t *d, uint32_t len, struct extract_ctx *x);
 enum extract_result extract_rtsp(const uint8_t *d, uint32_t len, struct extract_ctx *x);
+/* Issue 14, the protocols that make a device risky (each file's header: what it reads). */
+enum extract_result extract_telnet(const uint8_t *d, uint32_t len, struct extract_ctx *x);
+enum extract_result extract_ftp(const uint8_t *d, uint32_t len, struct extract_ctx *x);
+enum extract_result extract_ssh(const uint8_t *d, uint32_t len, struct extract_ctx *x);
+enum extract_result extract_rdp(const uint8_t *d, uint32_t len, struct extract_ctx *x);
+enum extract_result extract_vnc(const uint8_t *d, uint32_t len, struct extract_ctx *x);
+enum extract_result extract_smb(const uint8_t *d, uint32_t len, struct extract_ctx *x);
+enum extract_result extract_snmp(const uint8_t *d, uint32_t len, struct extract_ctx *x);
+/* HTTP Basic authentication (extract_http_auth.c): the header scan extract_http calls on
+ * a first payload, and the reader of an HTTP flow's later messages. */
+void ext_http_basic_auth(const uint8_t *d, uint32_t len, struct extract_ctx *x);
+enum extract_result extract_http_auth(const uint8_t *d, uint32_t len, struct extract_ctx *x);
+/* TLS versions (extract_tls_version.c): a ServerHello's chosen version, and the name
+ * ("tls1.2") of a version number, NULL when none. */
+enum extract_result extract_tls_server_hello(const uint8_t *d, uint32_t len,
+                                             struct extract_ctx *x);
+const char *ext_tls_version_name(uint16_t version);
 
 /* ---- dispatch (extract_table.c): which extractor, by the table ----
  * Each returns the extractor's result and sets *service to its row's label (unchanged
@@ -99,5 +122,9 @@ enum extract_result extract_ip(const struct packet *p, struct extract_ctx *x, ui
  * (DHCP: every message; IntelliVue: the MDS Create event report). HL7's later messages
  * are the device table's (it samples them per device). */
 void extract_later(const struct packet *p, struct extract_ctx *x, uint8_t service);
+/* A later message of a flow labelled `service` (DEVICES_EARLY_MESSAGES), starting at
+ * x->stream_offset of its direction: the label's reader, if it has one. */
+enum extract_result extract_early(uint8_t service, const uint8_t *d, uint32_t len,
+                                  struct extract_ctx *x);
 
 #endif

@@ -51,6 +51,7 @@ enum extract_result extract_http(const uint8_t *d, uint32_t len, struct extract_
     if (found == 1)
         fp_emit_trimmed(sink, sink->mac, response ? FP_HTTP_SERVER : FP_HTTP_USER_AGENT, v,
                         vlen);
+    ext_http_basic_auth(d, len, x); /* extract_http_auth.c */
     return found < 0 ? EXTRACT_PARTIAL : EXTRACT_OK;
 }
 

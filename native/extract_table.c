@@ -23,6 +23,9 @@ const char *const APP_SERVICE_NAMES[SVC_COUNT] = {
     [SVC_HL7] = "hl7",       [SVC_POCT1] = "poct1", [SVC_INTELLIVUE] = "intellivue",
     [SVC_ARP] = "arp",       [SVC_LLDP] = "lldp",   [SVC_CDP] = "cdp",
     [SVC_SIP] = "sip",       [SVC_RTSP] = "rtsp",
+    [SVC_TELNET] = "telnet", [SVC_FTP] = "ftp",     [SVC_SSH] = "ssh",
+    [SVC_RDP] = "rdp",       [SVC_VNC] = "vnc",     [SVC_SMB] = "smb",
+    [SVC_SNMP] = "snmp",
 };
 
 #define PROTO_TCP 6
@@ -44,7 +47,8 @@ const char *const APP_SERVICE_NAMES[SVC_COUNT] = {
     ROW(53, 53, SVC_DNS, extract_dns)                                                     \
     ROW(1900, 1900, SVC_SSDP, extract_ssdp)                                               \
     ROW(24005, 24105, SVC_INTELLIVUE, extract_intellivue)                                 \
-    ROW(5060, 5060, SVC_SIP, extract_sip)
+    ROW(5060, 5060, SVC_SIP, extract_sip)                                                 \
+    ROW(161, 162, SVC_SNMP, extract_snmp)
 
 /* TCP, by content. On a claimed port (0: none) what the extractor does not recognise is
  * malformed, not someone else's; with read_unframed it reads there even what fails the
@@ -57,7 +61,21 @@ const char *const APP_SERVICE_NAMES[SVC_COUNT] = {
     ROW(looks_sip, 0, 0, 0, SVC_SIP, extract_sip)                                         \
     ROW(looks_rtsp, 0, 0, 0, SVC_RTSP, extract_rtsp)                                      \
     ROW(looks_http, 0, 0, 0, SVC_HTTP, extract_http)                                      \
-    ROW(looks_xml, 0, 0, 0, SVC_POCT1, extract_poct1)
+    ROW(looks_xml, 0, 0, 0, SVC_POCT1, extract_poct1)                                     \
+    ROW(looks_ssh, 0, 0, 0, SVC_SSH, extract_ssh)                                         \
+    ROW(looks_rfb, 0, 0, 0, SVC_VNC, extract_vnc)                                         \
+    ROW(looks_tpkt, 0, 0, 0, SVC_RDP, extract_rdp)                                        \
+    ROW(looks_netbios, 0, 0, 0, SVC_SMB, extract_smb)                                     \
+    ROW(looks_ftp, 0, 0, 0, SVC_FTP, extract_ftp)                                         \
+    ROW(looks_telnet, 23, 23, 1, SVC_TELNET, extract_telnet)
+
+/* Later messages of a labelled flow (DEVICES_EARLY_MESSAGES in engine.h).
+ *   ROW(service, extractor) */
+#define EARLY_TABLE(ROW)                                                                  \
+    ROW(SVC_HTTP, extract_http_auth)                                                      \
+    ROW(SVC_FTP, extract_ftp)                                                             \
+    ROW(SVC_VNC, extract_vnc)                                                             \
+    ROW(SVC_SMB, extract_smb)
 
 static inline int starts_with(const uint8_t *d, uint32_t len, const char *s)
 {
@@ -98,6 +116,36 @@ static inline int looks_xml(const uint8_t *d, uint32_t len)
     return (void)len, d[0] == '<' || d[0] == 0xef; /* maybe after a UTF-8 byte order mark */
 }
 
+/* Issue 14's protocols; each extractor decides, these only pick who looks. */
+static inline int looks_ssh(const uint8_t *d, uint32_t len) { return starts_with(d, len, "SSH-"); }
+static inline int looks_rfb(const uint8_t *d, uint32_t len) { return starts_with(d, len, "RFB "); }
+static inline int looks_tpkt(const uint8_t *d, uint32_t len)
+{
+    return len >= 11 && d[0] == 3 && d[1] == 0; /* TPKT version 3 (RDP, also ISO-TSAP) */
+}
+static inline int looks_netbios(const uint8_t *d, uint32_t len)
+{
+    /* a NetBIOS session message holding an SMB header, or a session request (port 139) */
+    return len >= 8 && ((d[0] == 0 && (d[4] == 0xff || d[4] == 0xfe || d[4] == 0xfd) &&
+                         !memcmp(d + 5, "SMB", 3)) ||
+                        (d[0] == 0x81 && d[1] == 0 && ext_get16(d + 2) == 68));
+}
+static inline int looks_ftp(const uint8_t *d, uint32_t len)
+{
+    /* a reply ("220 ", "220-") or a command word (3-4 letters, then a space or CR) */
+    if (len >= 4 && d[0] >= '1' && d[0] <= '5' && d[1] >= '0' && d[1] <= '9' && d[2] >= '0' &&
+        d[2] <= '9')
+        return d[3] == ' ' || d[3] == '-';
+    uint32_t i = 0;
+    while (i < len && i < 4 && ((d[i] | 0x20) >= 'a' && (d[i] | 0x20) <= 'z'))
+        i++;
+    return i >= 3 && i < len && (d[i] == ' ' || d[i] == '\r');
+}
+static inline int looks_telnet(const uint8_t *d, uint32_t len)
+{
+    return len >= 3 && d[0] == 0xff && d[1] >= 250 && d[1] <= 254; /* IAC SB/WILL/.../DONT */
+}
+
 static inline int port_is(const struct packet *p, uint16_t port)
 {
     return p->sport == port || p->dport == port;
@@ -123,6 +171,7 @@ enum extract_result extract_ip(const struct packet *p, struct extract_ctx *x, ui
     uint32_t n = p->payload_caplen;
     if (!d || !n)
         return EXTRACT_NOT_MINE;
+    x->server_port = x->responder ? p->sport : p->dport;
     if (p->proto == PROTO_UDP) {
 #define UDP_ROW(port, other, label, read)                                                 \
     if (port_is(p, (port)) || port_is(p, (other))) {                                      \
@@ -156,4 +205,15 @@ void extract_later(const struct packet *p, struct extract_ctx *x, uint8_t servic
 {
     if (service == SVC_INTELLIVUE)
         extract_intellivue_model(p->payload, p->payload_caplen, x);
+}
+
+enum extract_result extract_early(uint8_t service, const uint8_t *d, uint32_t len,
+                                  struct extract_ctx *x)
+{
+#define EARLY_ROW(label, read)                                                            \
+    if (service == (label))                                                               \
+        return read(d, len, x);
+    EARLY_TABLE(EARLY_ROW)
+#undef EARLY_ROW
+    return EXTRACT_NOT_MINE;
 }

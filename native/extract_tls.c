@@ -54,7 +54,9 @@ enum extract_result extract_tls(const uint8_t *d, uint32_t len, struct extract_c
     if (len < 9 || d[0] != 0x16 || d[1] != 0x03 || d[2] > 0x04)
         return EXTRACT_NOT_MINE;
     uint32_t record_len = ext_get16(d + 3);
-    if (d[5] != 1) /* not a ClientHello: ServerHello, certificates ... */
+    if (d[5] == 2) /* the ServerHello: the version chosen (extract_tls_version.c) */
+        return extract_tls_server_hello(d, len, x); /* its sender chose */
+    if (d[5] != 1) /* not a ClientHello: certificates ... */
         return d[5] <= 24 ? EXTRACT_OK : EXTRACT_MALFORMED;
     uint32_t hello_len = ((uint32_t)d[6] << 16) | ((uint32_t)d[7] << 8) | d[8];
     if (hello_len + 4 > record_len && record_len < 16384)
@@ -134,6 +136,9 @@ enum extract_result extract_tls(const uint8_t *d, uint32_t len, struct extract_c
     }
     if (!complete || cut)
         return EXTRACT_PARTIAL;
+    const char *offered = ext_tls_version_name(best_version ? best_version : version);
+    if (offered) /* the highest version offered (issue 14: old TLS) */
+        fp_emit(sink, FP_TLS_VERSION_OFFERED, (const uint8_t *)offered, strlen(offered));
     if (!fits)
         return EXTRACT_OK; /* an absurdly long hello: labelled, no JA4 */
     /* "<t><version><d|i>|alpn|ciphers|extensions|sigalgs", assembled without printf */

@@ -56,6 +56,18 @@ const char *const FP_KIND_NAMES[FP_KIND_COUNT] = {
     [FP_HL7_DEVICE_UDI_DI] = "hl7_device_udi_di",
     [FP_HL7_DEVICE_TYPE] = "hl7_device_type",
     [FP_INTELLIVUE_MODEL] = "intellivue_model",
+    [FP_SSH_BANNER] = "ssh_banner",
+    [FP_FTP_AUTH_TLS] = "ftp_auth_tls",
+    [FP_FTP_CLEARTEXT_LOGIN] = "ftp_cleartext_login",
+    [FP_RDP_SECURITY] = "rdp_security",
+    [FP_VNC_SECURITY] = "vnc_security",
+    [FP_VNC_SECURITY_CHOSEN] = "vnc_security_chosen",
+    [FP_SMB_DIALECT] = "smb_dialect",
+    [FP_SNMP_VERSION] = "snmp_version",
+    [FP_SNMP_DEFAULT_COMMUNITY] = "snmp_default_community",
+    [FP_HTTP_BASIC_AUTH] = "http_basic_auth",
+    [FP_TLS_VERSION_OFFERED] = "tls_version_offered",
+    [FP_TLS_VERSION] = "tls_version",
 };
 
 

@@ -59,6 +59,18 @@ enum fp_kind {
     FP_HL7_DEVICE_UDI_DI, /* PRT-16: the 14-digit GTIN of a GS1 UDI, nothing else of it */
     FP_HL7_DEVICE_TYPE,   /* PRT-22: code^text^coding system */
     FP_INTELLIVUE_MODEL,  /* NOM_ATTR_ID_MODEL's model number ("M8007A") */
+    FP_SSH_BANNER,          /* "SSH-2.0-OpenSSH_9.2p1 Debian-2" (the identification line) */
+    FP_FTP_AUTH_TLS,        /* "yes": AUTH TLS asked (client) or accepted (server, 234) */
+    FP_FTP_CLEARTEXT_LOGIN, /* "yes": USER sent in clear (client) / answered 331 (server) */
+    FP_RDP_SECURITY,        /* the server's selected protocol: "rdp", "tls", "credssp" ... */
+    FP_VNC_SECURITY,        /* the server's offered security types: "none,vnc-auth" */
+    FP_VNC_SECURITY_CHOSEN, /* the client's choice: "vnc-auth" */
+    FP_SMB_DIALECT,         /* chosen by a server ("3.1.1"), or "1" for SMB1 spoken */
+    FP_SNMP_VERSION,        /* "1", "2c", "3" */
+    FP_SNMP_DEFAULT_COMMUNITY, /* "yes" / "no": never the community itself */
+    FP_HTTP_BASIC_AUTH,     /* "offered" (a server's challenge) / "sent" (a client's header) */
+    FP_TLS_VERSION_OFFERED, /* a ClientHello's highest version: "tls1.2" */
+    FP_TLS_VERSION,         /* a ServerHello's chosen version: "tls1.3" */
     FP_KIND_COUNT
 };
 extern const char *const FP_KIND_NAMES[FP_KIND_COUNT];

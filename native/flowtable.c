@@ -677,7 +677,8 @@ static void account_packet(struct engine *e, const struct packet *p)
     if (!e->devices) {
         /* extraction off */
     } else if ((side & FLOW_PAYLOAD_0 || (side & FLOW_SENT_0 && !p->payload_len)) &&
-               !devices_wants_message(s->service, p)) {
+               !devices_wants_message(s->service, p) &&
+               !devices_wants_early(s->service, s->payload_bytes[dir], p)) {
         /* count_packet sets SENT with PAYLOAD; an HL7 flow's packet matters only when it
          * starts an MLLP block (0x0B), a DHCP flow's every message (engine.h). */
         devices_count_packet(e->devices, p);
@@ -690,6 +691,8 @@ static void account_packet(struct engine *e, const struct packet *p)
             .service = (uint8_t)s->service,
             /* Extractors that must not trust a mid-stream segment (DICOM) ask for it. */
             .start_seen = (s->history_seen >> history_role_bit(H_SYN, 0)) & 1,
+            .sent = s->payload_bytes[dir] < UINT32_MAX ? (uint32_t)s->payload_bytes[dir]
+                                                       : UINT32_MAX,
         };
         uint8_t label = devices_ip_packet(e->devices, p, view) & 0x1f;
         if (label != view.service) /* rarely: a store into the bitfield only then */

@@ -8,12 +8,17 @@ hashed). The real agent replays it into a real mosquitto; a raw MQTT subscriber 
 every message byte; `flows --json` and every log line are kept; a second replay towards
 a dead broker leaves every message in the spool. All of it is searched.
 
+The protocols that make a device risky carry credentials (a telnet or FTP password, an
+HTTP Basic header, an SNMP community, an RDP cookie's user, an SMB session's user, a VNC
+authentication response): they are planted too, and only facts about them may leave.
+
 The positive control plants allowed values (an AE title, an HL7 sending application, an
 SNI) in the same capture and finds them in the same bytes, so the search can fail.
 """
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import threading
 from pathlib import Path
@@ -23,6 +28,7 @@ import pytest
 
 from tests.support import broker as broker_support
 from tests.support import medical as m
+from tests.support import riskproto as r
 from tests.support.agent_setup import REPO, agent_command, environment, make_sensor
 
 mosquitto = broker_support.mosquitto
@@ -50,6 +56,20 @@ PATIENT_VALUES = [
     b"SN9988776655",  # a device's serial number (PRT-20, and inside its UDI)
     b"LOT20261129",  # its lot (PRT-19)
 ]
+# Credentials of the protocols that make a device risky (issue 14): only facts about
+# them (yes/no, a scheme, a dialect) may leave, never the secrets.
+CREDENTIAL_VALUES = [
+    b"Telnet-Pass-9931",
+    b"ftpuser-biomed",
+    b"Ftp-Pass-5521",
+    b"Http-Pass-7788",
+    base64.b64encode(b"biomed:Http-Pass-7788"),
+    b"Wx7-ward4-ro",  # an SNMP community (not a default one)
+    b"rdpuser-jsmith",  # RDP's mstshash cookie
+    b"smbuser-jdoe",  # an SMB session setup
+    b"VncResp-1234567!",  # a VNC authentication response
+    b"Ssh-Pass-4410",
+]
 ALLOWED_VALUES = [
     b"CT_4B_01",
     b"MONITOR7",
@@ -60,6 +80,10 @@ ALLOWED_VALUES = [
     b"IntelliVue MX800",  # PRT-10 model text
     b"00884521164321",  # the GTIN of its UDI (PRT-16)
     b"M8007A",  # an IntelliVue monitor's model
+    b"SSH-2.0-PumpSSH_1.2",
+    b"snmp_default_community",
+    b"http_basic_auth",
+    b"ftp_cleartext_login",
 ]
 
 MODALITY = m.Host("00:0b:7e:00:00:05", "10.4.3.5")
@@ -125,6 +149,7 @@ def _capture(path: Path) -> Path:
     cap.udp(MONITOR, EHR, 24105, 24105, b"\x0e\x00\x00\x10" + bytes(16))
     create = m.intellivue_mds_create(b"M8007A", bed_label=b"DOE^JANE", serial=b"SN9988776655")
     cap.udp(MONITOR, EHR, 24105, 24105, create)
+    _plant_credentials(cap)
     # HTTP body, and a DICOM AE title in a POCT-style allowed header for the control.
     body = b'{"name":"DOE^JANE","mrn":"MRN0099123","dob":"1980-01-01","id":"PATIENT-BODY-42"}'
     cap.tcp_session(LAPTOP, EHR, 50003, 80, [("c", m.http_request(b"Browser/1.0", body))])
@@ -141,6 +166,49 @@ def _capture(path: Path) -> Path:
     anyone = m.Host("ff:ff:ff:ff:ff:ff", "255.255.255.255")
     cap.udp(m.Host(LAPTOP.mac, "0.0.0.0"), anyone, 68, 67, discover)
     return cap.write(path)
+
+
+def _plant_credentials(cap: m.CaptureBuilder) -> None:
+    """Logins, passwords and communities where the risky protocols carry them."""
+    telnet = [("s", r.TELNET_NEGOTIATION), ("c", b"admin\r\n"), ("c", b"Telnet-Pass-9931\r\n")]
+    cap.tcp_session(LAPTOP, MONITOR, 50020, 23, telnet)
+    ftp = [
+        ("s", b"220 FTP ready\r\n"),
+        ("c", b"USER ftpuser-biomed\r\n"),
+        ("s", b"331 Password required\r\n"),
+        ("c", b"PASS Ftp-Pass-5521\r\n"),
+    ]
+    cap.tcp_session(LAPTOP, MONITOR, 50021, 21, ftp)
+    basic = r.basic_credentials(b"biomed", b"Http-Pass-7788")
+    http = [
+        ("c", r.http_get()),
+        ("s", r.http_401([b'Basic realm="monitor"'])),
+        ("c", r.http_get(authorization=basic)),
+    ]
+    cap.tcp_session(LAPTOP, MONITOR, 50022, 80, http)
+    cap.udp(LAPTOP, MONITOR, 50023, 161, r.snmp_get(b"Wx7-ward4-ro"))
+    cap.udp(MONITOR, LAPTOP, 161, 50023, r.snmp_response(b"Wx7-ward4-ro"))
+    cap.udp(LAPTOP, MONITOR, 50024, 161, r.snmp_get(b"public"))
+    cap.udp(MONITOR, LAPTOP, 161, 50024, r.snmp_response(b"public"))
+    rdp = [("c", r.rdp_connection_request(b"rdpuser-jsmith")), ("s", r.rdp_connection_confirm(1))]
+    cap.tcp_session(LAPTOP, MONITOR, 50025, 3389, rdp)
+    smb = [
+        ("c", r.smb2_negotiate_request([0x0202, 0x0311])),
+        ("s", r.smb2_negotiate_response(0x0311)),
+        ("c", r.smb2_session_setup(b"smbuser-jdoe")),
+    ]
+    cap.tcp_session(LAPTOP, EHR, 50026, 445, smb)
+    vnc = [
+        ("s", r.RFB_38),
+        ("c", r.RFB_38),
+        ("s", r.vnc_security_types(2)),
+        ("c", b"\x02"),
+        ("s", bytes(16)),
+        ("c", b"VncResp-1234567!"),
+    ]
+    cap.tcp_session(LAPTOP, MONITOR, 50027, 5900, vnc)
+    ssh = [("s", r.ssh_banner(b"PumpSSH_1.2")), ("c", r.ssh_banner(b"x") + b"Ssh-Pass-4410")]
+    cap.tcp_session(LAPTOP, MONITOR, 50028, 22, ssh)
 
 
 class RawSubscriber:
@@ -210,7 +278,7 @@ def test_no_planted_patient_value_in_any_byte_written_or_sent(tmp_path, mosquitt
     assert len(sent) > 1000 and len(spooled) > 1000, "nothing to search: the test is broken"
     assert any("/devices" in topic for topic in subscriber.topics)
     for place, data in places.items():
-        for value in PATIENT_VALUES:
+        for value in PATIENT_VALUES + CREDENTIAL_VALUES:
             assert value not in data, f"{value!r} leaked into {place}"
             assert value.lower() not in data.lower(), f"{value!r} (any case) leaked into {place}"
     # The positive control: allowed identifiers of devices do get out, in the same bytes.

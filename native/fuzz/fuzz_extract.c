@@ -7,7 +7,8 @@
  *         native/fuzz/fuzz_extract.c native/fingerprint.c native/extract_*.c -o fuzz_extract
  *
  * Input: byte 0 picks the extractor (index into EXTRACTORS, mod its size), byte 1 the
- * flow context (bit 0 responder, bit 1 start seen, bits 2-6 the flow's label), the rest
+ * flow context (bit 0 responder, bit 1 start seen, bits 2-6 the flow's label, bit 7 a
+ * later message: stream offset 12, server port 21; else 0 and 23), the rest
  * is the payload, copied to the heap at exactly its length so ASan sees a read past it.
  * native/fuzz/make_extract_seeds.py writes one seed per extractor from the test builders.
  *
@@ -40,7 +41,8 @@ static const extractor_fn EXTRACTORS[] = {
     extract_dhcp,  extract_dhcpv6, extract_dns,        extract_mdns, extract_ssdp,
     extract_tls,   extract_http,   extract_dicom,      extract_hl7,  hl7_message_type,
     extract_poct1, extract_intellivue, extract_lldp,   extract_cdp,  extract_sip,
-    extract_rtsp,  intellivue_model,
+    extract_rtsp,  intellivue_model, extract_telnet,   extract_ftp,  extract_ssh,
+    extract_rdp,   extract_vnc,    extract_smb,        extract_snmp, extract_http_auth,
 };
 #define EXTRACTOR_COUNT (sizeof EXTRACTORS / sizeof EXTRACTORS[0])
 
@@ -93,7 +95,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Memories from earlier inputs stay: deduplication paths get exercised too. */
     static const uint8_t SENDER_ADDR[16] = {10, 4, 2, 38};
     struct fp_sink sink = {&ring, &owner, &sender_memory, SENDER, SENDER_ADDR, 4, 1, 0, 0};
-    struct extract_ctx x = {&sink, data[1] & 1, (data[1] >> 1) & 1, (uint8_t)(data[1] >> 2)};
+    /* bit 7: a later message (at byte 12 of its direction: VNC's security handshake) on
+     * port 21, else a first payload on port 23 (FTP's and telnet's port tests) */
+    int later = data[1] >> 7;
+    struct extract_ctx x = {&sink,
+                            data[1] & 1,
+                            (data[1] >> 1) & 1,
+                            (uint8_t)((data[1] >> 2) & 0x1f),
+                            (uint16_t)(later ? 21 : 23),
+                            later ? 12u : 0u};
     enum extract_result r = EXTRACTORS[data[0] % EXTRACTOR_COUNT](copy, payload_len, &x);
     if (r > EXTRACT_MALFORMED || sink.emitted > DEVICE_EVENTS_PER_PACKET)
         abort();

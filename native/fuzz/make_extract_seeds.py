@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from tests.support import medical as m
+from tests.support import riskproto as r
 
 CLIENT = "00:1a:5c:00:00:38"
 START_SEEN = 0x02
@@ -40,6 +41,14 @@ def payloads() -> list[bytes]:
         m.sip_register(b"Ascom i63 4.1.6", "4711"),
         m.rtsp_options(b"LibVLC/3.0.18", "cam-ward4b"),
         m.intellivue_mds_create(),
+        r.TELNET_NEGOTIATION,
+        b"220 (vsFTPd 3.0.3)\r\n",
+        r.ssh_banner(b"OpenSSH_9.2p1 Debian-2"),
+        r.rdp_connection_request(b"user"),
+        r.RFB_38 + r.vnc_security_types(1, 2, 18),
+        r.smb1_negotiate_request([b"NT LM 0.12", b"SMB 2.002"]),
+        r.snmp_response(b"public"),
+        r.http_get(authorization=r.basic_credentials(b"a", b"b")),
     ]
 
 
