@@ -178,8 +178,9 @@ struct flow_record {
 #define ENGINE_MAX_ACTIVE_US 3600000000ULL
 /* Farthest one packet (or one idle tick of the wall clock) may move the engine clock on
  * its own: a time further ahead moves it only when the next time offered is that far
- * ahead too, so one packet from the future (a bad file record, a clock stepped for a
- * moment) cannot make every flow look idle. Below every default idle timeout. */
+ * ahead too and within this of it, so one packet from the future (a bad file record, a
+ * clock stepped for a moment) cannot make every flow look idle. Below every default
+ * idle timeout. */
 #define ENGINE_CLOCK_STEP_US 10000000ULL
 /* Fragment memory: first fragments remembered, the oldest overwritten. */
 #define ENGINE_FRAG_ENTRIES 4096

@@ -764,7 +764,9 @@ int engine_resume(struct engine *e)
  * per-frame path stays small enough to inline into the capture loop). */
 static __attribute__((noinline)) void clock_offer_far(struct engine *e, uint64_t t)
 {
-    if (e->clock_us && !e->clock_held_us) {
+    uint64_t held = e->clock_held_us;
+    int agrees = held && (t > held ? t - held : held - t) <= ENGINE_CLOCK_STEP_US;
+    if (e->clock_us && !agrees) {
         e->clock_held_us = t;
         e->counters.clock_steps_held++;
         return;
@@ -775,9 +777,9 @@ static __attribute__((noinline)) void clock_offer_far(struct engine *e, uint64_t
 
 /* Move the clock to `t`: a packet's time, or the wall clock when live and idle. A time
  * more than ENGINE_CLOCK_STEP_US ahead moves it only when the time offered just before
- * was held back too (two in a row say time moved on: a gap in the capture, a clock set
- * right), or at the end (engine_flush); alone it is held back and counted. The first
- * time sets the clock. */
+ * was held back too and lies within ENGINE_CLOCK_STEP_US of it (two in a row agree that
+ * time moved on: a gap in the capture, a clock set right), or at the end (engine_flush);
+ * otherwise it is held back and counted. The first time sets the clock. */
 static inline void clock_offer(struct engine *e, uint64_t t)
 {
     if (t <= e->clock_us) {

@@ -404,11 +404,12 @@ class ReferenceEngine:
 
     def _offer_clock(self, ts_us: int) -> None:
         """spec: the clock is the largest time seen, but a time more than CLOCK_STEP_US
-        ahead moves it only when the time before it was held back too, or at the end
-        (flush); the first time sets it."""
+        ahead moves it only when the time before it was held back too and lies within
+        CLOCK_STEP_US of it, or at the end (flush); the first time sets it."""
+        agrees = bool(self.clock_held_us) and abs(ts_us - self.clock_held_us) <= CLOCK_STEP_US
         if ts_us <= self.clock_us:
             self.clock_held_us = 0
-        elif ts_us - self.clock_us > CLOCK_STEP_US and self.clock_us and not self.clock_held_us:
+        elif ts_us - self.clock_us > CLOCK_STEP_US and self.clock_us and not agrees:
             self.clock_held_us = ts_us
             self.counters["clock_steps_held"] += 1
         else:

@@ -144,6 +144,37 @@ def test_engine_and_reference_agree_with_everything_at_once(tmp_path):
     assert_same(engine, reference)
 
 
+def with_time_jumps(frames: list[pcapgen.Frame], seed: int) -> list[pcapgen.Frame]:
+    """Lone frames from the far future (a day, a year, near 2^64 us) and real gaps of
+    11-90 s (every later frame shifted); at the end two future frames in a row (a clock
+    set right), then the last frames at their old times, now in the past."""
+    import dataclasses
+    import random
+
+    rng = random.Random(seed)
+    out, shift_us = [], 0
+    for frame in frames[:-20]:
+        roll = rng.random()
+        if roll < 0.004:
+            shift_us += rng.randint(11, 90) * 1_000_000  # a quiet spell: time moved on
+        ts_us = frame.ts_us + shift_us
+        if roll > 0.99:  # one frame from the future
+            ts_us = rng.choice([ts_us + 86_400_000_000, ts_us + 31_536_000_000_000, 2**64 - 1])
+        out.append(dataclasses.replace(frame, ts_us=ts_us))
+    step_us = out[-1].ts_us + 86_400_000_000
+    out += [dataclasses.replace(frame, ts_us=step_us) for frame in frames[-20:-18]]
+    out += [dataclasses.replace(frame, ts_us=frame.ts_us + shift_us) for frame in frames[-18:]]
+    return out
+
+
+def test_engine_and_reference_agree_when_times_jump_ahead(tmp_path):
+    frames = with_time_jumps(random_frames(41, 4000, "ethernet"), seed=41)
+    path = pcapgen.write_pcapng(tmp_path / "jumps.pcapng", frames)
+    engine, reference = run_engine(path, **BUSY_SETTINGS), run_reference(path, **BUSY_SETTINGS)
+    assert reference.counters["clock_steps_held"] > 20
+    assert_same(engine, reference)
+
+
 def test_random_traffic_reaches_every_corner(tmp_path):
     """The generator is only worth something if the busy captures hit every case."""
     _, reference = summarize_both(tmp_path, *CASES[0][1:])

@@ -1,11 +1,11 @@
 """Golden captures: how far one packet may move the engine clock (issue 10, item 12).
 
 The clock is the largest packet time seen, but a time more than 10 s ahead of it moves
-it only when the next packet is that far ahead too (a gap in the capture, a clock set
-right), or at the end of the file; a lone packet from the future is held back and
-counted as `clock_steps_held`. Before, one such packet turned every later packet into its
-own record. A flow is still judged by the time of a packet held back (its own flow ends
-idle when that packet says so). Times near 2^64 saturate instead of wrapping.
+it only when the next packet is that far ahead too and within 10 s of it (a gap in the
+capture, a clock set right), or at the end of the file; a lone packet from the future is
+held back and counted as `clock_steps_held`. Before, one such packet turned every later
+packet into its own record. A flow is still judged by the time of a packet held back (its
+own flow ends idle when that packet says so). Times near 2^64 saturate, never wrap.
 """
 
 from __future__ import annotations
@@ -63,6 +63,18 @@ def test_a_packet_held_back_still_ends_its_own_idle_flow(tmp_path, summarize):
     assert_record(other, orig_pkts=1, end_reason="forced")
     assert first.serial != second.serial
     assert_counters(summary, clock_steps_held=1)
+
+
+def test_two_packets_from_different_futures_do_not_move_the_clock(tmp_path, summarize):
+    # A day ahead, then a year ahead: they do not agree, so neither moves the clock.
+    day, year = T0_US + 86_400 * S, T0_US + YEAR_US
+    frames = [at(0.0, a_to_b()), Frame(day, c_to_b(), 60), Frame(year, c_to_b(), 60)]
+    frames += [at(float(i), a_to_b()) for i in range(1, 6)]
+    summary = summarize(write_pcap(tmp_path / "futures.pcap", frames))
+    flow, *_future = records_by_serial(summary)
+    assert_record(flow, orig_pkts=6, end_reason="forced")
+    # Only the future flow's own second packet (a year after its first) ended it idle.
+    assert_counters(summary, clock_steps_held=2, flows_ended_idle=1)
 
 
 def test_the_last_packet_after_a_gap_still_ends_idle_flows_at_the_end(tmp_path, summarize):

@@ -2,7 +2,8 @@
 
 native/tests/test_siphash.c checks native/siphash.h (the keyed hash of the flow,
 fragment and device tables) against the SipHash reference vectors;
-native/tests/test_hash_flooding.c feeds the fragment memory the review's colliding set.
+native/tests/test_hash_flooding.c feeds the fragment memory the review's colliding set;
+native/tests/test_capture_stop.c checks that capture_stop() never touches a source.
 """
 
 import shutil
@@ -15,21 +16,15 @@ NATIVE = Path(__file__).resolve().parent.parent / "native"
 WARNINGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-Wno-missing-field-initializers"]
 
 
-def compile_and_run(source: Path, binary: Path) -> subprocess.CompletedProcess[str]:
+def compile_and_run(
+    source: Path, binary: Path, others: tuple[Path, ...] = (), libs: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         pytest.skip("no C compiler on the PATH (build.sh installs gcc)")
+    command = [compiler, *WARNINGS, "-D_GNU_SOURCE", "-O2", f"-I{NATIVE}", str(source)]
     subprocess.run(
-        [
-            compiler,
-            *WARNINGS,
-            "-D_GNU_SOURCE",
-            "-O2",
-            f"-I{NATIVE}",
-            str(source),
-            "-o",
-            str(binary),
-        ],
+        [*command, *map(str, others), *libs, "-o", str(binary)],
         check=True,
         capture_output=True,
         text=True,
@@ -53,3 +48,20 @@ def test_the_reviews_colliding_ipv6_first_fragments_spread_over_the_fragment_buc
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "20 passed, 0 failed"
+
+
+def test_capture_stop_never_touches_a_source(tmp_path: Path) -> None:
+    # A source's pcap_t is NULL while stop() runs (as mid-close): the old stop crashed.
+    engine_sources = tuple(
+        path
+        for path in sorted(NATIVE.glob("*.c"))
+        if not path.name.startswith("module") and path.name != "capture.c"
+    )
+    run = compile_and_run(
+        NATIVE / "tests" / "test_capture_stop.c",
+        tmp_path / "test_capture_stop",
+        engine_sources,
+        ("-lpcap",),
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "6 passed, 0 failed"

@@ -4,7 +4,8 @@
 #   tools/sanitize.sh PYTHON        (./build.sh test calls it with .venv/bin/python)
 #
 # 1. native/tests/test_parse.c, built with ASan+UBSan (and again with MSan), run;
-#    native/tests/test_siphash.c (the keyed hash against the reference vectors) too.
+#    native/tests/test_siphash.c (the keyed hash against the reference vectors),
+#    test_hash_flooding.c (the review's colliding fragments) and test_capture_stop.c too.
 # 2. The extension built with ASan+UBSan into build/sanitized/ (same sources and
 #    warnings as setup.py), and the C-facing pytest files run against it
 #    (IOMT_ENGINE_SO points agent.engine at it; the sanitizer runtimes are preloaded
@@ -43,6 +44,13 @@ say "native/tests/test_hash_flooding.c (gcc, ASan+UBSan: the review's colliding 
 gcc "${C_FLAGS[@]}" "${SAN_FLAGS[@]}" -Inative native/tests/test_hash_flooding.c \
     -o "$OUT/test_hash_flooding"
 "$OUT/test_hash_flooding" || die "colliding fragments"
+say "native/tests/test_capture_stop.c (gcc, ASan+UBSan: stop never touches a source)"
+mapfile -t STOP_TEST_SOURCES < <(ls native/*.c | grep -v -e '^native/module' -e '^native/capture.c$')
+# shellcheck disable=SC2046
+gcc "${C_FLAGS[@]}" "${SAN_FLAGS[@]}" -Inative native/tests/test_capture_stop.c \
+    "${STOP_TEST_SOURCES[@]}" $(pkg-config --libs libpcap 2>/dev/null || echo -lpcap) \
+    -o "$OUT/test_capture_stop"
+"$OUT/test_capture_stop" || die "capture_stop"
 # MemorySanitizer needs every byte the parser reads instrumented: the test's frames are.
 say "native/tests/test_parse.c (clang, MemorySanitizer: no uninitialized byte decides)"
 clang "${C_FLAGS[@]}" -g -O1 -fno-omit-frame-pointer -fsanitize=memory \
