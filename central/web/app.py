@@ -47,6 +47,7 @@ def create_app(config: Any, database: Any, clock: Clock | None = None) -> FastAP
     app.state.signer = SessionSigner(settings.session_secret(), settings.session_lifetime)
     app.state.backend = Backend(database, config, app.state.clock)
     app.state.templates = _templates()
+    app.state.templates.env.globals["risk_band"] = app.state.backend.risk_band
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(login.router)

@@ -128,6 +128,14 @@ class Backend:
             self._risk_rules = riskview.risk_rules(self.config)
         return self._risk_rules
 
+    def risk_band(self, risk: int | None) -> str:
+        """The band of a score as the risk rules define it (the query layer's when risk
+        is not installed), so a badge and a roll-up always agree."""
+        rules = self.risk_rules()
+        if rules is None:
+            return queries.risk_band(risk)
+        return str(rules.band(risk or 0))
+
     def risk_explanation(self, device_id: str) -> dict[str, Any] | None:
         """How the device's score was made (central.risk), or None while risk is absent."""
         with self.engine.connect() as connection:

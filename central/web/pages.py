@@ -21,6 +21,7 @@ router = APIRouter(include_in_schema=False)
 Viewer = Annotated[Principal, Depends(page_viewer)]
 Filters = Annotated[ListFilters, Depends(list_filters)]
 
+SEVERITY_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 CATEGORY_ORDER = {name: rank for rank, name in enumerate(CATEGORIES)}
 WINDOWS = [("24h", "last 24 hours"), ("7d", "last 7 days"), ("30d", "last 30 days")]
 
@@ -273,6 +274,9 @@ def alerts(request: Request, who: Viewer, filters: Filters, state: str = "") -> 
         found = data.alerts(filters)
         if found is not None and state != "all":
             found = [a for a in found if a["state"] != "closed"]
+    if found is not None:  # the worst first; within a severity, the latest change first
+        found.sort(key=lambda a: a["updated_at"] or "", reverse=True)
+        found.sort(key=lambda a: SEVERITY_ORDER.get(a["severity"], 0), reverse=True)
     twin = "&".join(
         part
         for part in (filters.query_string(), f"state={state}" if state in ALERT_STATES else "")

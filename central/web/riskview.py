@@ -45,7 +45,7 @@ def risk_rules(config: Any) -> Any | None:
     modules = _modules("central.risk.rules")
     if modules is None:
         return None
-    site_file = getattr(getattr(config, "risk", None), "rules", None)
+    site_file = getattr(getattr(config, "risk", None), "rules_file", None)
     return modules[0].load_rules(Path(site_file) if site_file else None)
 
 

@@ -11,8 +11,16 @@ from typing import Any
 import pytest
 
 from tests.central.conftest import FakeClock
+from tests.central.test_web_risk import policy
 from tests.support.browser import chromium
-from tests.support.web_inventory import DEVICES, WebEnv, by_category, make_web_env, served
+from tests.support.web_inventory import (
+    DEVICES,
+    WebEnv,
+    by_category,
+    evaluate_risk,
+    make_web_env,
+    served,
+)
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -23,7 +31,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WebEnv, str
 
     directory = tmp_path_factory.mktemp("web")
     engine = open_database(f"sqlite:///{directory / 'inventory.db'}")
-    web = make_web_env(directory, engine, FakeClock())
+    clock = FakeClock()
+    web = make_web_env(directory, engine, clock, risk=True, policy=policy())
+    clock.advance(seconds=61)  # a second evaluation a snapshot interval later: a trend
+    evaluate_risk(engine, clock(), policy())
     with served(web.app) as base:
         yield web, base
     engine.dispose()
@@ -72,18 +83,24 @@ def choose(driver: Any, name: str, value: str) -> None:
 
 
 def click_and_wait(driver: Any, element: Any) -> None:
-    """Click, then wait until the browser has left the current page (a form post or a
-    link), so the next look is at the new page and not the old one."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
+    """Click, then wait until the browser shows a new, fully loaded document (a form post
+    or a link), so the next look is at the new page and not the old one. A document is
+    told apart by its performance.timeOrigin; errors while the page is being replaced
+    are retried (chromedriver answers some with a generic error, not a stale element)."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    old_page = driver.find_element(By.TAG_NAME, "html")
+    def origin(d: Any) -> Any:
+        return d.execute_script("return [performance.timeOrigin, document.readyState]")
+
+    before = origin(driver)[0]
     element.click()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old_page))
-    WebDriverWait(driver, 10).until(
-        lambda d: d.execute_script("return document.readyState") == "complete"
-    )
+
+    def loaded(d: Any) -> bool:
+        now, state = origin(d)
+        return bool(now != before and state == "complete")
+
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(loaded)
 
 
 def submit_filters(driver: Any) -> None:
@@ -219,3 +236,48 @@ def test_editor_relabels_a_device_and_the_audit_log_page_shows_who(site: Any, br
     browser.get(f"{base}/audit")
     audit = browser.find_element(By.ID, "audit").text
     assert "alice" in audit and "label.set" in audit and "4B-CAM-2" in audit
+
+
+def test_risk_page_ranks_what_to_fix_first(site: Any, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    web, base = site
+    sign_in(browser, base, *web.viewer)
+    browser.get(f"{base}/risk")
+    first = browser.find_element(By.CSS_SELECTOR, "#fix-first tbody tr")
+    assert first.get_attribute("data-device") == by_category("infusion_pump")[0].id
+    assert "internet" in first.text.lower()
+    assert browser.find_elements(By.CSS_SELECTOR, "#rollups svg.sparkline")
+    full_page_screenshot(browser, "risk")
+
+
+def test_editor_acknowledges_an_alert_and_a_viewer_has_no_button(site: Any, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    web, base = site
+    sign_in(browser, base, *web.viewer)
+    browser.get(f"{base}/alerts")
+    assert browser.find_elements(By.CSS_SELECTOR, "#alerts tr[data-alert]")
+    assert not browser.find_elements(By.CSS_SELECTOR, "#alerts button.ack")
+    sign_in(browser, base, *web.editor)
+    browser.get(f"{base}/alerts")
+    full_page_screenshot(browser, "alerts")
+    browser.get(f"{base}/alerts?q=telnet+management")
+    row = browser.find_element(By.CSS_SELECTOR, "#alerts tr[data-alert]")
+    alert_id = row.get_attribute("data-alert")
+    click_and_wait(browser, row.find_element(By.CSS_SELECTOR, "button.ack"))
+    state = browser.find_element(By.CSS_SELECTOR, f'tr[data-alert="{alert_id}"] td.state').text
+    assert state.startswith("acknowledged") and "alice" in state
+
+
+def test_segmentation_page_shows_the_matrix_and_the_simulation(site: Any, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    web, base = site
+    sign_in(browser, base, *web.viewer)
+    browser.get(f"{base}/policy")
+    assert browser.find_elements(By.CSS_SELECTOR, "#matrix .svc.deny")
+    assert browser.find_elements(By.CSS_SELECTOR, "#matrix .svc.allow")
+    summary = browser.find_element(By.ID, "simulation-summary").text
+    assert summary.startswith("would block 126 flows")
+    full_page_screenshot(browser, "segmentation")

@@ -300,12 +300,7 @@ def seed_inventory(engine: Engine, now: datetime) -> None:
                     actor=None,
                 )
             )
-        for orig, resp, proto, port, service in (
-            ("10.3.1.50", "10.9.0.10", "tcp", 104, "dicom"),
-            ("10.9.0.20", "10.4.2.21", "tcp", 2575, "hl7"),
-            ("10.4.2.101", "10.4.2.150", "tcp", 9100, ""),
-            ("10.4.2.11", "10.4.2.101", "tcp", 443, "ssl"),
-        ):
+        for seq, (orig, resp, proto, port, service) in enumerate(TRAFFIC):
             connection.execute(
                 insert(tables.communications).values(
                     site="st-mary",
@@ -321,6 +316,58 @@ def seed_inventory(engine: Engine, now: datetime) -> None:
                     last_seen=packet_time,
                 )
             )
+            wing = "3a" if orig.startswith(("10.3.", "10.9.")) else "4b"
+            connection.execute(
+                insert(tables.flows).values(
+                    sensor_id=f"wing{wing}-01",
+                    boot="0f" * 8,
+                    seq=seq,
+                    idx=0,
+                    site="st-mary",
+                    wing=wing,
+                    uid=f"C{seq:05d}",
+                    ts=packet_time,
+                    duration_s=1.5,
+                    orig_h=orig,
+                    orig_p=40000 + seq,
+                    resp_h=resp,
+                    resp_p=port,
+                    proto=proto,
+                    service=service or None,
+                    vlan=None,
+                    orig_bytes=1200,
+                    resp_bytes=900,
+                    orig_pkts=8,
+                    resp_pkts=6,
+                    conn_state="SF",
+                    community_id=f"1:example{seq}=",
+                    received_at=now,
+                )
+            )
+
+
+# Conversations (orig, resp, proto, port, service): what the wing does, and three things
+# risk must flag: a pump on the internet, HL7 in clear text, telnet to the label printer.
+TRAFFIC = (
+    ("10.3.1.50", "10.9.0.10", "tcp", 104, "dicom"),
+    ("10.9.0.20", "10.4.2.21", "tcp", 2575, "hl7"),
+    ("10.4.2.101", "10.4.2.150", "tcp", 9100, ""),
+    ("10.4.2.101", "10.4.2.150", "tcp", 23, "telnet"),
+    ("10.4.2.11", "10.4.2.101", "tcp", 443, "ssl"),
+    ("10.4.2.11", "93.184.216.34", "tcp", 443, "ssl"),
+)
+
+
+def evaluate_risk(engine: Engine, now: datetime, policy: Any = None) -> Any:
+    """One risk evaluation (central.risk, the shipped rules) over what is stored: findings,
+    scores, alerts and a trend snapshot, as `serve` makes them every interval."""
+    from central.policy.rules import Policy
+    from central.risk.rules import load_rules
+    from central.risk.store import RiskContext, evaluate
+
+    context = RiskContext(rules=load_rules(), policy=policy or Policy(), snapshot_interval_s=60)
+    with engine.begin() as connection:
+        return evaluate(connection, context, now)
 
 
 def _phi_reason(device: Seeded) -> str | None:
@@ -387,17 +434,37 @@ class WebEnv:
     viewer: tuple[str, str] = ("bob", "bob-viewer-pw")
 
 
+@dataclass
+class WebTestConfig:
+    """What create_app reads of a central configuration: [web], the policy, [risk]."""
+
+    web: Any
+    containment: Any = None
+    risk: Any = None
+
+
 def make_web_env(
-    directory: Path, engine: Engine, clock: Any, seed: bool = True, **settings: Any
+    directory: Path,
+    engine: Engine,
+    clock: Any,
+    seed: bool = True,
+    risk: bool = False,
+    policy: Any = None,
+    **settings: Any,
 ) -> WebEnv:
     """Users file (alice editor, bob viewer), token file, and the app from create_app.
-    `settings` are further WebSettings fields (tls_cert, proxy_user_header, ...)."""
+    `seed`: store the inventory; `risk`: then evaluate it (findings, scores, alerts);
+    `policy`: the configured zones and policy; `settings`: further WebSettings fields."""
+    from types import SimpleNamespace
+
     from central.web import create_app
     from central.web.auth.users import set_user
     from central.web.settings import WebSettings
 
     if seed:
         seed_inventory(engine, clock())
+        if risk:
+            evaluate_risk(engine, clock(), policy)
     users_file = directory / "users"
     set_user(users_file, "alice", "editor", "alice-editor-pw")
     set_user(users_file, "bob", "viewer", "bob-viewer-pw")
@@ -405,4 +472,5 @@ def make_web_env(
     token_file = directory / "api-token"
     token_file.write_text(token + "\n")
     web = WebSettings(users_file=users_file, token_file=token_file, **settings)
-    return WebEnv(create_app(web, engine, clock), users_file, token)
+    config = WebTestConfig(web, policy, SimpleNamespace(rules_file=None))
+    return WebEnv(create_app(config, engine, clock), users_file, token)
