@@ -417,8 +417,7 @@ uint8_t devices_ip_packet(struct device_table *t, const struct packet *p, struct
             t->links[i].bytes_received += p->wire_len;
         }
     }
-    if (v.first_payload || devices_wants_message(v.service, p) ||
-        devices_wants_early(v.service, v.sent, p))
+    if (v.first_payload || devices_wants_later(v.service, v.sent, p))
         return device_payload(t, src, p, &v);
     return v.service;
 }

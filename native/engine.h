@@ -313,6 +313,15 @@ static inline int devices_wants_early(unsigned service, uint64_t sent, const str
     return __builtin_expect(((1u << service) & DEVICES_EARLY_MESSAGES) != 0, 0) &&
            sent < DEVICES_EARLY_BYTES && p->payload_caplen;
 }
+/* Either of the two, for the per-packet path: one test of the label for almost every
+ * packet (the label is in neither set). */
+static inline int devices_wants_later(unsigned service, uint64_t sent, const struct packet *p)
+{
+    if (__builtin_expect(!((1u << service) & (DEVICES_EVERY_MESSAGE | DEVICES_EARLY_MESSAGES)),
+                         1))
+        return 0;
+    return devices_wants_message(service, p) || devices_wants_early(service, sent, p);
+}
 
 struct device_table;
 struct device_table *devices_new(uint32_t max_devices, uint32_t event_capacity);

@@ -31,28 +31,28 @@ void ext_http_basic_auth(const uint8_t *d, uint32_t len, struct extract_ctx *x)
     int response = len >= 7 && !memcmp(d, "HTTP/1.", 7);
     const char *name = response ? "WWW-Authenticate" : "Authorization";
     size_t name_len = strlen(name);
-    uint32_t line = 0;
-    while (line < len && d[line] != '\n') /* the request or status line */
-        line++;
-    line++;
-    /* Every header line: a server may send several challenges, Basic not the first. */
-    while (line < len) {
-        uint32_t eol = line;
-        while (eol < len && d[eol] != '\n')
-            eol++;
-        if (eol == len)
+    const uint8_t *end_of_data = d + len;
+    const uint8_t *line = memchr(d, '\n', len); /* past the request or status line */
+    /* Every header line: a server may send several challenges, Basic not the first.
+     * memchr finds line ends (vectorised); a line is compared only when its first
+     * letter matches (this runs on every HTTP message of a flow's first 4 KiB). */
+    while (line && ++line < end_of_data) {
+        const uint8_t *eol = memchr(line, '\n', (size_t)(end_of_data - line));
+        if (!eol)
             return; /* cut short */
-        uint32_t end = eol > line && d[eol - 1] == '\r' ? eol - 1 : eol;
-        if (end == line)
+        uint32_t n = (uint32_t)(eol - line);
+        if (n && line[n - 1] == '\r')
+            n--;
+        if (!n)
             return; /* the blank line: the body follows, never read */
-        if (end - line > name_len && d[line + name_len] == ':' &&
-            !strncasecmp((const char *)d + line, name, name_len) &&
-            scheme_is_basic(d + line + name_len + 1, end - line - (uint32_t)name_len - 1)) {
+        if ((line[0] | 0x20) == (name[0] | 0x20) && n > name_len && line[name_len] == ':' &&
+            !strncasecmp((const char *)line, name, name_len) &&
+            scheme_is_basic(line + name_len + 1, n - (uint32_t)name_len - 1)) {
             const char *fact = response ? "offered" : "sent";
             fp_emit(x->sink, FP_HTTP_BASIC_AUTH, (const uint8_t *)fact, strlen(fact));
             return;
         }
-        line = eol + 1;
+        line = eol;
     }
 }
 

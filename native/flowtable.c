@@ -677,8 +677,7 @@ static void account_packet(struct engine *e, const struct packet *p)
     if (!e->devices) {
         /* extraction off */
     } else if ((side & FLOW_PAYLOAD_0 || (side & FLOW_SENT_0 && !p->payload_len)) &&
-               !devices_wants_message(s->service, p) &&
-               !devices_wants_early(s->service, s->payload_bytes[dir], p)) {
+               !devices_wants_later(s->service, s->payload_bytes[dir], p)) {
         /* count_packet sets SENT with PAYLOAD; an HL7 flow's packet matters only when it
          * starts an MLLP block (0x0B), a DHCP flow's every message (engine.h). */
         devices_count_packet(e->devices, p);

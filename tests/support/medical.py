@@ -511,6 +511,9 @@ def write_seed_captures(out_dir: Path) -> list[Path]:
         for i, (port, exchanges) in enumerate(flows):
             cap.tcp_session(a, b, 40000 + i, port, exchanges)
         paths.append(cap.write(out_dir / f"{name}.pcap"))
+    from tests.support import riskproto  # telnet ... SNMP (issue 14); it imports this module
+
+    paths.append(riskproto.write_seed_capture(out_dir / "risk.pcap"))
     cap = CaptureBuilder()
     cap.udp(
         Host(a.mac, "0.0.0.0"),

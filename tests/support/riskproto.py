@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import struct
+from pathlib import Path
 
 from scapy.asn1.asn1 import ASN1_OID
 from scapy.layers.snmp import (
@@ -226,3 +227,39 @@ def tls_client_hello_legacy(version: int = 0x0301) -> bytes:
     )
     handshake = b"\x01" + len(body).to_bytes(3, "big") + body
     return b"\x16\x03\x01" + struct.pack(">H", len(handshake)) + handshake
+
+
+# ---------------------------------------------------------------- fuzz seeds
+
+
+def write_seed_capture(path: Path) -> Path:
+    """One capture with every handshake above, for fuzz_engine's seed corpus
+    (tests/support/medical.py write_seed_captures adds it): later messages included, so
+    the fuzzer starts inside the readers of a flow's first 4 KiB."""
+    from tests.support import medical as m
+
+    a, b = m.Host("00:1a:5c:00:00:38", "10.4.2.38"), m.Host("00:50:56:00:00:42", "10.9.0.42")
+    sessions: list[tuple[int, list[tuple[str, bytes]]]] = [
+        (23, [("s", TELNET_NEGOTIATION), ("c", b"x\r\n")]),
+        (21, [("s", b"220 FTP\r\n"), ("c", b"AUTH TLS\r\n"), ("s", b"234 ok\r\n")]),
+        (22, [("s", ssh_banner(b"OpenSSH_9.2")), ("c", ssh_banner(b"PuTTY"))]),
+        (3389, [("c", rdp_connection_request(b"u")), ("s", rdp_connection_confirm(2))]),
+        (5900, [("s", RFB_38), ("c", RFB_38), ("s", vnc_security_types(1, 2)), ("c", b"\x02")]),
+        (
+            445,
+            [
+                ("c", smb1_negotiate_request([b"NT LM 0.12", b"SMB 2.???"])),
+                ("s", smb2_negotiate_response(0x02FF)),
+                ("c", smb2_negotiate_request([0x0311])),
+                ("s", smb2_negotiate_response(0x0311)),
+            ],
+        ),
+        (80, [("c", http_get()), ("s", http_401([b"Basic"])), ("c", http_get(b"/", b"Basic x"))]),
+        (443, [("c", tls_client_hello_legacy()), ("s", tls_server_hello(0x0303, 0x0304))]),
+    ]
+    cap = m.CaptureBuilder()
+    for i, (port, exchanges) in enumerate(sessions):
+        cap.tcp_session(a, b, 41000 + i, port, exchanges)
+    cap.udp(a, b, 41100, 161, snmp_get(b"public"))
+    cap.udp(b, a, 161, 41100, snmp_response(b"public"))
+    return cap.write(path)
