@@ -193,7 +193,7 @@ def test_backlog_drains_oldest_first_while_live_data_gets_through(tmp_path: Path
     broker.start()
     live = Feeder(spool, "L", 20, per_second=50).start()
     live.join()
-    assert all_seqs_arrive(subscriber, "A", 3000, 20)
+    assert all_seqs_arrive(subscriber, "A", 3000, 60)  # completeness, not speed: a loaded CI box
     assert all_seqs_arrive(subscriber, "L", 20, 5)
     order = [m.payload.split(b":", 1)[0] for m in subscriber.snapshot() if b":" in m.payload]
     backlog_seqs = seqs_received(subscriber.snapshot(), "A")
