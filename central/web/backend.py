@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import Engine, desc, insert, select
 
 from central.db import tables
+from central.inventory import labels as inventory_labels
 from central.inventory import queries
-from central.web import labels, riskview
+from central.web import riskview
 from central.web.filters import ListFilters
 
 DEFAULT_SILENT_AFTER_S = 600.0
@@ -95,8 +96,9 @@ class Backend:
         history and in the audit log, in one transaction; None when there is no such device."""
         now = self.clock()
         with self.engine.begin() as connection:
-            before = labels.set_label(connection, device_id, label, note, actor, now)
-            if before is None:
+            try:
+                stored = inventory_labels.set_label(connection, device_id, label, actor, now, note)
+            except inventory_labels.UnknownDevice:
                 return None
             connection.execute(
                 insert(tables.audit_log).values(
@@ -104,7 +106,10 @@ class Backend:
                     actor=actor,
                     action="label.set",
                     target=device_id,
-                    detail={"label": label, "note": note, "before": before},
+                    detail={
+                        "label": {k: v for k, v in stored.items() if v is not None},
+                        "note": note,
+                    },
                 )
             )
         return self.device(device_id)

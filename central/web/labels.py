@@ -1,14 +1,11 @@
-"""A person's label on a device: validated, stored as data (label_overrides), kept in the
-device's history. The query layer lets it win over the rules on every field it sets."""
+"""A person's label as the page and the API take it: blank fields dropped (the rules'
+value stays), every field checked with a message naming it. Storing it is the
+inventory's job (central.inventory.labels.set_label: label_overrides and the history)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
-
-from central.db.tables import device_history, devices, label_overrides
 from central.inventory.queries import CATEGORIES, CRITICALITIES, OVERRIDABLE
 
 _TEXT_MAX = 128
@@ -47,45 +44,3 @@ def clean_label(raw: dict[str, Any]) -> dict[str, Any]:
     if not label:
         raise LabelError("the label sets no field")
     return label
-
-
-def set_label(
-    connection: Connection,
-    device_id: str,
-    label: dict[str, Any],
-    note: str,
-    actor: str,
-    now: datetime,
-) -> dict[str, Any] | None:
-    """Replace the device's label with `label` (already cleaned) and add a history entry.
-
-    Returns the label it replaced ({} when there was none), or None when the device does
-    not exist. Runs inside the caller's transaction."""
-    exists = connection.execute(select(devices.c.id).where(devices.c.id == device_id)).first()
-    if exists is None:
-        return None
-    previous = (
-        connection.execute(select(label_overrides).where(label_overrides.c.device_id == device_id))
-        .mappings()
-        .first()
-    )
-    before = (
-        {name: previous[name] for name in OVERRIDABLE if previous[name] is not None}
-        if previous
-        else {}
-    )
-    connection.execute(delete(label_overrides).where(label_overrides.c.device_id == device_id))
-    connection.execute(
-        insert(label_overrides).values(device_id=device_id, **label, note=note, actor=actor, at=now)
-    )
-    connection.execute(
-        insert(device_history).values(
-            device_id=device_id,
-            at=now,
-            seen=None,
-            change="label_override",
-            detail={"label": label, "before": before, "note": note},
-            actor=actor,
-        )
-    )
-    return before
