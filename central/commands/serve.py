@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import threading
 from typing import Any
 
@@ -60,6 +61,15 @@ def run(args: argparse.Namespace) -> int:
             if server is not None:
                 server.should_exit = True
 
+    def on_sigterm(*_: Any) -> None:
+        # uvicorn handles SIGTERM while it runs and raises it again once it has shut
+        # down; this handler then makes that a clean exit 0 (systemd's stop, not a crash).
+        if ingest is not None:
+            ingest.stop()
+        if server is not None:
+            server.should_exit = True
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     thread = None
     if ingest is not None:
         thread = threading.Thread(target=run_ingest, name="ingest", daemon=True)
