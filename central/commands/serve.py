@@ -96,18 +96,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _server(config: Any, app: Any) -> Any:
-    import uvicorn
+    # central/web's server: [web] listen, HTTPS from tls_cert/tls_key, the socket's own
+    # client addresses (the proxy header is trusted only from [web] trusted_proxies).
+    from central.web.server import build_server
 
-    host, port = config.web.listen
-    cert = getattr(config.web, "tls_cert", None)
-    key = getattr(config.web, "tls_key", None)
-    settings = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        ssl_certfile=str(cert) if cert else None,
-        ssl_keyfile=str(key) if key else None,
-        proxy_headers=False,
-    )
-    return uvicorn.Server(settings)
+    return build_server(app, config)

@@ -129,10 +129,12 @@ def device(request: Request, who: Viewer, device_id: str, saved: int = 0) -> Res
         entry["detail_text"] = detail_text(entry.get("detail"))
     if found.get("label"):
         found["label_override"] = found["label"]
+    names = _names(backend(request)) if found.get("peers") else {}
     peers = [
         {
             "address": p["peer"],
             "device_id": p.get("peer_device"),
+            "peer_label": names.get(p.get("peer_device") or ""),
             "direction": p["direction"],
             "service": p.get("service") or f"{p['proto']}/{p['port']}",
             "flows": p["flows"],

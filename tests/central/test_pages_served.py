@@ -58,6 +58,8 @@ users_file = "{users}"
 token_file = "{tmp / "api-token"}"
 tls_cert = "{pki.server_cert}"
 tls_key = "{pki.server_key}"
+[risk]
+evaluate_interval_s = 1
 """,
     )
     sensor = env.add_sensor("mercy-4b-01", site="mercy-general")
@@ -79,6 +81,14 @@ tls_key = "{pki.server_key}"
             lambda: (
                 len(httpx.get(f"{base}/api/devices", headers=auth, verify=context).json())
                 >= len(WING_DEVICES)
+            ),
+            serve,
+        )
+        # serve evaluates risk every second: wait for the CT's clear-text DICOM finding.
+        _wait_for(
+            lambda: any(
+                a["finding"] == "cleartext_phi"
+                for a in httpx.get(f"{base}/api/alerts", headers=auth, verify=context).json()
             ),
             serve,
         )
@@ -167,6 +177,10 @@ def test_the_ct_page_shows_the_dicom_evidence_that_decided(wing: Any, browser: A
     evidence = browser.find_element(By.ID, "evidence").text
     assert "dicom_modality" in evidence and "CT" in evidence
     assert ct.host.ip in browser.find_element(By.ID, "addresses").text
+    assert "clear text" in browser.find_element(By.ID, "risk-explanation").text.lower() or (
+        "cleartext_phi" in browser.find_element(By.ID, "risk-explanation").text
+    )
+    assert "cleartext phi" in browser.find_element(By.ID, "findings").text
     full_page_screenshot(browser, "device-ct")
 
 
