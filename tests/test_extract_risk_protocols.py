@@ -290,3 +290,79 @@ def test_a_server_hello_cut_before_its_extensions_is_partial_with_no_version(tmp
     assert run.services() == ["ssl"]
     assert run.fingerprints == {}
     assert run.counters["extract_partial"] == 1
+
+
+# ---------------------------------------------------------------- malformed and cut input
+
+
+def _sessions():
+    """(server port, exchange) of every handshake above, the values they must give."""
+    return [
+        (23, [("s", r.TELNET_NEGOTIATION)]),
+        (21, [("s", b"220 FTP\r\n"), ("c", b"AUTH TLS\r\n"), ("s", b"234 ok\r\n")]),
+        (22, [("s", r.ssh_banner(b"OpenSSH_9.2")), ("c", r.ssh_banner(b"PuTTY"))]),
+        (3389, [("c", r.rdp_connection_request(b"u")), ("s", r.rdp_connection_confirm(2))]),
+        (5900, [("s", r.RFB_38), ("c", r.RFB_38), ("s", r.vnc_security_types(1, 2, 18))]),
+        (
+            445,
+            [
+                ("c", r.smb1_negotiate_request([b"NT LM 0.12"])),
+                ("s", r.smb2_negotiate_response(0x0311)),
+            ],
+        ),
+        (80, [("c", r.http_get(authorization=r.basic_credentials(b"a", b"b")))]),
+        (443, [("s", r.tls_server_hello(0x0303, 0x0304))]),
+    ]
+
+
+def test_every_payload_cut_at_every_length_gives_no_value_the_whole_one_does_not(tmp_path):
+    """A snap length or a segment boundary anywhere in a message: what the readers send
+    is a subset of what the whole messages give (no cut banner, no half dialect, no
+    "yes" from "AUTH T"), and a cut never counts as recognised-whole."""
+    whole = m.CaptureBuilder()
+    for i, (port, exchange) in enumerate(_sessions()):
+        whole.tcp_session(ADMIN, PUMP, 41000 + i, port, exchange)
+    allowed = {
+        (kind, value)
+        for kinds in _run(tmp_path, whole, "whole.pcap").fingerprints.values()
+        for kind, values in kinds.items()
+        for value in values
+    }
+    assert len(allowed) >= 10, "the whole messages give the facts: the test is broken"
+    for cut in (1, 2, 3, 4, 5, 8, 11, 12, 13, 16, 20, 30, 45, 60, 70):
+        cap = m.CaptureBuilder()
+        for i, (port, exchange) in enumerate(_sessions()):
+            sport = 42000 + i
+            cap.tcp_packet(ADMIN, PUMP, sport, port, m.SYN)
+            cap.tcp_packet(PUMP, ADMIN, port, sport, m.SYN_ACK)
+            for side, payload in exchange:
+                src, dst, a, b = (
+                    (ADMIN, PUMP, sport, port) if side == "c" else (PUMP, ADMIN, port, sport)
+                )
+                cap.tcp_packet(src, dst, a, b, m.PSH_ACK, payload, caplen=54 + cut)
+        run = _run(tmp_path, cap, f"cut{cut}.pcap")
+        got = {
+            (kind, value)
+            for kinds in run.fingerprints.values()
+            for kind, values in kinds.items()
+            for value in values
+        }
+        assert got <= allowed, f"cut at {cut}: {got - allowed}"
+
+
+def test_smb_snmp_and_vnc_that_lie_about_their_lengths_send_nothing(tmp_path):
+    cap = m.CaptureBuilder()
+    smb = bytearray(r.smb2_negotiate_response(0x0311))
+    smb[4 + 64] = 0x99  # StructureSize is not 65
+    cap.tcp_session(ADMIN, PUMP, 43000, 445, [("s", bytes(smb))])
+    snmp = bytearray(r.snmp_response(b"public"))
+    snmp[6] = 0x50  # the community's length runs past the datagram
+    cap.udp(PRINTER, ADMIN, 161, 43001, bytes(snmp))
+    cap.udp(PRINTER, ADMIN, 161, 43002, b"\x30\x84\x00\x00\x00\x10")  # 4 length bytes
+    vnc = [("s", r.RFB_38), ("c", r.RFB_38), ("s", bytes([3, 1, 0, 2]))]  # type 0: invalid
+    cap.tcp_session(ADMIN, SERVER, 43003, 5900, vnc)
+    run = _run(tmp_path, cap)
+    assert "smb_dialect" not in run.of(PUMP.mac)
+    assert "snmp_default_community" not in run.of(PRINTER.mac)
+    assert "vnc_security" not in run.of(SERVER.mac)
+    assert run.counters["extract_malformed"] >= 2  # SMB and the 4-byte BER length
