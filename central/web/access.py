@@ -77,7 +77,7 @@ def identify(request: Request) -> Principal | None:
             return Principal(name, user.role if user else "viewer", "proxy")
     signer: SessionSigner = state.signer
     session = signer.read(request.cookies.get(SESSION_COOKIE), state.clock())
-    if session is None:
+    if session is None or session.session_id in state.signed_out:
         return None
     user = users.get(session.user)
     if user is None:

@@ -35,8 +35,15 @@ def backend(request: Request) -> Backend:
 
 
 @router.get("/devices", response_model=list[Device], summary="Devices, filtered")
-def devices(request: Request, _who: Viewer, filters: Filters) -> list[dict[str, Any]]:
-    return backend(request).devices(filters)
+def devices(
+    request: Request,
+    _who: Viewer,
+    filters: Filters,
+    limit: Annotated[int | None, Query(ge=1, description="at most this many devices")] = None,
+    offset: Annotated[int, Query(ge=0, description="skip this many first")] = 0,
+) -> list[dict[str, Any]]:
+    found = backend(request).devices(filters)
+    return found[offset : None if limit is None else offset + limit]
 
 
 @router.get(

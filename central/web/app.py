@@ -44,6 +44,7 @@ def create_app(config: Any, database: Any, clock: Clock | None = None) -> FastAP
     app.state.config = config
     app.state.clock = clock or _wall_clock
     app.state.users = UserStore(settings.users_file)
+    app.state.signed_out = set()  # session ids signed out before their cookie expired
     app.state.signer = SessionSigner(settings.session_secret(), settings.session_lifetime)
     app.state.backend = Backend(database, config, app.state.clock)
     app.state.templates = _templates()

@@ -101,6 +101,12 @@ def login(
 def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
     principal = page_viewer(request)
     check_form_csrf(request, principal, csrf_token)
+    if principal.session_id is not None:
+        # The cookie stays valid until it expires; remembering its id ends it here, so
+        # a copy of it (another tab, a stolen one) is refused too. Kept in memory: a
+        # restart forgets it, which with a random secret (the default) ends it anyway.
+        request.app.state.signed_out.add(principal.session_id)
+        request.app.state.backend.audit(principal.name, "logout", None, {})
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

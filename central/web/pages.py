@@ -21,6 +21,7 @@ router = APIRouter(include_in_schema=False)
 Viewer = Annotated[Principal, Depends(page_viewer)]
 Filters = Annotated[ListFilters, Depends(list_filters)]
 
+PAGE_ROWS = 250  # rows per inventory page: a wing fits, a hospital pages
 SEVERITY_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 CATEGORY_ORDER = {name: rank for rank, name in enumerate(CATEGORIES)}
 WINDOWS = [("24h", "last 24 hours"), ("7d", "last 7 days"), ("30d", "last 30 days")]
@@ -57,10 +58,14 @@ def _short(value: Any) -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
-def inventory(request: Request, who: Viewer, filters: Filters, sort: str = "risk") -> Response:
+def inventory(
+    request: Request, who: Viewer, filters: Filters, sort: str = "risk", page: int = 1
+) -> Response:
     data = backend(request)
     if sort not in SORTS:
         raise HTTPException(400, detail=f"sort: one of {', '.join(SORTS)}")
+    if page < 1:
+        raise HTTPException(400, detail="page: 1 or more")
     devices = sorted(data.devices(filters), key=SORTS[sort])
     choices = data.choices()
     choices["windows"] = WINDOWS  # type: ignore[assignment]
@@ -76,11 +81,18 @@ def inventory(request: Request, who: Viewer, filters: Filters, sort: str = "risk
         "at_risk": sum(1 for d in devices if (d.get("risk") or 0) >= 50),
     }
     query = filters.query_string()
+    start = (page - 1) * PAGE_ROWS
+    pages = max(1, -(-len(devices) // PAGE_ROWS))
+    page_base = "/?" + (query + "&" if query else "") + f"sort={sort}&page="
     return render(
         request,
         who,
         "inventory.html",
-        devices=devices,
+        devices=devices[start : start + PAGE_ROWS],
+        shown_from=start + 1 if devices else 0,
+        page=page,
+        pages=pages,
+        page_base=page_base,
         filters=filters,
         choices=choices,
         newest_seen=newest,

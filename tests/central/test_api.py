@@ -176,3 +176,11 @@ def test_openapi_document_lists_the_contract_endpoints(client: TestClient) -> No
     ):
         assert path in paths, path
     assert "put" in paths["/api/devices/{device_id}/label"]
+
+
+def test_device_list_pages_with_limit_and_offset(client: TestClient, web: WebEnv) -> None:
+    everything = [d["id"] for d in client.get("/api/devices", headers=bearer(web)).json()]
+    first = client.get("/api/devices?limit=4", headers=bearer(web)).json()
+    rest = client.get("/api/devices?offset=4", headers=bearer(web)).json()
+    assert [d["id"] for d in first + rest] == everything and len(first) == 4
+    assert client.get("/api/devices?limit=0", headers=bearer(web)).status_code == 422

@@ -295,3 +295,34 @@ def test_user_add_command_writes_a_hashed_password_that_signs_in(tmp_path: Path)
     set_user(users, "dana", "viewer", None)  # demoted, proxy-only
     assert store.get("dana").role == "viewer"  # type: ignore[union-attr]
     assert store.authenticate("dana", "dana-long-password") is None
+
+
+def test_signing_out_ends_the_session_even_for_a_copy_of_its_cookie(web: WebEnv) -> None:
+    client = TestClient(web.app)
+    sign_in(client, *web.editor)
+    stolen = client.cookies["iomt_session"]
+    csrf = page_csrf(client, "/")
+    assert (
+        client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    )
+    copy = TestClient(web.app)
+    copy.cookies.set("iomt_session", stolen)
+    assert copy.get("/", follow_redirects=False).status_code == 303
+    assert copy.get("/api/devices").status_code == 401
+
+
+def test_inventory_page_pages_its_rows(web: WebEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    import central.web.pages
+
+    monkeypatch.setattr(central.web.pages, "PAGE_ROWS", 4)  # 9 devices: pages of 4, 4, 1
+    client = TestClient(web.app)
+    sign_in(client, *web.viewer)
+    shown = []
+    for page in (1, 2, 3):
+        text = client.get(f"/?sort=name&page={page}").text
+        rows = re.findall(r'<tr data-device="([^"]+)"', text)
+        assert len(rows) == (4 if page < 3 else 1)
+        assert f"page {page} of 3" in text
+        assert ('id="next-page"' in text) == (page < 3)
+        shown += rows
+    assert len(set(shown)) == 9
