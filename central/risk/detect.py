@@ -91,6 +91,12 @@ class RiskEvaluator:
         self._scans: dict[tuple[str, int], _ScanWindow] = {}
         self._findings: dict[tuple[str, str, str], Finding] = {}
         self._decisions: dict[tuple, Decision] = {}
+        self._zone_cache: dict[tuple[str, str], str] = {}
+        # Decisions are cached per (zones, service ...); the destination address and the
+        # server name join the key only when some rule looks at them.
+        rules_of_policy = self.policy.rules if self.policy is not None else ()
+        self._decide_by_address = any(rule.to_cidrs for rule in rules_of_policy)
+        self._decide_by_server = any(rule.to_server for rule in rules_of_policy)
         self.flows_seen = 0
 
     # ------------------------------------------------------------------ flows
@@ -121,15 +127,23 @@ class RiskEvaluator:
             self._internet_hit(resp, flow.orig_h, flow)
         if self.policy is not None:
             self._policy_check(flow, orig, resp)
-        if orig is not None and flow.proto in ("tcp", "udp"):
+        # Scans and sweeps are what goes unanswered: an NMS polling hundreds of devices
+        # that answer is not a sweep (and tracking only these keeps the cost down).
+        if orig is not None and flow.proto in ("tcp", "udp") and not _established(flow):
             self._scan_track(orig, flow)
 
     def _zones(self, device: DeviceFacts | None, site: str, address: str) -> str:
-        if device is None:
-            return self.zone_map.zone_of(Endpoint(address, site))
-        return self.zone_map.zone_of(
-            Endpoint(address, site, device.wings, device.vlans, device.category)
-        )
+        # Per (site, address): the device behind an address is fixed for one evaluation,
+        # and building an Endpoint per flow was the evaluator's largest cost (bench_risk).
+        key = (site, address)
+        zone = self._zone_cache.get(key)
+        if zone is None:
+            if device is None:
+                endpoint = Endpoint(address, site)
+            else:
+                endpoint = Endpoint(address, site, device.wings, device.vlans, device.category)
+            zone = self._zone_cache[key] = self.zone_map.zone_of(endpoint)
+        return zone
 
     def _service_hit(
         self,
@@ -188,7 +202,15 @@ class RiskEvaluator:
             resp = self._by_address.get((flow.site, flow.resp_h))
         src = self._zones(orig, flow.site, flow.orig_h)
         dst = self._zones(resp, flow.site, flow.resp_h)
-        key = (src, dst, flow.proto, flow.resp_p, flow.service, flow.server_name, flow.resp_h)
+        key = (
+            src,
+            dst,
+            flow.proto,
+            flow.resp_p,
+            flow.service,
+            flow.server_name if self._decide_by_server else None,
+            flow.resp_h if self._decide_by_address else None,
+        )
         decision = self._decisions.get(key)
         if decision is None:
             facts = FlowFacts(flow.proto, flow.resp_p, flow.service, flow.server_name, flow.resp_h)
