@@ -11,12 +11,12 @@ if its finding grows again, a new alert opens.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from central.db.tables import audit_log
 from central.risk.rules import SEVERITIES
@@ -63,78 +63,115 @@ def observe(
     Returns the event to deliver, or None (below min_severity, or an update within the
     rate limit: the row is still updated, so the page shows the count at once).
     """
-    if SEVERITIES.index(finding["severity"]) < SEVERITIES.index(settings.min_severity):
-        return None
-    current = (
+    events = observe_all(connection, [(finding, site, wing)], now, settings)
+    return events[0] if events else None
+
+
+def observe_all(
+    connection: Connection,
+    items: Sequence[tuple[Mapping[str, Any], str, str]],
+    now: datetime,
+    settings: AlertSettings,
+) -> list[AlertEvent]:
+    """observe() for many (finding row, site, wing) at once: the open alerts are read in
+    one query and written in two batches (bench_risk: one statement per finding made
+    evaluation ~40x slower)."""
+    floor = SEVERITIES.index(settings.min_severity)
+    wanted = [item for item in items if SEVERITIES.index(item[0]["severity"]) >= floor]
+    if not wanted:
+        return []
+    current: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for open_row in connection.execute(
+        select(alerts).where(alerts.c.state != CLOSED).order_by(alerts.c.id)
+    ).mappings():
+        current[(open_row["finding"], open_row["device_id"], open_row["peer"])] = dict(open_row)
+    closed_counts: dict[tuple[str, str, str], int] = {}
+    for finding_id, device_id, peer, count in connection.execute(
+        select(alerts.c.finding, alerts.c.device_id, alerts.c.peer, func.max(alerts.c.count))
+        .where(alerts.c.state == CLOSED)
+        .group_by(alerts.c.finding, alerts.c.device_id, alerts.c.peer)
+    ):
+        closed_counts[(finding_id, device_id, peer)] = count
+    new_rows: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    events: list[tuple[str, dict[str, Any]]] = []
+    interval = timedelta(seconds=settings.update_interval_s)
+    for finding, site, wing in wanted:
+        key = (finding["finding"], finding["device_id"], finding["peer"])
+        alert = current.get(key)
+        if alert is None:
+            if closed_counts.get(key, -1) >= finding["count"]:
+                continue  # nothing new since a person closed it
+            row = {
+                "finding": key[0],
+                "device_id": key[1],
+                "peer": key[2],
+                "site": site,
+                "wing": wing,
+                "severity": finding["severity"],
+                "zones": list(finding["zones"] or []),
+                "detail": finding["detail"],
+                "first_seen": finding["first_seen"],
+                "last_seen": finding["last_seen"],
+                "count": finding["count"],
+                "community_id": finding["community_id"],
+                "state": OPEN,
+                "created_at": now,
+                "updated_at": now,
+                "delivered_at": now,
+                "delivered_count": finding["count"],
+                "deliveries": 1,
+            }
+            new_rows.append(row)
+            events.append(("new", row))
+            continue
+        severity = _worse(alert["severity"], finding["severity"])
+        if finding["count"] == alert["count"] and severity == alert["severity"]:
+            continue
+        due = alert["delivered_at"] is None or now - alert["delivered_at"] >= interval
+        alert.update(
+            count=finding["count"],
+            last_seen=max(alert["last_seen"], finding["last_seen"]),
+            severity=severity,
+            detail=finding["detail"],
+            updated_at=now,
+        )
+        if due:
+            alert.update(
+                delivered_at=now,
+                delivered_count=finding["count"],
+                deliveries=alert["deliveries"] + 1,
+            )
+            events.append(("update", alert))
+        updates.append(alert)
+    if new_rows:
+        ids = (
+            connection.execute(
+                alerts.insert().returning(alerts.c.id, sort_by_parameter_order=True), new_rows
+            )
+            .scalars()
+            .all()
+        )
+        for row, alert_id in zip(new_rows, ids, strict=True):
+            row["id"] = alert_id
+    if updates:
+        changing = (
+            "count",
+            "last_seen",
+            "severity",
+            "detail",
+            "updated_at",
+            "delivered_at",
+            "delivered_count",
+            "deliveries",
+        )
         connection.execute(
-            select(alerts)
-            .where(
-                alerts.c.finding == finding["finding"],
-                alerts.c.device_id == finding["device_id"],
-                alerts.c.peer == finding["peer"],
-                alerts.c.state != CLOSED,
-            )
-            .order_by(alerts.c.id.desc())
+            alerts.update()
+            .where(alerts.c.id == bindparam("alert_id"))
+            .values({name: bindparam(name) for name in changing}),
+            [{"alert_id": a["id"], **{name: a[name] for name in changing}} for a in updates],
         )
-        .mappings()
-        .first()
-    )
-    if current is None:
-        closed = connection.execute(
-            select(alerts.c.count)
-            .where(
-                alerts.c.finding == finding["finding"],
-                alerts.c.device_id == finding["device_id"],
-                alerts.c.peer == finding["peer"],
-                alerts.c.state == CLOSED,
-            )
-            .order_by(alerts.c.id.desc())
-        ).first()
-        if closed is not None and closed.count >= finding["count"]:
-            return None  # nothing new since a person closed it
-        values = {
-            "finding": finding["finding"],
-            "device_id": finding["device_id"],
-            "peer": finding["peer"],
-            "site": site,
-            "wing": wing,
-            "severity": finding["severity"],
-            "zones": list(finding["zones"] or []),
-            "detail": finding["detail"],
-            "first_seen": finding["first_seen"],
-            "last_seen": finding["last_seen"],
-            "count": finding["count"],
-            "community_id": finding["community_id"],
-            "state": OPEN,
-            "created_at": now,
-            "updated_at": now,
-            "delivered_at": now,
-            "delivered_count": finding["count"],
-            "deliveries": 1,
-        }
-        inserted = connection.execute(alerts.insert().values(**values)).inserted_primary_key
-        alert_id = inserted[0] if inserted is not None else None
-        return AlertEvent("new", alert_json({**values, "id": alert_id}))
-    changes: dict[str, Any] = {
-        "count": finding["count"],
-        "last_seen": max(current["last_seen"], finding["last_seen"]),
-        "severity": _worse(current["severity"], finding["severity"]),
-        "detail": finding["detail"],
-        "updated_at": now,
-    }
-    if finding["count"] == current["count"] and changes["severity"] == current["severity"]:
-        return None
-    due = current["delivered_at"] is None or now - current["delivered_at"] >= timedelta(
-        seconds=settings.update_interval_s
-    )
-    if due:
-        changes.update(
-            delivered_at=now, delivered_count=finding["count"], deliveries=current["deliveries"] + 1
-        )
-    connection.execute(alerts.update().where(alerts.c.id == current["id"]).values(**changes))
-    if not due:
-        return None
-    return AlertEvent("update", alert_json({**current, **changes}))
+    return [AlertEvent(kind, alert_json(alert)) for kind, alert in events]
 
 
 def acknowledge(

@@ -68,9 +68,7 @@ def mud_for_category(
         "last-update": last_update.isoformat().replace("+00:00", "Z"),
         "cache-validity": 48,
         "is-supported": True,
-        "systeminfo": (
-            f"Learned allowlist of {len(devices)} {category} device(s){where} (iomt-central)"
-        )[:60],
+        "systeminfo": f"iomt-central learned allowlist: {len(devices)} {category} device(s){where}",
     }
     if policies["from"]:
         mud["from-device-policy"] = {"access-lists": {"access-list": policies["from"]}}
