@@ -303,7 +303,11 @@ class RiskEvaluator:
         for (device_id, _bucket), window in self._scans.items():
             self._scan_finding(device_id, window)
         self._scans.clear()
+        fingerprint_rules = [r for r in self.rules.findings.values() if r.get("fingerprints")]
         for device in self.devices:
+            if device.fingerprints:
+                for rule in fingerprint_rules:
+                    self._fingerprint_finding(rule, device)
             self._new_device(device)
             self._identity(device)
             self._old_tls_ja4(device)
@@ -346,6 +350,25 @@ class RiskEvaluator:
                 when=(window.first, window.last),
                 extra={"hosts": len(hosts), "port": port, "flows": window.flows},
             )
+
+    def _fingerprint_finding(self, rule: FindingRule, device: DeviceFacts) -> None:
+        unless = set(rule.get("fingerprint_unless_tokens", []))
+        for kind, wanted in rule.get("fingerprints", {}).items():
+            for value in device.fingerprints.get(kind, ()):
+                tokens = {token.strip() for token in value.value.split(",")}
+                if tokens & set(wanted) and not tokens & unless:
+                    detail = f"{rule.title}: {kind} = {value.value}"
+                    self._record(
+                        rule.id,
+                        device,
+                        None,
+                        rule.severity,
+                        None,
+                        detail,
+                        "fingerprints",
+                        when=(value.first_seen, value.last_seen),
+                        extra={"kind": kind, "value": value.value},
+                    )
 
     def _new_device(self, device: DeviceFacts) -> None:
         rule = self.rules.findings["new_device"]

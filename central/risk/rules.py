@@ -155,6 +155,11 @@ def _build(raw: Mapping[str, Any], path: Path) -> RiskRules:
             proto, _, number_text = str(port).partition("/")
             if proto not in ("tcp", "udp") or not number_text.isdigit():
                 errors.append(f'{path}: {key}.ports: {port!r} is not "tcp/N" or "udp/N"')
+        prints = table.get("fingerprints", {})
+        if not isinstance(prints, Mapping) or not all(
+            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in prints.values()
+        ):
+            errors.append(f'{path}: {key}.fingerprints: a table of kind = ["value", ...]')
         options = {k: v for k, v in table.items() if k not in ("severity", "title", "fix")}
         findings[finding_id] = FindingRule(
             finding_id,

@@ -108,26 +108,43 @@ def test_telnet_by_port_needs_an_answered_connection_and_says_port_based() -> No
 
 
 @pytest.mark.parametrize(
-    ("service", "port", "finding"),
-    [
-        ("ftp", 21, "ftp"),
-        ("snmp_default_community", 161, "snmp_default_community"),
-        ("http_basic", 80, "http_basic_auth"),
-        ("smb1", 445, "smb1"),
-        ("vnc", 5900, "vnc_cleartext"),
-        ("tls1.0", 443, "old_tls"),
-    ],
+    ("service", "port", "finding"), [("ftp", 21, "ftp"), ("vnc", 5900, "vnc_cleartext")]
 )
 def test_insecure_management_labels_raise_their_finding_on_the_serving_device(
     service: str, port: int, finding: str
 ) -> None:
-    proto = "udp" if port == 161 else "tcp"
-    found = keyed(
-        evaluate([flow(WORKSTATION.addresses[0], PRINTER.addresses[0], port, service, proto)])
-    )
+    found = keyed(evaluate([flow(WORKSTATION.addresses[0], PRINTER.addresses[0], port, service)]))
     assert (finding, "printer-1", "10.40.0.20") in found
     ssh = keyed(evaluate([flow(WORKSTATION.addresses[0], PRINTER.addresses[0], 22, "ssh")]))
     assert not [k for k in ssh if k[1] == "printer-1"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "risky", "safe", "finding"),
+    [
+        ("snmp_default_community", "yes", "no", "snmp_default_community"),
+        ("http_basic_auth", "offered", None, "http_basic_auth"),
+        ("smb_dialect", "1", "3.1.1", "smb1"),
+        ("vnc_security", "none,vnc-auth", "vnc-auth,vencrypt", "vnc_cleartext"),
+        ("tls_version", "tls1.0", "tls1.3", "old_tls"),
+        ("tls_version_offered", "tls1.1", "tls1.2", "old_tls"),
+        ("ftp_cleartext_login", "yes", None, "ftp"),
+    ],
+)
+def test_the_sensors_protocol_facts_raise_findings_and_their_safe_values_do_not(
+    kind: str, risky: str, safe: str | None, finding: str
+) -> None:
+    weak = replace(PRINTER, fingerprints={kind: (fingerprint(risky, 1),)})
+    found = keyed(evaluate(devices=[weak]))
+    assert found[(finding, "printer-1", "")].evidence == {
+        "basis": "fingerprints",
+        "examples": [],
+        "kind": kind,
+        "value": risky,
+    }
+    if safe is not None:
+        sound = replace(PRINTER, fingerprints={kind: (fingerprint(safe, 1),)})
+        assert not [k for k in keyed(evaluate(devices=[sound])) if k[0] == finding]
 
 
 def test_port_scan_and_sweep_from_a_device_but_not_ordinary_traffic() -> None:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from central.risk.detect import RiskEvaluator
 from central.risk.rules import load_rules
 from central.risk.scoring import fix_first, rollups, score_all
 from tests.central.containment_data import wing_policy
-from tests.central.risk_data import DEVICES, HL7, NOW, PRINTER, PUMP, WORKSTATION, flow
+from tests.central.risk_data import (
+    DEVICES,
+    HL7,
+    NOW,
+    PRINTER,
+    PUMP,
+    WORKSTATION,
+    fingerprint,
+    flow,
+)
 
 RULES = load_rules()
 
@@ -15,9 +26,12 @@ def wing_findings():
     flows = [
         flow(PUMP.addresses[0], HL7.addresses[0], 2575, "hl7"),
         flow(PUMP.addresses[0], "52.1.2.3", 443, "ssl", minutes=3),
-        flow(WORKSTATION.addresses[0], PRINTER.addresses[0], 161, "snmp_default_community", "udp"),
+        flow(WORKSTATION.addresses[0], PRINTER.addresses[0], 161, "snmp", "udp"),
     ]
-    evaluator = RiskEvaluator(RULES, DEVICES, NOW, policy=wing_policy())
+    # The sensor's fact: the printer answered a default community (never the string).
+    printer = replace(PRINTER, fingerprints={"snmp_default_community": (fingerprint("yes", 1),)})
+    devices = [printer if d.id == PRINTER.id else d for d in DEVICES]
+    evaluator = RiskEvaluator(RULES, devices, NOW, policy=wing_policy())
     evaluator.add_flows(flows)
     return evaluator.finish()
 
