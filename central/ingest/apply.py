@@ -40,6 +40,9 @@ from central.inventory.store import (
 )
 
 Clock = Callable[[], datetime]
+# Engine counters (deltas per message) that count something the sensor lost; with the
+# losses map (spool evictions) they make the fleet's `drops`.
+DROP_COUNTERS = ("kernel_drops", "interface_drops", "records_lost", "device_events_dropped")
 
 
 @dataclass
@@ -101,7 +104,9 @@ def _store_records(
         kind = record["type"]
         if kind in ("batch", "health"):
             window_end = datetime.fromtimestamp(record["window_end"], tz=UTC)
+            counters = record.get("counters") or {}
             sensor["drops"] += sum(int(v) for v in (record.get("losses") or {}).values())
+            sensor["drops"] += sum(int(counters.get(name, 0)) for name in DROP_COUNTERS)
             sensor["last_window_end"] = window_end
             sensor["boot"] = record["boot"]
         if kind == "health":

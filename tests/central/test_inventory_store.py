@@ -40,7 +40,9 @@ def _counts(engine: Engine) -> dict[str, int]:
 def test_a_redelivered_message_changes_nothing(engine: Engine, clock: Any) -> None:
     context = _context(clock)
     message = devices_message("s1", "b1", 0, [device(PUMP, ["10.4.2.11"], fingerprints=ALARIS)])
-    traffic = flows_message("s1", "b1", 1, [flow("10.4.2.11", "10.20.0.5", 443)] * 3)
+    traffic = flows_message(
+        "s1", "b1", 1, [flow("10.4.2.11", "10.20.0.5", 443)] * 3, counters={"kernel_drops": 7}
+    )
     assert store_message(engine, message, context) == "stored"
     assert store_message(engine, traffic, context) == "stored"
     before = _counts(engine)
@@ -52,7 +54,7 @@ def test_a_redelivered_message_changes_nothing(engine: Engine, clock: Any) -> No
         pair = connection.execute(select(communications)).mappings().one()
         assert pair["flows"] == 3 and pair["orig_bytes"] == 1200
         fleet = connection.execute(select(sensors)).mappings().one()
-        assert fleet["messages"] == 2 and fleet["flows"] == 3
+        assert fleet["messages"] == 2 and fleet["flows"] == 3 and fleet["drops"] == 7
 
 
 def test_a_restarted_sensor_does_not_make_devices_new_again(engine: Engine, clock: Any) -> None:

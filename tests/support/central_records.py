@@ -90,6 +90,7 @@ def flows_message(
     flows: list[dict[str, Any]],
     site: str = "st-luke",
     wing: str = "4b",
+    counters: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     origin = _origin(sensor, boot, seq, site, wing, "flows")
     batch = {
@@ -99,7 +100,7 @@ def flows_message(
         "window_start": T0,
         "window_end": T0 + 60,
         "records": len(flows),
-        "counters": {},
+        "counters": counters or {},
         "losses": {"spool_messages": 0},
     }
     return [batch, *({"type": "flow", **f, **origin} for f in flows)]
