@@ -84,6 +84,7 @@ def _templates() -> Jinja2Templates:
     env.filters["when"] = _when
     env.filters["when_short"] = lambda value: _when(value).replace(" UTC", "")
     env.filters["ago"] = _ago
+    env.filters["size"] = _size
     env.filters["label"] = lambda text: (text or "").replace("_", " ")
     return templates
 
@@ -106,6 +107,18 @@ def _ago(seconds: Any) -> str:
         if seconds >= size:
             return f"{seconds / size:.0f} {unit} ago"
     return f"{seconds:.0f} s ago"
+
+
+def _size(value: Any) -> str:
+    """Bytes as `0 B`, `12.5 KiB`, `1.0 MiB` (the API keeps the exact count)."""
+    if value is None:
+        return "—"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"  # pragma: no cover
 
 
 def _version() -> str:

@@ -239,7 +239,7 @@ def overview(request: Request, who: Viewer, filters: Filters) -> Response:
 @router.get("/sensors", response_class=HTMLResponse)
 def sensors(request: Request, who: Viewer, filters: Filters) -> Response:
     data = backend(request)
-    fleet = data.sensors(filters)
+    fleet = sorted(data.sensors(filters), key=lambda s: not s["silent"])  # silent ones first
     rejected = data.rejected()
     return render(
         request,
