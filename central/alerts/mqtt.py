@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 
 from agent.cose import Signer
 from agent.errors import UsageError
-from agent.publish.transport import parse_broker_url
+from agent.publish.transport import parse_broker_url, read_password
 from agent.wire.encode import BatchInfo, SensorIdentity, encode_alerts
 from agent.wire.topic import topic_for
 from central.alerts.book import AlertEvent
@@ -37,7 +37,13 @@ class MqttChannel:
         topic_prefix: str = "iomt-central",
         ca_file: Path | None = None,
         timeout_s: float = 10.0,
+        cert_file: Path | None = None,
+        key_file: Path | None = None,
+        username: str = "",
+        password_file: Path | None = None,
     ) -> None:
+        """The broker settings are [mqtt]'s (the ingest's broker); `signing_key` is
+        [alerts] signing_key. Raises UsageError for an unreadable key or password file."""
         self.address = parse_broker_url(url)
         self.signer = Signer.from_file(signing_key)
         self.sender_id = sender_id
@@ -53,7 +59,14 @@ class MqttChannel:
             protocol=mqtt.MQTTv5,
         )
         if self.address.tls:
-            self._client.tls_set(ca_certs=str(ca_file) if ca_file else None)
+            self._client.tls_set(
+                ca_certs=str(ca_file) if ca_file else None,
+                certfile=str(cert_file) if cert_file else None,
+                keyfile=str(key_file) if key_file else None,
+            )
+        if username:
+            password = read_password(password_file) if password_file is not None else None
+            self._client.username_pw_set(username, password)
         self._connected = False
 
     def _connect(self) -> None:

@@ -112,6 +112,10 @@ def alert_dispatcher(config: Any) -> Any:
                 alerts.sender_id,
                 alerts.mqtt_topic_prefix,
                 ca_file=config.mqtt.ca_file,
+                cert_file=config.mqtt.cert_file,
+                key_file=config.mqtt.key_file,
+                username=config.mqtt.username,
+                password_file=config.mqtt.password_file,
             )
         )
     if alerts.webhook_url:

@@ -187,3 +187,70 @@ def test_mqtt_alerts_are_signed_outside_the_sensor_tree_and_verified_by_consume(
     assert first["community_id"] == "1:abc=" and first["zones"] == ["bedside", "clinical-servers"]
     assert alerts[1]["count"] == 40 and alerts[1]["seq"] == first["seq"] + 1
     assert not [r for r in records if r["type"] in ("rejected", "gap")]
+
+
+def test_the_configured_channels_all_deliver_through_a_broker_that_needs_a_login(
+    tmp_path: Path, http_receiver
+) -> None:
+    from central.config import load_config
+    from central.risk.settings import alert_dispatcher
+
+    url, received = http_receiver
+    syslog = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    syslog.bind(("127.0.0.1", 0))
+    syslog.settimeout(5)
+    broker = MosquittoBroker(tmp_path, users={"central": "s3cret"})
+    broker.start()
+    try:
+        key = generate_key_pair(tmp_path / "central-key")
+        (tmp_path / "trust" / "central").mkdir(parents=True)
+        (tmp_path / "trust" / "central" / key.trust_path.name).write_bytes(
+            key.public_path.read_bytes()
+        )
+        (tmp_path / "password").write_text("s3cret\n")
+        config_path = tmp_path / "central.toml"
+        config_path.write_text(
+            f'[mqtt]\nurl = "{broker.url}"\nusername = "central"\npassword_file = "password"\n'
+            f'[trust]\ndir = "{tmp_path / "trust"}"\n'
+            f'[alerts]\nsigning_key = "{key.private_path}"\nwebhook_url = "{url}"\n'
+            f'syslog = "udp://127.0.0.1:{syslog.getsockname()[1]}"\n'
+        )
+        # Built first: loading the config takes longer than the consumer's idle limit.
+        dispatcher = alert_dispatcher(load_config(config_path))
+        subscriber = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "agent",
+                "consume",
+                "--url",
+                broker.url,
+                "--trust",
+                str(tmp_path / "trust"),
+                "--topic-filter",
+                "iomt-central/#",
+                "--username",
+                "central",
+                "--password-file",
+                str(tmp_path / "password"),
+                "--exit-after-idle",
+                "2",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert subscriber.stderr is not None
+        first = subscriber.stderr.readline()
+        assert "subscribed to" in first, first + subscriber.stderr.read()
+        dispatcher.deliver([EVENT])
+        dispatcher.close()
+        stdout, stderr = subscriber.communicate(timeout=30)
+    finally:
+        broker.stop()
+    assert (dispatcher.delivered, dispatcher.failed) == (3, 0)
+    assert received[0]["body"]["alert"]["id"] == ALERT["id"]
+    _check_cef(syslog.recvfrom(65535)[0].decode())
+    syslog.close()
+    alerts = [json.loads(line) for line in stdout.splitlines() if '"alert"' in line]
+    assert [a["rule"] for a in alerts if a["type"] == "alert"] == ["cleartext_phi"], stdout + stderr
