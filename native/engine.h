@@ -310,8 +310,18 @@ static inline int devices_wants_message(unsigned service, const struct packet *p
 #define DEVICES_EARLY_BYTES 4096
 static inline int devices_wants_early(unsigned service, uint64_t sent, const struct packet *p)
 {
-    return __builtin_expect(((1u << service) & DEVICES_EARLY_MESSAGES) != 0, 0) &&
-           sent < DEVICES_EARLY_BYTES && p->payload_caplen;
+    if (__builtin_expect(!((1u << service) & DEVICES_EARLY_MESSAGES), 1) ||
+        sent >= DEVICES_EARLY_BYTES || !p->payload_caplen)
+        return 0;
+    /* Only payloads that can start a message of the handshake: a body's next segment
+     * costs no call. */
+    uint8_t first = p->payload[0];
+    switch (service) {
+    case SVC_HTTP: return first >= 'A' && first <= 'Z'; /* a request or status line */
+    case SVC_VNC: return sent == 12;                      /* the security handshake */
+    case SVC_SMB: return first == 0;                      /* a session message */
+    default: return 1;                                    /* FTP: every line */
+    }
 }
 /* Either of the two, for the per-packet path: one test of the label for almost every
  * packet (the label is in neither set). */

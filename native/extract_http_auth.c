@@ -29,6 +29,9 @@ static int scheme_is_basic(const uint8_t *v, uint32_t n)
 void ext_http_basic_auth(const uint8_t *d, uint32_t len, struct extract_ctx *x)
 {
     int response = len >= 7 && !memcmp(d, "HTTP/1.", 7);
+    /* A challenge comes with a 401 only (RFC 9110 11.6.1): other responses not scanned. */
+    if (response && (len < 12 || memcmp(d + 8, " 401", 4)))
+        return;
     const char *name = response ? "WWW-Authenticate" : "Authorization";
     size_t name_len = strlen(name);
     const uint8_t *end_of_data = d + len;
