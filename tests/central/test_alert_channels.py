@@ -8,13 +8,7 @@ import re
 import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import ClassVar
-
-import pytest
 
 from agent.keys import generate_key_pair
 from central.alerts.book import AlertEvent
@@ -22,6 +16,7 @@ from central.alerts.dispatch import Dispatcher
 from central.alerts.mqtt import MqttChannel
 from central.alerts.syslog import SyslogChannel
 from central.alerts.webhook import WebhookChannel
+from tests.central.receivers import http_receiver_fixture  # noqa: F401 (the http_receiver fixture)
 from tests.support.broker import MosquittoBroker
 
 ALERT = {
@@ -48,33 +43,6 @@ ALERT = {
     "note": None,
 }
 EVENT = AlertEvent("new", ALERT)
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    received: ClassVar[list[dict]] = []
-
-    def do_POST(self) -> None:
-        length = int(self.headers["Content-Length"])
-        self.received.append(
-            {"type": self.headers["Content-Type"], "body": json.loads(self.rfile.read(length))}
-        )
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def http_receiver() -> Iterator[tuple[str, list[dict]]]:
-    received: ClassVar[list[dict]] = []
-    handler = type("Receiver", (_Receiver,), {"received": received})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hooks/iomt", received
-    server.shutdown()
-    server.server_close()
 
 
 def test_webhook_posts_the_alert_as_json_and_counts_a_refusal(http_receiver) -> None:
