@@ -307,3 +307,22 @@ def test_an_optional_interface_is_waited_for_and_reported_missing_until_it_appea
     assert statuses[0]["missing_interfaces"] == [late]
     assert statuses[-1]["missing_interfaces"] == []
     assert set(range(47000, 47002)) <= udp_ports(records)  # the other port kept capturing
+
+
+def test_run_names_the_first_of_several_config_problems_in_one_line(tmp_path, wire):
+    _, capture, _ = wire
+    sensor = make_sensor(tmp_path, "mqtt://127.0.0.1:1", interfaces=[capture + "x"])
+    with open(sensor.config, "a") as handle:
+        handle.write("\n[bogus_section]\nkey = 1\n")
+    result = subprocess.run(
+        agent_command("run", "-c", str(sensor.config)),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=REPO,
+        env=environment(),
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "1 more: iomt-agent check-config -c" in lines[0], lines
