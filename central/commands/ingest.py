@@ -22,6 +22,12 @@ def add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
         "broker session is [mqtt] session + '-' + NAME (default: the host name)",
     )
     parser.add_argument(
+        "--reclassify",
+        action="store_true",
+        help="apply the classification rules to every stored device again before starting "
+        "(after [classification] rules changed); changed labels go into the history",
+    )
+    parser.add_argument(
         "--exit-after-idle",
         type=float,
         metavar="S",
@@ -34,6 +40,12 @@ def make_ingest(args: argparse.Namespace, config: Any, engine: Any) -> Any:
     from central.ingest.runner import Ingest
 
     context = IngestContext(ruleset=ruleset(config), clock=utc_now)
+    if args.reclassify:
+        from central.inventory.store import reclassify_all
+
+        with engine.begin() as connection:
+            changed = reclassify_all(connection, context.ruleset, utc_now())
+        print(f"reclassified: {changed} devices changed label", flush=True)
     return Ingest(config, engine, context, args.instance, args.exit_after_idle)
 
 

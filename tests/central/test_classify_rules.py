@@ -106,3 +106,33 @@ def test_a_sensor_without_messages_for_longer_than_silent_after_is_silent(
         and fleet["s2"]["messages"] == 2
         and fleet["s2"]["wing"] == "5a"
     )
+
+
+def test_reclassifying_after_a_rules_change_relabels_and_records_it(
+    engine: Engine, clock: Any, tmp_path: Path
+) -> None:
+    from central.inventory.queries import get_device, list_devices
+    from central.inventory.store import reclassify_all
+
+    context = IngestContext(ruleset=load_ruleset(), clock=clock)
+    windows = device(
+        "98:e7:43:00:00:61", ["10.4.5.61"], fingerprints={"dhcp_vendor_class": ["MSFT 5.0"]}
+    )
+    store_message(engine, devices_message("s1", "b1", 0, [windows]), context)
+    site = tmp_path / "site.toml"
+    site.write_text(
+        '[[rule]]\nid = "workstation-dhcp-windows"\ndescription = "servers here"\n'
+        'fingerprint = "dhcp_vendor_class"\npattern = "^MSFT"\ncategory = "server"\nconfidence = 0.7\n'
+    )
+    clock.advance(days=1)
+    with engine.begin() as connection:
+        assert reclassify_all(connection, load_ruleset([site]), clock()) == 1
+        assert reclassify_all(connection, load_ruleset([site]), clock()) == 0
+        one = get_device(connection, list_devices(connection)[0]["id"])
+    assert one is not None and one["category"] == "server"
+    change = one["history"][-1]
+    assert change["change"] == "classification_changed"
+    assert (change["detail"]["from"]["category"], change["detail"]["to"]["category"]) == (
+        "workstation",
+        "server",
+    )
