@@ -122,7 +122,8 @@ def test_reclassifying_after_a_rules_change_relabels_and_records_it(
     site = tmp_path / "site.toml"
     site.write_text(
         '[[rule]]\nid = "workstation-dhcp-windows"\ndescription = "servers here"\n'
-        'fingerprint = "dhcp_vendor_class"\npattern = "^MSFT"\ncategory = "server"\nconfidence = 0.7\n'
+        'fingerprint = "dhcp_vendor_class"\npattern = "^MSFT"\n'
+        'category = "server"\nconfidence = 0.7\n'
     )
     clock.advance(days=1)
     with engine.begin() as connection:
