@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select
@@ -58,6 +58,8 @@ class RiskContext:
     advisories: Sequence[Advisory] = ()
     alert_settings: AlertSettings = field(default_factory=AlertSettings)
     snapshot_interval_s: float = 3600.0
+    # Read only flows stored at least this long ago (0: everything; serve uses 30 s).
+    settle_s: float = 0.0
 
 
 @dataclass
@@ -122,12 +124,14 @@ def hosts_of(devices_: Sequence[DeviceFacts]) -> Hosts:
 
 
 def iter_flows(
-    connection: Connection, after: datetime | None
+    connection: Connection, after: datetime | None, until: datetime | None = None
 ) -> Iterator[tuple[datetime, ObservedFlow]]:
-    """Flows received after `after` (central clock), oldest first, streamed."""
+    """Flows received in (after, until] (central clock), oldest first, streamed."""
     query = select(flows).order_by(flows.c.received_at)
     if after is not None:
         query = query.where(flows.c.received_at > after)
+    if until is not None:
+        query = query.where(flows.c.received_at <= until)
     # yield_per on the statement, not the connection: later statements must not stream.
     for row in connection.execute(query.execution_options(yield_per=5000)):
         yield (
@@ -181,7 +185,10 @@ def evaluate(connection: Connection, context: RiskContext, now: datetime) -> Eva
     evaluator = RiskEvaluator(context.rules, facts, now, context.policy, context.advisories)
     mark = _mark(connection, FLOWS_MARK)
     newest = mark
-    for received_at, flow in iter_flows(connection, mark):
+    # Ingest transactions stamp received_at before they commit: reading only what is at
+    # least settle_s old keeps a slow commit from landing behind the mark, unread.
+    until = now - timedelta(seconds=context.settle_s) if context.settle_s > 0 else None
+    for received_at, flow in iter_flows(connection, mark, until):
         evaluator.add_flow(flow)
         newest = received_at if newest is None or received_at > newest else newest
     result.flows_read = evaluator.flows_seen

@@ -21,7 +21,10 @@ from tests.central.risk_data import DEVICES, HL7, NOW, PRINTER, PUMP, WORKSTATIO
 from tests.central.risk_db import insert_flows, seed_devices
 
 CONTEXT = RiskContext(
-    load_rules(), wing_policy(), alert_settings=AlertSettings("medium", update_interval_s=300)
+    load_rules(),
+    wing_policy(),
+    alert_settings=AlertSettings("medium", update_interval_s=300),
+    settle_s=0,
 )
 
 

@@ -3,6 +3,7 @@ ingested, then deliver the alerts (here to a real HTTP receiver) after the commi
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from central.config import load_config
@@ -20,20 +21,31 @@ def test_run_once_evaluates_new_flows_and_posts_the_alerts(tmp_path: Path, http_
     engine = open_database(database)
     with engine.begin() as connection:
         seed_devices(connection, DEVICES, NOW)
-        insert_flows(connection, [flow(PUMP.addresses[0], HL7.addresses[0], 2575, "hl7")], NOW)
+        stored_at = NOW - timedelta(minutes=1)
+        insert_flows(
+            connection, [flow(PUMP.addresses[0], HL7.addresses[0], 2575, "hl7")], stored_at
+        )
+        # Stored 10 s before the run: younger than the 30 s settle time, left for later.
+        fresh = [flow(PUMP.addresses[0], HL7.addresses[0], 2575, "hl7", minutes=1)]
+        insert_flows(connection, fresh, NOW - timedelta(seconds=10))
     (tmp_path / "trust").mkdir()
     config_path = tmp_path / "central.toml"
     config_path.write_text(
         f'[database]\nurl = "{database}"\n[trust]\ndir = "{tmp_path / "trust"}"\n'
         f'[alerts]\nwebhook_url = "{url}"\nmin_severity = "critical"\n{POLICY_TOML}'
     )
-    service = RiskService(load_config(config_path), engine, clock=lambda: NOW)
+    now = [NOW]
+    service = RiskService(load_config(config_path), engine, clock=lambda: now[0])
     first = service.run_once()
-    second = service.run_once()
+    again = service.run_once()
+    now[0] = NOW + timedelta(minutes=1)
+    later = service.run_once()
     service.stop()
     engine.dispose()
-    assert first.flows_read == 1 and second.flows_read == 0 and second.events == []
+    assert (first.flows_read, again.flows_read, later.flows_read) == (1, 0, 1)
+    assert again.events == []
     posted = sorted((r["body"]["event"], r["body"]["alert"]["device_id"]) for r in received)
-    # critical only: the cleartext HL7 across zones, at both ends; nothing below it.
+    # critical only: the cleartext HL7 across zones, at both ends; nothing below it; the
+    # later flow's count update is within update_interval_s, so not posted again.
     assert posted == [("new", "hl7-1"), ("new", "pump-1")]
     assert all(r["body"]["alert"]["finding"] == "cleartext_phi" for r in received)
