@@ -13,7 +13,7 @@ import sys
 from agent.errors import UsageError
 from central.commands.common import add_config_argument, load, open_database
 
-FORMATS = ("csv", "json", "fhir", "mud", "nftables")
+FORMATS = ("csv", "json", "fhir", "mud", "nftables", "acl")
 
 
 def register(parser: argparse.ArgumentParser) -> None:

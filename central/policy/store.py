@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from central.policy.acl import acl_listing
 from central.policy.baseline import (
     BaselineEntry,
     learn_baseline,
@@ -60,13 +61,21 @@ def simulation(connection: Connection, proposed: Policy, site: str | None = None
 
 
 def ruleset(
-    connection: Connection, policy: Policy, baseline_days: float = 14.0, site: str | None = None
+    connection: Connection,
+    policy: Policy,
+    baseline_days: float = 14.0,
+    site: str | None = None,
+    listing: bool = False,
 ) -> str:
-    """The nftables ruleset for `policy` (with the learned allows when allow_learned)."""
+    """The nftables ruleset for `policy` (with the learned allows when allow_learned), or
+    with `listing` the same rules as a plain ACL listing."""
     devices = [d for d in load_devices(connection) if site is None or d.site == site]
     hosts = hosts_of(devices)
     enforced = policy
     if policy.allow_learned:
         entries = baseline_for(connection, policy, baseline_days, site)
         enforced = policy.with_rules(learned_rules(entries, policy.zone_map))
-    return nftables_ruleset(enforced, zone_networks(policy.zone_map, hosts))
+    networks = zone_networks(policy.zone_map, hosts)
+    if listing:
+        return acl_listing(enforced, networks)
+    return nftables_ruleset(enforced, networks)

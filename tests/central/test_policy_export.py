@@ -75,3 +75,16 @@ def test_export_nftables_passes_nft_check_and_carries_learned_allows(
     assert "# rule 'learned office -> clinical-servers tcp': allow" in result.stdout
     assert "elements = { 10.20.0.11/32, 10.20.0.12/32, 10.20.0.21/32 }" in result.stdout
     assert "learned bedside -> internet" not in result.stdout
+
+
+def test_export_acl_lists_the_rules_in_order_with_zone_members(config: Path) -> None:
+    result = central("export", "-c", str(config), "--format", "acl")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith(
+        "10 permit tcp zone bedside (10.20.0.11/32 10.20.0.12/32 10.20.0.21/32) -> "
+        "zone clinical-servers (10.10.0.0/24) eq 2575"
+    )
+    assert any("deny ip zone bedside" in line and "-> internet" in line for line in lines)
+    assert lines[-2].endswith("deny ip any zone -> any   # default: deny what touches a zone")
+    assert "(learned)" in result.stdout  # allow_learned = true in this config
