@@ -10,6 +10,12 @@
 #   ./build.sh wheels   the agent and its runtime packages as wheels in dist/wheels, for
 #                       `WHEELHOUSE=dist/wheels ./build.sh install` on a box of the same
 #                       architecture without a compiler
+#   ./build.sh deb      set up, then dist/iomt-agent_<version>_<arch>.deb, lintian, and (as
+#                       root) its install, check-config, flows, upgrade and purge in a fresh
+#                       bookworm root filesystem (docs/ARM.md)
+#   ./build.sh cross-test aarch64|armhf
+#                       as root: the C engine built and its tests run in an emulated Debian
+#                       bookworm for that architecture (docs/ARM.md; 10-40 min, cached)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -93,11 +99,19 @@ run_tests() {
     tools/sanitize.sh "$PY"
 }
 
+build_deb() {
+    install_system_packages dpkg-dev lintian debootstrap binutils
+    tools/deb/build-deb.sh
+    tools/deb/install-test.sh "dist/iomt-agent_$("$PY" -c 'import agent; print(agent.__version__)')_$(dpkg --print-architecture).deb"
+}
+
 case "${1:-setup}" in
     setup) setup ;;
     test) setup; run_tests ;;
     demo) setup; "$PY" -m tools.demo ;;
     install) production_install ;;
     wheels) wheels ;;
-    *) echo "usage: ./build.sh [setup|test|demo|install|wheels]" >&2; exit 2 ;;
+    deb) setup; build_deb ;;
+    cross-test) install_system_packages proot qemu-user-static debootstrap; tools/cross-test.sh "${@:2}" ;;
+    *) echo "usage: ./build.sh [setup|test|demo|install|wheels|deb|cross-test aarch64|armhf]" >&2; exit 2 ;;
 esac
