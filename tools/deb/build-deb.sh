@@ -43,7 +43,9 @@ say "staging with tools/install.sh (DESTDIR=$STAGE PREFIX=$PREFIX)"
 rm -rf "$STAGE"
 mkdir -p "$STAGE" "$OUT"
 PYTHON=$PYTHON DESTDIR="$SRC/$STAGE" PREFIX=$PREFIX tools/install.sh >/dev/null
-# The staged venv must name only where the package puts it (tools/install.sh relocates it).
+# The staged venv must name only where the package puts it (tools/install.sh relocates it;
+# pyvenv.cfg's "command =" line, which only records how the venv was made, is fixed here).
+sed -i "s#$SRC/$STAGE##g" "$STAGE$PREFIX/.venv/pyvenv.cfg"
 if grep -rlI "$SRC/$STAGE" "$STAGE$PREFIX" >&2; then
     die "these staged files name the staging directory $SRC/$STAGE"
 fi
