@@ -37,7 +37,8 @@ IDENTITY_KINDS = frozenset(
         "cdp_device_id", "cdp_software_version", "cdp_platform", "ssdp_server",
         "http_user_agent", "http_server", "dicom_ae_title", "dicom_implementation_class_uid",
         "dicom_implementation_version", "hl7_sending_application", "hl7_device_model",
-        "poct1_vendor", "poct1_model", "poct1_version", "tls_ja4",
+        "poct1_vendor", "poct1_model", "poct1_version", "tls_ja4", "hl7_device_type",
+        "sip_user_agent", "sip_server", "rtsp_server", "rtsp_user_agent",
     }
 )  # fmt: skip
 # A device whose sensor lists this many IPv4 addresses answers for a whole network:

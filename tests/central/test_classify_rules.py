@@ -137,3 +137,16 @@ def test_reclassifying_after_a_rules_change_relabels_and_records_it(
         "workstation",
         "server",
     )
+
+
+def test_what_newer_sensors_send_decides_too_hl7_prt_sip_and_rtsp() -> None:
+    ruleset = load_ruleset()
+    cases = {
+        "hl7_device_model": ("Alaris 8100", "infusion_pump", "Alaris 8100"),
+        "sip_user_agent": ("Ascom i63 7.2", "nurse_call", "Ascom i63"),
+        "rtsp_server": ("AXIS P3245-LV", "ip_camera", "AXIS P3245-LV"),
+    }
+    for kind, (value, category, model) in cases.items():
+        label = classify(DeviceFacts(fingerprints={kind: {value}}), ruleset)
+        assert (label.category, label.model) == (category, model), kind
+        assert label.evidence[0]["kind"] == kind
