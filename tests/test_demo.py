@@ -35,3 +35,10 @@ def test_demo_output_explains_codes_counts_and_shows_whole_device_records() -> N
     assert '"mac": "00:00:5e' not in out, "a router's virtual MAC is no sample"
     assert " ..." not in out.split("4. The consumer", 1)[1]  # whole records, not cut
     assert "--keep" in out
+    # Step 5: iomt-central ingested the same stream and sums the inventory up.
+    central = out.split("5. iomt-central ingested", 1)[1]
+    assert "0 rejected" in central and "devices in the inventory; by category:" in central
+    for category in ("infusion_pump", "patient_monitor", "imaging", "pacs", "workstation"):
+        assert category in central, category
+    assert "handle patient data:" in central and "new since the demo started" in central
+    assert "http://127.0.0.1:8080/" in central and "Sign in as demo" in central

@@ -102,7 +102,7 @@ def summary_lines(config: Path) -> list[str]:
             f"     {device['category']:<18}{address:<16}{name[:40]:<42}{device['phi_reason'][:60]}"
         )
     if len(phi) > 12:
-        lines.append(f"     ... and {len(phi) - 12} more")
+        lines.append(f"     and {len(phi) - 12} more (iomt-central export --format csv lists all)")
     lines.append(f"   {len(new)} new since the demo started (a first run: all of them).")
     return lines
 
