@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config.problems import Problems
+from central.inventory.queries import CATEGORIES  # the inventory owns the category names
 from central.policy.mud import DEFAULT_MUD_URL_BASE
 from central.policy.rules import ALLOW, DENY, Policy, Rule
 from central.policy.services import ServiceSpec, parse_service
@@ -44,22 +45,6 @@ from central.policy.zones import (
     overlapping,
 )
 
-CATEGORIES = (
-    "infusion_pump",
-    "patient_monitor",
-    "imaging",
-    "pacs",
-    "hl7_interface",
-    "ehr_server",
-    "lab_analyzer",
-    "nurse_call",
-    "label_printer",
-    "workstation",
-    "ip_camera",
-    "network_infrastructure",
-    "server",
-    "unknown",
-)
 ZONE_KEYS = ("medical", "description", "sites", "wings", "vlans", "cidrs", "categories")
 POLICY_KEYS = ("default_action", "allow_learned", "mud_url_base", "rules")
 RULE_KEYS = ("name", "from", "to", "to_cidrs", "to_server", "services", "action")
