@@ -20,7 +20,14 @@ from pathlib import Path
 import pytest
 
 from tests.support import broker as broker_support
-from tests.support.agent_setup import REPO, Consumer, agent_command, environment, make_sensor
+from tests.support.agent_setup import (
+    REPO,
+    Consumer,
+    agent_command,
+    environment,
+    make_sensor,
+    run_agent,
+)
 
 mosquitto = broker_support.mosquitto
 
@@ -233,24 +240,11 @@ def test_run_captures_two_span_ports_into_one_flow_table(tmp_path, mosquitto):
 def test_run_refuses_a_misspelt_interface_as_check_config_does(tmp_path, wire):
     _, capture, _ = wire
     sensor = make_sensor(tmp_path, "mqtt://127.0.0.1:1", interfaces=[capture + "x"])
-    result = subprocess.run(
-        agent_command("run", "-c", str(sensor.config)),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=REPO,
-        env=environment(),
-    )
+    result = run_agent("run", "-c", str(sensor.config), timeout_s=30)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and f"interface {capture}x does not exist" in lines[0], lines
-    checked = subprocess.run(
-        agent_command("check-config", "-c", str(sensor.config)),
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=environment(),
-    )
+    checked = run_agent("check-config", "-c", str(sensor.config))
     assert checked.returncode == 2 and f"interface {capture}x does not exist" in checked.stderr
 
 
@@ -314,14 +308,7 @@ def test_run_names_the_first_of_several_config_problems_in_one_line(tmp_path, wi
     sensor = make_sensor(tmp_path, "mqtt://127.0.0.1:1", interfaces=[capture + "x"])
     with open(sensor.config, "a") as handle:
         handle.write("\n[bogus_section]\nkey = 1\n")
-    result = subprocess.run(
-        agent_command("run", "-c", str(sensor.config)),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=REPO,
-        env=environment(),
-    )
+    result = run_agent("run", "-c", str(sensor.config), timeout_s=30)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, lines
