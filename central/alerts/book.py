@@ -182,16 +182,8 @@ def acknowledge(
     row = _get(connection, alert_id)
     if row["state"] == CLOSED:
         raise AlertStateError(f"alert {alert_id} is closed; it cannot be acknowledged")
-    values = {
-        "state": ACKNOWLEDGED,
-        "acknowledged_by": actor,
-        "acknowledged_at": now,
-        "updated_at": now,
-        "note": note if note is not None else row["note"],
-    }
-    connection.execute(alerts.update().where(alerts.c.id == alert_id).values(**values))
-    _audit(connection, now, actor, "alert.acknowledge", alert_id, note)
-    return alert_json({**row, **values})
+    changes = {"state": ACKNOWLEDGED, "acknowledged_by": actor, "acknowledged_at": now}
+    return _change(connection, row, changes, "alert.acknowledge", actor, now, note)
 
 
 def close(
@@ -199,15 +191,27 @@ def close(
 ) -> dict[str, Any]:
     """Close an alert (open or acknowledged). Raises AlertNotFound. Audited."""
     row = _get(connection, alert_id)
+    changes = {"state": CLOSED, "closed_by": actor, "closed_at": now}
+    return _change(connection, row, changes, "alert.close", actor, now, note)
+
+
+def _change(
+    connection: Connection,
+    row: dict[str, Any],
+    changes: dict[str, Any],
+    action: str,
+    actor: str,
+    now: datetime,
+    note: str | None,
+) -> dict[str, Any]:
+    """A person's change of an alert's state: stored, audited, the alert returned."""
     values = {
-        "state": CLOSED,
-        "closed_by": actor,
-        "closed_at": now,
+        **changes,
         "updated_at": now,
         "note": note if note is not None else row["note"],
     }
-    connection.execute(alerts.update().where(alerts.c.id == alert_id).values(**values))
-    _audit(connection, now, actor, "alert.close", alert_id, note)
+    connection.execute(alerts.update().where(alerts.c.id == row["id"]).values(**values))
+    _audit(connection, now, actor, action, row["id"], note)
     return alert_json({**row, **values})
 
 
