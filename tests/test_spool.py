@@ -38,6 +38,11 @@ def seqs_of(spool: Spool) -> list[int]:
     return [record.seq for record in spool.read(0, 1_000_000)]
 
 
+def largest_segment(directory: Path) -> Path:
+    """The segment file holding the most records (the one a test damages)."""
+    return max(directory.glob("*.seg"), key=lambda p: p.stat().st_size)
+
+
 def test_records_come_back_in_order_and_intact_after_reopen(tmp_path: Path) -> None:
     spool = open_spool(tmp_path, segment_bytes=4096)
     fill(spool, 100)
@@ -80,7 +85,7 @@ def test_torn_tail_is_cut_and_reported(tmp_path: Path) -> None:
     spool = open_spool(tmp_path)
     fill(spool, 10)
     spool.close()
-    segment = max(tmp_path.glob("*.seg"), key=lambda p: p.stat().st_size)
+    segment = largest_segment(tmp_path)
     size = segment.stat().st_size
     os.truncate(segment, size - 50)  # a power cut in the middle of the last record
     reopened = open_spool(tmp_path)
@@ -242,7 +247,7 @@ def test_records_cut_on_reopen_count_as_dropped_and_are_reported(tmp_path: Path)
     spool = open_spool(tmp_path)
     fill(spool, 10)
     spool.close()
-    segment = max(tmp_path.glob("*.seg"), key=lambda p: p.stat().st_size)
+    segment = largest_segment(tmp_path)
     os.truncate(segment, segment.stat().st_size - 50)  # the last record of the boot, torn
     reopened = open_spool(tmp_path)
     assert reopened.recovery.records_lost == 1
@@ -256,7 +261,7 @@ def test_whole_records_lost_at_a_record_boundary_are_counted(tmp_path: Path) -> 
     spool = open_spool(tmp_path)
     fill(spool, 10)
     spool.close()
-    segment = max(tmp_path.glob("*.seg"), key=lambda p: p.stat().st_size)
+    segment = largest_segment(tmp_path)
     layout, _, _ = scan_segment(segment.name, segment.read_bytes())
     os.truncate(segment, layout[7].offset)  # records 7, 8, 9 gone without a trace of damage
     reopened = open_spool(tmp_path)
@@ -271,7 +276,7 @@ def test_records_already_acknowledged_are_not_counted_as_lost(tmp_path: Path) ->
     for record in spool.read(0, 5):
         spool.ack(record.rid)
     spool.close()
-    segment = max(tmp_path.glob("*.seg"), key=lambda p: p.stat().st_size)
+    segment = largest_segment(tmp_path)
     data = bytearray(segment.read_bytes())
     layout, _, _ = scan_segment(segment.name, bytes(data))
     data[layout[2].offset + 30] ^= 0xFF  # damage in a record the broker already has
