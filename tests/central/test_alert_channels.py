@@ -7,7 +7,6 @@ import json
 import re
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 from agent.keys import generate_key_pair
@@ -17,7 +16,35 @@ from central.alerts.mqtt import MqttChannel
 from central.alerts.syslog import SyslogChannel
 from central.alerts.webhook import WebhookChannel
 from tests.central.receivers import http_receiver_fixture  # noqa: F401 (the http_receiver fixture)
+from tests.support.agent_setup import agent_command
 from tests.support.broker import MosquittoBroker
+
+
+def consume_alerts(broker_url: str, trust: Path, *options: str) -> subprocess.Popen[str]:
+    """`iomt-agent consume` on central's alert topics, once it has subscribed; it exits
+    after 2 s without a message."""
+    process = subprocess.Popen(
+        agent_command(
+            "consume",
+            "--url",
+            broker_url,
+            "--trust",
+            str(trust),
+            *options,
+            "--topic-filter",
+            "iomt-central/#",
+            "--exit-after-idle",
+            "2",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    first = process.stderr.readline()
+    assert "subscribed to" in first, first + process.stderr.read()
+    return process
+
 
 ALERT = {
     "id": 7,
@@ -116,28 +143,7 @@ def test_mqtt_alerts_are_signed_outside_the_sensor_tree_and_verified_by_consume(
         trust = tmp_path / "trust" / "central"
         trust.mkdir(parents=True)
         (trust / key.trust_path.name).write_bytes(key.public_path.read_bytes())
-        consume = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "agent",
-                "consume",
-                "--url",
-                broker.url,
-                "--trust",
-                str(tmp_path / "trust"),
-                "--bound-keys-only",
-                "--topic-filter",
-                "iomt-central/#",
-                "--exit-after-idle",
-                "2",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert consume.stderr is not None
-        assert "subscribed to" in consume.stderr.readline()
+        consume = consume_alerts(broker.url, tmp_path / "trust", "--bound-keys-only")
         channel = MqttChannel(broker.url, key.private_path, sender_id="central")
         dispatcher = Dispatcher([channel])
         dispatcher.deliver([EVENT, AlertEvent("update", {**ALERT, "count": 40})])
@@ -185,32 +191,14 @@ def test_the_configured_channels_all_deliver_through_a_broker_that_needs_a_login
         )
         # Built first: loading the config takes longer than the consumer's idle limit.
         dispatcher = alert_dispatcher(load_config(config_path))
-        subscriber = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "agent",
-                "consume",
-                "--url",
-                broker.url,
-                "--trust",
-                str(tmp_path / "trust"),
-                "--topic-filter",
-                "iomt-central/#",
-                "--username",
-                "central",
-                "--password-file",
-                str(tmp_path / "password"),
-                "--exit-after-idle",
-                "2",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        subscriber = consume_alerts(
+            broker.url,
+            tmp_path / "trust",
+            "--username",
+            "central",
+            "--password-file",
+            str(tmp_path / "password"),
         )
-        assert subscriber.stderr is not None
-        first = subscriber.stderr.readline()
-        assert "subscribed to" in first, first + subscriber.stderr.read()
         dispatcher.deliver([EVENT])
         dispatcher.close()
         stdout, stderr = subscriber.communicate(timeout=30)
