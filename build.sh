@@ -87,12 +87,25 @@ wheels() {
     /usr/bin/python3 -m pip wheel -q --disable-pip-version-check --wheel-dir dist/wheels .
 }
 
+# The central tests use this machine's PostgreSQL (127.0.0.1:5432, trust auth; each test
+# makes and drops a database of its own): start the cluster if it has stopped.
+start_postgres() {
+    command -v pg_isready >/dev/null || return 0
+    pg_isready -q -h 127.0.0.1 -p 5432 && return 0
+    local version
+    version=$(ls /etc/postgresql 2>/dev/null | head -n 1)
+    [ -n "$version" ] || return 0
+    say "starting PostgreSQL $version"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+}
+
 run_tests() {
     say "ruff"
     "$VENV/bin/ruff" check agent central tests bench tools
     "$VENV/bin/ruff" format --check agent central tests bench tools
     say "mypy"
     "$VENV/bin/mypy"
+    start_postgres
     say "pytest"
     "$PY" -m pytest -q
     say "sanitizers and fuzzing"
