@@ -94,3 +94,25 @@ def test_every_device_of_the_wing_is_in_the_inventory_as_what_it_is(
         assert 0 < data_messages.scalar_one() < fleet["messages"]  # status is outside seq
         assert fleet["status"] in ("online", "offline") and fleet["agent_version"]
     engine.dispose()
+
+
+def test_a_sensor_restart_replaying_the_wing_makes_nothing_new(
+    central_env: Any, tmp_path: Path
+) -> None:
+    from central.db.tables import device_history
+
+    capture = write_wing_capture(tmp_path / "wing.pcap")
+    sensor = central_env.add_sensor("luke-4b-01")
+    for run in ("first", "after-restart"):  # each replay is a new boot of the sensor
+        ingest = central_env.start_ingest(run)
+        central_env.replay(capture, sensor)
+        central_env.finish(ingest)
+    engine = central_env.engine()
+    with engine.connect() as connection:
+        devices = list_devices(connection)
+        changes = connection.execute(select(device_history.c.change)).scalars().all()
+        boots = connection.execute(select(ingested_messages.c.boot).distinct()).scalars().all()
+    engine.dispose()
+    assert len(boots) == 2
+    assert len(devices) == len(WING_DEVICES)
+    assert sorted(set(changes)) == ["new_device"] and len(changes) == len(WING_DEVICES)
