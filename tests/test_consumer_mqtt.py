@@ -332,6 +332,19 @@ def test_consume_takes_the_agents_credential_options(
         broker.stop()
 
 
+def test_an_absent_or_empty_password_file_is_a_one_line_error_naming_it(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.password"
+    empty.write_text("\n")
+    for path, reason in ((tmp_path / "absent.password", "No such file"), (empty, "empty")):
+        result = run_agent(
+            "consume", "--url", "mqtt://127.0.0.1:9", "--trust", str(tmp_path),
+            "--username", "central", "--password-file", str(path), timeout_s=60,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert f"--password-file {path}: {reason}" in result.stderr
+
+
 def test_sigterm_prints_the_same_summary_as_ctrl_c_and_exits_0(
     mosquitto: MosquittoBroker, keys: tuple[Signer, Path]
 ) -> None:

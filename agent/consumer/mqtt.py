@@ -34,6 +34,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent.errors import AgentError, UsageError
+from agent.publish.transport import read_password
 from agent.wire.schema import MAX_MESSAGE_BYTES, MQTT_OVERHEAD_BYTES
 
 RECEIVE_MAXIMUM = 16
@@ -121,17 +122,7 @@ def with_credentials(
         raise UsageError("give credentials either in the URL or as --username/--password-file")
     if username is None:
         raise UsageError("--password-file needs --username")
-    password = None
-    if password_file is not None:
-        try:
-            lines = password_file.read_text().splitlines()
-        except OSError as exc:
-            raise UsageError(
-                f"cannot read --password-file {password_file}: {exc.strerror}"
-            ) from None
-        if not lines or not lines[0]:
-            raise UsageError(f"--password-file {password_file} is empty")
-        password = lines[0]
+    password = None if password_file is None else read_password(password_file, "--password-file")
     return replace(address, username=username, password=password)
 
 

@@ -53,15 +53,16 @@ def parse_broker_url(url: str) -> BrokerAddress:
     return BrokerAddress(url=url, host=parts.hostname, port=port, tls=parts.scheme == "mqtts")
 
 
-def read_password(path: Path) -> str:
-    """The first line of the password file. Raises UsageError if it cannot be read."""
+def read_password(path: Path, option: str = "mqtt.password_file") -> str:
+    """The first line of the password file named by `option` (the config key or the
+    command-line option, for the error). Raises UsageError if it cannot be read."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
-        raise UsageError(f"mqtt.password_file {path}: {exc.strerror}") from exc
+        raise UsageError(f"{option} {path}: {exc.strerror}") from exc
     lines = text.splitlines()
     if not lines or not lines[0]:
-        raise UsageError(f"mqtt.password_file {path}: empty")
+        raise UsageError(f"{option} {path}: empty")
     return lines[0]
 
 
