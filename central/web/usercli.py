@@ -56,8 +56,18 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Carry out one `user` action; returns the exit code (raises UserCommandError)."""
+    """Carry out one `user` action; returns the exit code (raises UserCommandError, also
+    for a users file that cannot be read, parsed or written)."""
     path = _users_file(args)
+    try:
+        return _act(args, path)
+    except UsersFileError as error:
+        raise UserCommandError(str(error)) from None
+    except OSError as error:
+        raise UserCommandError(f"{path}: {error.strerror}", EXIT_FAILURE) from None
+
+
+def _act(args: argparse.Namespace, path: Path) -> int:
     if args.action == "list":
         for user in UserStore(path).all():
             login = "password" if user.password_hash.startswith("scrypt$") else "proxy only"
@@ -71,10 +81,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"removed {args.name} from {path}")
         return EXIT_OK
     password = None if args.no_password else _password(args.password_stdin)
-    try:
-        new = set_user(path, args.name, args.role, password)
-    except UsersFileError as error:
-        raise UserCommandError(str(error)) from None
+    new = set_user(path, args.name, args.role, password)
     print(f"{'added' if new else 'updated'} {args.name} ({args.role}) in {path}")
     return EXIT_OK
 

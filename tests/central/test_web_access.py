@@ -297,6 +297,27 @@ def test_user_add_command_writes_a_hashed_password_that_signs_in(tmp_path: Path)
     assert store.authenticate("dana", "dana-long-password") is None
 
 
+def test_user_command_on_a_bad_or_unwritable_users_file_is_one_error_line(tmp_path: Path) -> None:
+    bad = tmp_path / "users"
+    bad.write_text("not a users line\n")
+    directory = tmp_path / "a-directory"
+    directory.mkdir()
+    for argv, exit_code, reason in (
+        (["list", "--users-file", str(bad)], 2, f"{bad}:1: expected name:role:hash"),
+        (["remove", "bob", "--users-file", str(directory)], 1, f"{directory}: Is a directory"),
+        (["add", "bob", "--no-password", "--users-file", str(bad / "users")], 1,
+         f"{bad / 'users'}: "),
+    ):  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "central.web.usercli", *argv],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == exit_code, result.stderr
+        assert result.stderr.count("\n") == 1 and reason in result.stderr, result.stderr
+
+
 def test_signing_out_ends_the_session_even_for_a_copy_of_its_cookie(web: WebEnv) -> None:
     client = TestClient(web.app)
     sign_in(client, *web.editor)
