@@ -6,6 +6,7 @@ import json
 import logging
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit
 
 from central.alerts.book import AlertEvent
 
@@ -15,6 +16,10 @@ log = logging.getLogger(__name__)
 class WebhookChannel:
     def __init__(self, url: str, timeout_s: float = 5.0) -> None:
         self.url = url
+        # Logged instead of the URL: webhook URLs carry their secret in the path, the
+        # query or the user part (Slack, Teams, ?token=...), and logs are read widely.
+        parts = urlsplit(url)
+        self.where = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
         self.timeout_s = timeout_s
         self.failures = 0
 
@@ -33,7 +38,8 @@ class WebhookChannel:
                 return 200 <= response.status < 300
         except (urllib.error.URLError, OSError) as exc:
             self.failures += 1
-            log.warning("webhook %s: alert %s not delivered: %s", self.url, event.alert["id"], exc)
+            alert_id = event.alert["id"]
+            log.warning("webhook %s: alert %s not delivered: %s", self.where, alert_id, exc)
             return False
 
     def close(self) -> None:

@@ -84,6 +84,19 @@ def test_webhook_posts_the_alert_as_json_and_counts_a_refusal(http_receiver) -> 
     assert not dead.deliver(EVENT) and dead.failures == 1
 
 
+def test_a_failed_webhook_is_logged_without_the_secret_its_url_holds(caplog) -> None:
+    closed_port = socket.socket()
+    closed_port.bind(("127.0.0.1", 0))
+    port = closed_port.getsockname()[1]
+    closed_port.close()
+    url = f"http://hook:pa55word@127.0.0.1:{port}/services/T0/B0/s3cr3tpath?token=t0ken"
+    with caplog.at_level("WARNING", logger="central.alerts.webhook"):
+        assert not WebhookChannel(url, timeout_s=1).deliver(EVENT)
+    logged = caplog.text
+    assert f"webhook http://127.0.0.1:{port}: alert 7 not delivered" in logged
+    assert not any(secret in logged for secret in ("pa55word", "s3cr3tpath", "t0ken")), logged
+
+
 RFC5424 = re.compile(r"<(\d+)>1 (\S+) (\S+) iomt-central (\d+) alert - (CEF:0\|.*)")
 
 
