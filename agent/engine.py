@@ -135,6 +135,7 @@ class EngineCounters:
     clock_steps_held: int  # times too far ahead to move the clock alone (docs/flow-semantics.md)
     kernel_drops: int
     interface_drops: int
+    flow_macs_unrecorded: int  # a flow end's MAC not kept: the engine's MAC table was full
     flows_active: int
     max_flows: int
     records_lost: int  # records a misused ring would have lost; always 0 here

@@ -55,6 +55,10 @@ class FlowRecord:
     history: str
     end_reason: str
     service: str | None = None
+    # Each end's Ethernet source as the sensor saw it on its segment (6 bytes), first seen
+    # per direction; None when not seen (that end never sent, or no Ethernet).
+    orig_l2_addr: bytes | None = None
+    resp_l2_addr: bytes | None = None
 
     def to_json(self, boot_id: bytes) -> dict[str, Any]:
         """The contract's JSON object for this record; `boot_id` salts the uid."""
@@ -90,12 +94,21 @@ class FlowRecord:
             self.proto, self.orig_addr, self.orig_port, self.resp_addr, self.resp_port
         )
         out["end_reason"] = self.end_reason
+        if self.orig_l2_addr is not None:
+            out["orig_l2_addr"] = format_mac(self.orig_l2_addr)
+        if self.resp_l2_addr is not None:
+            out["resp_l2_addr"] = format_mac(self.resp_l2_addr)
         return out
 
 
 def format_addr(addr: bytes) -> str:
     """Text form of a 4- or 16-byte address."""
     return socket.inet_ntop(socket.AF_INET if len(addr) == 4 else socket.AF_INET6, addr)
+
+
+def format_mac(mac: bytes) -> str:
+    """Zeek's form of a MAC: "00:1a:5c:00:00:38"."""
+    return mac.hex(":")
 
 
 # base64 without its two symbols: uids stay alphanumeric like Zeek's, for every tool

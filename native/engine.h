@@ -106,6 +106,8 @@ struct engine_counters {
                                      that did not move it (the next time was not) */
     uint64_t kernel_drops;        /* pcap_stats ps_drop, summed over live sources */
     uint64_t interface_drops;     /* pcap_stats ps_ifdrop */
+    uint64_t flow_macs_unrecorded; /* a flow direction's Ethernet source not kept: the MAC
+                                      table was full (mac_table.h) */
 };
 
 /* ---- the engine: flow table + counters + output ring (flowtable.c) ----
@@ -172,6 +174,8 @@ struct flow_record {
     char conn_state[8];      /* NUL-terminated Zeek conn_state */
     char history[17];        /* NUL-terminated Zeek history, at most 16 letters */
     uint8_t service;         /* enum app_service: the extractors' label, 0 none */
+    uint8_t mac_seen;        /* bit i: mac[i] holds that end's Ethernet source (first seen) */
+    uint8_t mac[2][6];
 };
 
 /* Largest active timeout: record times are kept as 32-bit microsecond offsets. */

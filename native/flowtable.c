@@ -123,9 +123,10 @@ struct engine *engine_new(const struct engine_settings *settings)
     engine_random_seed(e->hash_key.k, 2);
     engine_random_seed(frag_key.k, 2);
     e->frags = fragments_new(&frag_key);
+    e->macs = mac_table_new(settings->max_flows);
     if (settings->max_devices)
         e->devices = devices_new(settings->max_devices, ENGINE_DEVICE_EVENTS);
-    if (!e->slots || !e->buckets || !e->frags || !e->ring ||
+    if (!e->slots || !e->buckets || !e->frags || !e->macs || !e->ring ||
         !e->expiring || !e->deferred_frame || (settings->max_devices && !e->devices)) {
         engine_free(e);
         return NULL;
@@ -153,6 +154,7 @@ void engine_free(struct engine *e)
     free(e->slots);
     free(e->buckets);
     fragments_free(e->frags);
+    mac_table_free(e->macs);
     free(e->ring);
     free(e->expiring);
     free(e->deferred_frame);
@@ -164,8 +166,7 @@ void engine_free(struct engine *e)
 
 static inline uint64_t flow_last_us(const struct flow_slot *s)
 {
-    uint32_t off = s->last_off_us[0] > s->last_off_us[1] ? s->last_off_us[0] : s->last_off_us[1];
-    return sat_add64(s->start_us, off);
+    return sat_add64(s->start_us, s->last_off_us);
 }
 
 /* A flow just became the head of its list: expiry may come due earlier. */
@@ -320,6 +321,13 @@ static void emit_record(struct engine *e, const struct flow_slot *s, enum end_re
     r->proto = s->key.proto;
     r->end_reason = (uint8_t)reason;
     r->service = (uint8_t)s->service;
+    r->mac_seen = 0;
+    for (int i = 0; i < 2; i++) {
+        if (s->bits & (FLOW_MAC_0 << dirs[i])) {
+            memcpy(r->mac[i], mac_table_get(e->macs, s->mac[dirs[i]]), 6);
+            r->mac_seen |= (uint8_t)(1u << i);
+        }
+    }
     history_text(s->history, r->history);
     const char *state;
     if (s->key.proto == 6)
@@ -346,6 +354,9 @@ static void flow_end(struct engine *e, uint32_t idx, enum end_reason reason)
 {
     struct flow_slot *s = &e->slots[idx];
     emit_record(e, s, reason);
+    for (int d = 0; d < 2; d++)
+        if (s->bits & (FLOW_MAC_0 << d))
+            mac_table_release(e->macs, s->mac[d]);
     list_unlink(e, idx);
     hash_unlink(e, idx);
     s->list = LIST_FREE;
@@ -575,7 +586,7 @@ static void active_check(struct engine *e, struct flow_slot *s, uint64_t ts_us)
     memset(s->ip_bytes, 0, sizeof s->ip_bytes);
     memset(s->payload_bytes, 0, sizeof s->payload_bytes);
     memset(s->tcp_flags, 0, sizeof s->tcp_flags);
-    memset(s->last_off_us, 0, sizeof s->last_off_us);
+    s->last_off_us = 0;
     s->start_us = ts_us;
 }
 
@@ -586,11 +597,23 @@ static void count_packet(struct engine *e, uint32_t idx, const struct packet *p,
     s->ip_bytes[dir] += p->ip_len;
     s->payload_bytes[dir] += p->payload_len;
     uint32_t off = p->ts_us > s->start_us ? (uint32_t)(p->ts_us - s->start_us) : 0;
-    if (off > s->last_off_us[dir])
-        s->last_off_us[dir] = off;
+    if (off > s->last_off_us)
+        s->last_off_us = off;
     s->bits |= dir ? FLOW_SENT_1 : FLOW_SENT_0;
     if (p->payload_len > 0)
         s->bits |= dir ? FLOW_PAYLOAD_1 : FLOW_PAYLOAD_0;
+    /* The direction's first Ethernet source, kept for the flow's life (across active
+     * records). A full table is tried again on the direction's next frame. */
+    uint8_t mac_bit = dir ? FLOW_MAC_1 : FLOW_MAC_0;
+    if (p->has_macs && !(s->bits & mac_bit)) {
+        uint16_t held = mac_table_hold(e->macs, p->mac_src);
+        if (held != MAC_NONE) {
+            s->mac[dir] = held;
+            s->bits |= mac_bit;
+        } else {
+            e->counters.flow_macs_unrecorded++;
+        }
+    }
     s->last_touch = ++e->touches;
     e->counters.packets_in_flows++;
 }
@@ -861,7 +884,7 @@ size_t engine_slot_bytes(void) { return sizeof(struct flow_slot); }
 size_t engine_table_bytes(const struct engine *e)
 {
     return (size_t)e->settings.max_flows * sizeof(struct flow_slot) +
-           ((size_t)e->bucket_mask + 1) * sizeof(uint32_t);
+           ((size_t)e->bucket_mask + 1) * sizeof(uint32_t) + mac_table_bytes(e->macs);
 }
 
 uint64_t engine_records_lost(const struct engine *e) { return e->records_lost; }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "mac_table.h"
 #include "siphash.h"
 
 #define NIL UINT32_MAX
@@ -65,7 +66,11 @@ struct flow_slot {
     uint64_t ip_bytes[2];
     uint64_t payload_bytes[2];
     uint64_t start_us;          /* first packet of this record */
-    uint32_t last_off_us[2];    /* last packet, as offset from start_us (< active_us) */
+    uint32_t last_off_us;       /* last packet, as offset from start_us (< active_us) */
+    /* Each canonical direction's Ethernet source, first seen (FLOW_MAC_0/1 say which are
+     * set), as a held index into the engine's mac_table: 4 bytes where two MACs would
+     * take 16 with the alignment, over the 160-byte budget (mac_table.h). */
+    uint16_t mac[2];
 
     /* housekeeping */
     uint64_t serial;            /* unique per engine; every record of the flow carries it */
@@ -90,6 +95,8 @@ _Static_assert(sizeof(struct flow_slot) == 152, "a flow slot stays 152 bytes");
 #define FLOW_SENT_1 0x04
 #define FLOW_PAYLOAD_0 0x08  /* key index 0 ever sent payload (conn_state is cumulative) */
 #define FLOW_PAYLOAD_1 0x10
+#define FLOW_MAC_0 0x20      /* mac[0] holds a reference to key index 0's Ethernet source */
+#define FLOW_MAC_1 0x40
 
 /* History letters (conn_state.c): code 0 is "no letter", 1 is '^', then 7 per role. */
 enum history_letter { H_SYN, H_SYNACK, H_SYNFIN, H_DATA, H_FIN, H_RST, H_ACK };
@@ -145,6 +152,7 @@ struct engine {
 
     struct engine_counters counters;
     struct device_table *devices; /* NULL: extraction off (max_devices 0) */
+    struct mac_table *macs;       /* the flows' Ethernet sources, shared and counted */
 };
 
 /* Times near 2^64 (a bad record, a fuzzed one) must not wrap to the past. */

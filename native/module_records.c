@@ -13,7 +13,7 @@ static const char *RECORD_FIELD_NAMES[RECORD_FIELDS] = {
     "orig_port",     "resp_addr",     "resp_port",      "vlan",           "inner_vlan",
     "orig_pkts",     "orig_ip_bytes", "orig_bytes",     "resp_pkts",      "resp_ip_bytes",
     "resp_bytes",    "orig_tcp_flags", "resp_tcp_flags", "conn_state",    "history",
-    "end_reason",    "service"};
+    "end_reason",    "service",       "orig_l2_addr",   "resp_l2_addr"};
 
 static PyObject *optional_vlan(const struct flow_record *r, int i)
 {
@@ -75,6 +75,12 @@ static PyObject *cached_address(const uint8_t *addr, Py_ssize_t len)
     return obj;
 }
 
+/* An end's MAC (6 bytes, shared like addresses), or None when not seen. */
+static PyObject *optional_mac(const struct flow_record *r, int i)
+{
+    return r->mac_seen & (1u << i) ? cached_address(r->mac[i], 6) : Py_NewRef(Py_None);
+}
+
 /* New references to a record's values in field order; 0, or -1 with an exception set.
  * The end reason is its number, or the bound name when `reason_name` is given. */
 static int record_values(const struct flow_record *r, PyObject *reason_name,
@@ -105,6 +111,8 @@ static int record_values(const struct flow_record *r, PyObject *reason_name,
         reason_name ? Py_NewRef(reason_name) : PyLong_FromLong(r->end_reason),
         r->service && r->service < SVC_COUNT ? Py_NewRef(service_names[r->service])
                                              : Py_NewRef(Py_None),
+        optional_mac(r, 0),
+        optional_mac(r, 1),
     };
     int complete = 1;
     for (int i = 0; i < RECORD_FIELDS; i++)

@@ -68,9 +68,12 @@ COUNTER_NAMES = (
     "clock_steps_held",
     "kernel_drops",
     "interface_drops",
+    "flow_macs_unrecorded",
 )
 
 FRAGMENT_MEMORY_ENTRIES = 4096
+# spec: the engine keeps at most min(this, 2 x max_flows) distinct MACs of running flows.
+MAC_TABLE_MAX = 4096
 # spec: the farthest one packet may move the clock on its own (ENGINE_CLOCK_STEP_US).
 CLOCK_STEP_US = 10_000_000
 
@@ -122,6 +125,7 @@ class Parsed:
     tcp_flags: int = 0
     first_fragment: bool = False
     frag_id: int = 0
+    l2_src: bytes | None = None  # Ethernet source (link type 1 only)
 
 
 def parse_frame(linktype: int, data: bytes, wire_len: int) -> Parsed:
@@ -172,6 +176,8 @@ def parse_frame(linktype: int, data: bytes, wire_len: int) -> Parsed:
     else:
         parsed = _parse_ipv6(data[offset:], room_on_wire)
     parsed.vlans = tuple(vlans)
+    if linktype == 1:
+        parsed.l2_src = data[6:12]
     return parsed
 
 
@@ -358,6 +364,8 @@ class Flow:
     # Over the flow's whole life (conn_state is cumulative):
     ever_sent: list[bool] = field(default_factory=lambda: [False, False])
     payload_total: list[int] = field(default_factory=lambda: [0, 0])
+    # Each side's first Ethernet source, kept for the flow's life (orig, resp).
+    l2_addr: list[bytes | None] = field(default_factory=lambda: [None, None])
 
 
 @dataclass
@@ -381,6 +389,9 @@ class ReferenceEngine:
         # (VLANs, src, dst, proto, fragment id) -> serial of the first fragment's flow; oldest
         # entries fall out first.
         self.fragment_memory: OrderedDict[tuple, int] = OrderedDict()
+        # MAC -> running flows holding it; a flow side without room gets none (counted).
+        self.mac_refs: dict[bytes, int] = {}
+        self.mac_capacity = min(MAC_TABLE_MAX, 2 * self.settings.max_flows)
 
     # ---- the frame path
 
@@ -475,7 +486,7 @@ class ReferenceEngine:
         else:
             self._maybe_report_active(flow, ts_us)
         direction = ORIG if (p.src, p.sport) == flow.endpoints[ORIG] else RESP
-        self._count(flow, direction, p.ip_len, p.payload_len, ts_us)
+        self._count(flow, direction, p, ts_us)
         flow.stats[direction].tcp_flags |= p.tcp_flags
         self._add_history(flow, direction, p)
         if p.proto == 6:
@@ -501,7 +512,7 @@ class ReferenceEngine:
         self._maybe_report_active(flow, ts_us)
         # spec: no ports, so the direction comes from the address alone.
         direction = ORIG if p.src == flow.endpoints[ORIG][0] else RESP
-        self._count(flow, direction, p.ip_len, p.payload_len, ts_us)
+        self._count(flow, direction, p, ts_us)
         return True
 
     def _new_flow(self, key: tuple, p: Parsed, ts_us: int) -> Flow:
@@ -536,7 +547,10 @@ class ReferenceEngine:
             flow.record_first_us = ts_us
             flow.record_last_us = ts_us
 
-    def _count(self, flow: Flow, direction: int, ip_len: int, payload: int, ts_us: int) -> None:
+    def _count(self, flow: Flow, direction: int, p: Parsed, ts_us: int) -> None:
+        ip_len, payload = p.ip_len, p.payload_len
+        if p.l2_src is not None and flow.l2_addr[direction] is None:
+            self._hold_mac(flow, direction, p.l2_src)
         stats = flow.stats[direction]
         stats.pkts += 1
         stats.ip_bytes += ip_len
@@ -548,6 +562,21 @@ class ReferenceEngine:
         flow.last_packet_us = max(flow.last_packet_us, ts_us)
         self.touches += 1
         flow.last_touch = self.touches
+
+    def _hold_mac(self, flow: Flow, direction: int, mac: bytes) -> None:
+        """spec: the first Ethernet source per side; none while the MAC table is full."""
+        if mac in self.mac_refs or len(self.mac_refs) < self.mac_capacity:
+            self.mac_refs[mac] = self.mac_refs.get(mac, 0) + 1
+            flow.l2_addr[direction] = mac
+        else:
+            self.counters["flow_macs_unrecorded"] += 1
+
+    def _release_macs(self, flow: Flow) -> None:
+        for mac in flow.l2_addr:
+            if mac is not None:
+                self.mac_refs[mac] -= 1
+                if not self.mac_refs[mac]:
+                    del self.mac_refs[mac]
 
     def _add_history(self, flow: Flow, direction: int, p: Parsed) -> None:
         letters = []
@@ -654,9 +683,13 @@ class ReferenceEngine:
                 conn_state=self._conn_state(flow),
                 history=flow.history,
                 end_reason=reason,
+                orig_l2_addr=flow.l2_addr[ORIG],
+                resp_l2_addr=flow.l2_addr[RESP],
             )
         )
         self.counters[f"flows_ended_{reason}"] += 1
+        if reason != "active":  # the flow ends: its MACs go back to the table
+            self._release_macs(flow)
 
 
 def iter_frames(path: str | Path) -> Iterator[tuple[int, CapturedFrame]]:

@@ -84,6 +84,8 @@ def test_records_are_flowrecords_of_plain_values(tmp_path):
                 assert type(value) is str
             elif field.name in ("vlan", "inner_vlan", "service"):
                 assert value is None or type(value) is int
+            elif field.name in ("orig_l2_addr", "resp_l2_addr"):
+                assert value is None or (type(value) is bytes and len(value) == 6)
             else:
                 assert type(value) is int, field.name
         assert record.end_reason in END_REASONS
@@ -117,7 +119,7 @@ def test_raw_tuples_follow_flowrecord_field_order(tmp_path):
     native.close()
     assert len(raw) == len(dataclasses.fields(FlowRecord))
     assert type(raw[20]) is int  # the end reason crosses as its number
-    from_tuple = FlowRecord(*raw[:20], END_REASONS[raw[20]], raw[21])
+    from_tuple = FlowRecord(*raw[:20], END_REASONS[raw[20]], *raw[21:])
     (from_objects,), _ = run_all(path)
     assert dataclasses.replace(from_tuple, serial=0) == dataclasses.replace(from_objects, serial=0)
 

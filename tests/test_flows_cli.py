@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.agent_setup import run_agent
-from tests.support.pcapgen import at, ether, tcp, udp, write_pcap
+from tests.support.pcapgen import MAC_A, at, ether, tcp, udp, write_pcap
 
 A, B = "10.20.0.5", "10.20.0.9"
 HANDSHAKE_AND_CLOSE = [
@@ -61,9 +61,12 @@ def test_json_lines_carry_exactly_the_contract_fields(capture):
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 2
     tcp_flow, udp_flow = lines
-    assert set(tcp_flow) == CONTRACT_FIELDS | {"service"}  # untagged: no vlan key
+    both_macs = {"orig_l2_addr", "resp_l2_addr"}
+    assert set(tcp_flow) == CONTRACT_FIELDS | {"service"} | both_macs  # untagged: no vlan key
     assert tcp_flow["service"] == "hl7"  # labelled from its MSH (issue 6), not the port
-    assert set(udp_flow) == CONTRACT_FIELDS | {"vlan"}
+    # The responder never sent: no resp_l2_addr.
+    assert set(udp_flow) == CONTRACT_FIELDS | {"vlan", "orig_l2_addr"}
+    assert tcp_flow["orig_l2_addr"] == udp_flow["orig_l2_addr"] == MAC_A
     assert tcp_flow["id.orig_h"] == A and tcp_flow["id.resp_p"] == 2575
     assert (tcp_flow["proto"], tcp_flow["conn_state"], tcp_flow["history"]) == (
         "tcp",

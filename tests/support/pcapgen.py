@@ -106,14 +106,18 @@ def proto_only(src: str, dst: str, proto: int, payload: bytes) -> Packet:
 
 
 def ether(
-    l3: Packet | bytes, vlans: Iterable[int] = (), tpids: Iterable[int] | None = None
+    l3: Packet | bytes,
+    vlans: Iterable[int] = (),
+    tpids: Iterable[int] | None = None,
+    src: str = MAC_A,
+    dst: str = MAC_B,
 ) -> bytes:
     """Ethernet II around `l3`, with 802.1Q tags (or the given TPIDs, outer first)."""
     vlans = list(vlans)
     tpids = list(tpids) if tpids is not None else [0x8100] * len(vlans)
     l3_bytes = bytes(l3)
     ethertype = 0x86DD if l3_bytes[:1] and l3_bytes[0] >> 4 == 6 else 0x0800
-    header = bytearray(MAC_ADDRESSES)
+    header = bytearray(bytes.fromhex(dst.replace(":", "") + src.replace(":", "")))
     for tpid, vid in zip(tpids, vlans, strict=True):
         header += struct.pack(">HH", tpid, vid)
     header += struct.pack(">H", ethertype)
