@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -230,10 +230,17 @@ def main() -> int:
     parser.add_argument("--packets", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--without-macs",
+        action="store_true",
+        help="drop the flows' MACs first: the size of the same records without them",
+    )
     args = parser.parse_args()
 
     pcap = bench_capture(args.packets)
     records = engine_records(pcap)
+    if args.without_macs:
+        records = [replace(r, orig_l2_addr=None, resp_l2_addr=None) for r in records]
     rows = [
         measure(f"{n} flows", by_count(records, n), args.repeats)
         for n in (250, 500, 1000, 2000, 4000)

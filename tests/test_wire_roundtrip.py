@@ -25,8 +25,10 @@ from agent.wire import (
     encode_status,
     topic_for,
 )
-from agent.wire.canonical import strict_loads
+from agent.wire.canonical import dumps, strict_loads
+from agent.wire.rejection import Rejected
 from agent.wire.samples import synthetic_flows
+from agent.wire.schema import FLOW_FIELDS, KEY_FLOWS, KEY_L2_PAIRS, KEY_MACS
 
 CDDL = Path(__file__).resolve().parent.parent / "docs" / "summary.cddl"
 IDENTITY = SensorIdentity("wing4b-01", "st-mary", "4b", bytes(range(16)))
@@ -37,6 +39,9 @@ BATCH = BatchInfo(
     counters={"packets_seen": 123_456, "kernel_drops": 0, "flows_created": 900},
     losses={"spool_messages": 3},
 )
+
+
+PUMP_MAC = bytes.fromhex("001a5c000038")
 
 
 def _by_time(records: list[FlowRecord]) -> list[FlowRecord]:
@@ -52,6 +57,9 @@ def _odd_records() -> list[FlowRecord]:
     return [
         replace(base, serial=10, ts_us=1_000_000, vlan=100, inner_vlan=7, service="hl7"),
         replace(base, serial=3, ts_us=1_000_000, end_reason="active", history="^hADadR"),
+        # Only the responder's MAC (the originator's frames came another way), and none.
+        replace(base, serial=13, ts_us=1_500_000, orig_l2_addr=None, resp_l2_addr=PUMP_MAC),
+        replace(base, serial=14, ts_us=1_600_000, orig_l2_addr=None, resp_l2_addr=None),
         replace(
             base,
             serial=11,
@@ -88,6 +96,62 @@ def test_decoded_flow_json_equals_what_the_sensor_would_print() -> None:
     decoded = sorted((r.to_json(IDENTITY.boot_id) for r in message.flows), key=str)
     original = sorted((r.to_json(IDENTITY.boot_id) for r in records), key=str)
     assert decoded == original
+
+
+def test_flow_macs_round_trip_through_a_per_batch_table() -> None:
+    records = synthetic_flows(300, seed=4) + _odd_records()
+    assert {r.resp_l2_addr is None for r in records} == {True, False}
+    payload = strict_loads(encode_flow_batch(records, IDENTITY, BATCH))
+    # Each distinct MAC once, each (orig, resp) pair once; a flow names its pair.
+    macs = {m for r in records for m in (r.orig_l2_addr, r.resp_l2_addr) if m is not None}
+    assert sorted(payload[KEY_MACS]) == sorted(macs)
+    pairs = {(r.orig_l2_addr, r.resp_l2_addr) for r in records} - {(None, None)}
+    assert len(payload[KEY_L2_PAIRS]) == len(pairs)
+    widths = {len(row) for row in payload[KEY_FLOWS]}
+    assert widths == {len(FLOW_FIELDS), len(FLOW_FIELDS) + 1}  # the MAC-less flow: no index
+    decoded = decode_payload(encode_flow_batch(records, IDENTITY, BATCH)).flows
+    assert decoded == _by_time(records)
+    json_lines = [r.to_json(IDENTITY.boot_id) for r in decoded]
+    assert {"orig_l2_addr", "resp_l2_addr"} <= set().union(*json_lines)
+    assert any("orig_l2_addr" not in line and "resp_l2_addr" in line for line in json_lines)
+
+
+def test_flows_without_macs_are_sent_exactly_as_before() -> None:
+    """A batch with no MAC (a sensor on a non-Ethernet link) has no MAC keys and 14-wide
+    rows: what every version-2 consumer reads, and what older sensors send."""
+    records = [replace(r, orig_l2_addr=None, resp_l2_addr=None) for r in synthetic_flows(50)]
+    payload = strict_loads(encode_flow_batch(records, IDENTITY, BATCH))
+    assert KEY_MACS not in payload and KEY_L2_PAIRS not in payload
+    assert {len(row) for row in payload[KEY_FLOWS]} == {len(FLOW_FIELDS)}
+    assert decode_payload(encode_flow_batch(records, IDENTITY, BATCH)).flows == _by_time(records)
+
+
+@pytest.mark.parametrize(
+    "breakage, reason",
+    [
+        (lambda p: p.pop(KEY_MACS), "come together"),
+        (lambda p: p[KEY_MACS].__setitem__(0, b"\x01" * 5), "6-byte"),
+        (lambda p: p[KEY_L2_PAIRS].__setitem__(0, [None, None]), "at least one"),
+        (lambda p: p[KEY_L2_PAIRS].__setitem__(0, [len(p[KEY_MACS]), None]), "unsigned"),
+        (lambda p: p[KEY_FLOWS][0].__setitem__(14, len(p[KEY_L2_PAIRS])), "pair table"),
+        (lambda p: p[KEY_FLOWS][0].append(0), "array of 14"),
+    ],
+    ids=[
+        "macs-without-pairs",
+        "5-byte-mac",
+        "empty-pair",
+        "mac-index-out",
+        "pair-index-out",
+        "16-wide-row",
+    ],
+)
+def test_decoder_refuses_broken_mac_tables(breakage, reason) -> None:
+    records = [replace(r, ts_us=r.ts_us) for r in synthetic_flows(20, seed=8)]
+    payload = strict_loads(encode_flow_batch(records, IDENTITY, BATCH))
+    assert len(payload[KEY_FLOWS][0]) == len(FLOW_FIELDS) + 1
+    breakage(payload)
+    with pytest.raises(Rejected, match=reason):
+        decode_payload(dumps(payload))
 
 
 def test_empty_flow_batch_round_trips() -> None:
@@ -193,7 +257,8 @@ def test_cddl_validator_refuses_what_the_schema_forbids() -> None:
         "5-byte address": lambda p: p[17].__setitem__(0, b"\x01" * 5),
         "unknown conn_state": lambda p: p[18][0].__setitem__(1, "XX"),
         "port above 65535": lambda p: p[19][0].__setitem__(5, 70000),
-        "short flow row": lambda p: p[19][0].pop(),
+        "short flow row": lambda p: p[19][0].__delitem__(slice(13, None)),  # 13 of 14 (15)
+        "5-byte MAC": lambda p: p[20].__setitem__(0, b"\x01" * 5),
         "negative counter": lambda p: p[9].__setitem__("packets_seen", -1),
         "missing seq": lambda p: p.pop(6),
         "15-byte boot id": lambda p: p.__setitem__(5, b"\x00" * 15),

@@ -31,10 +31,12 @@ _KEYS_BY_KIND = {
 _OPTIONAL_KEYS_BY_KIND = {
     schema.KIND_STATUS: {schema.KEY_LOSS_TOTALS, schema.KEY_MISSING_INTERFACES}
 }
-# Version 2 adds the boot counter to every kind and the previous boot's last seq to data.
+# Version 2 adds the boot counter to every kind and the previous boot's last seq to data,
+# and (a later, optional addition) the flows' MAC tables.
 _V2_OPTIONAL_KEYS = {
     kind: {schema.KEY_BOOT_COUNT}
     | ({schema.KEY_PREVIOUS_BOOT_LAST_SEQ} if kind in schema.DATA_KINDS else set())
+    | ({schema.KEY_MACS, schema.KEY_L2_PAIRS} if kind == schema.KIND_FLOWS else set())
     for kind in schema.KINDS
 }
 _END_REASONS = frozenset(END_REASONS)
@@ -252,20 +254,54 @@ def _shapes(value: Any) -> list[tuple[Any, ...]]:
 
 
 _FLOW_WIDTH = len(schema.FLOW_FIELDS)
+_NO_L2: tuple[bytes | None, bytes | None] = (None, None)
+
+
+def _l2_pairs(payload: dict[int, Any]) -> list[tuple[bytes | None, bytes | None]]:
+    """The (orig, resp) MAC pairs flows refer to; [] when the batch carries none."""
+    has_macs, has_pairs = schema.KEY_MACS in payload, schema.KEY_L2_PAIRS in payload
+    if has_macs != has_pairs:
+        raise _wrong("the MAC table and the MAC pair table come together")
+    if not has_pairs:
+        return []
+    macs, pairs = payload[schema.KEY_MACS], payload[schema.KEY_L2_PAIRS]
+    if type(macs) is not list or not macs:
+        raise _wrong("MACs must be a non-empty array")
+    for index, mac in enumerate(macs):
+        if type(mac) is not bytes or len(mac) != schema.MAC_BYTES:
+            raise _wrong(f"macs[{index}] must be a {schema.MAC_BYTES}-byte string")
+    if type(pairs) is not list or not pairs:
+        raise _wrong("MAC pairs must be a non-empty array")
+    out = []
+    for index, pair in enumerate(pairs):
+        what = f"l2_pairs[{index}]"
+        if type(pair) is not list or len(pair) != 2 or pair == [None, None]:
+            raise _wrong(f"{what} must be an array of 2 MAC indices, at least one not null")
+        ends = [_optional_uint(end, what, len(macs) - 1) for end in pair]
+        out.append(tuple(None if end is None else macs[end] for end in ends))
+    return out  # type: ignore[return-value]
 
 
 def _flows(payload: dict[int, Any]) -> list[FlowRecord]:
     base_time_us = _uint(payload[schema.KEY_BASE_TIME_US], "base time")
     addresses = _addresses(payload[schema.KEY_ADDRESSES])
     shapes = _shapes(payload[schema.KEY_SHAPES])
+    l2_pairs = _l2_pairs(payload)
     rows = payload[schema.KEY_FLOWS]
     if type(rows) is not list:
         raise _wrong("flows must be an array")
     records = []
     ts_us, serial = base_time_us, 0
     for index, row in enumerate(rows):
-        if type(row) is not list or len(row) != _FLOW_WIDTH:
-            raise _wrong(f"flows[{index}] must be an array of {_FLOW_WIDTH}")
+        if type(row) is not list or not _FLOW_WIDTH <= len(row) <= _FLOW_WIDTH + 1:
+            raise _wrong(f"flows[{index}] must be an array of {_FLOW_WIDTH} (+1 with MACs)")
+        l2 = _NO_L2
+        if len(row) > _FLOW_WIDTH:
+            pair = row[_FLOW_WIDTH]
+            if type(pair) is not int or not 0 <= pair < len(l2_pairs):
+                raise _wrong(f"flows[{index}].{schema.FLOW_L2_FIELD} is not in the pair table")
+            l2 = l2_pairs[pair]
+            row = row[:_FLOW_WIDTH]
         # serial_delta may be negative (records of old flows); everything else is uint.
         if type(row[0]) is not int:
             raise _wrong(f"flows[{index}].serial_delta must be an integer")
@@ -327,6 +363,8 @@ def _flows(payload: dict[int, Any]) -> list[FlowRecord]:
                 history=history,
                 end_reason=end_reason,
                 service=service,
+                orig_l2_addr=l2[0],
+                resp_l2_addr=l2[1],
             )
         )
     return records

@@ -6,6 +6,8 @@ How a flows payload gets small (docs/WIRE.md has the numbers):
 - addresses are listed once per batch and flows refer to them by index;
 - what many flows share (protocol, conn_state, history, TCP flags, end reason,
   service, VLANs) is one "shape" per batch, and a flow refers to it by index;
+- the ends' MACs likewise: a MAC table and a table of (orig, resp) MAC pairs per batch,
+  and a flow that carries MACs appends its pair's index (absent: no MAC seen);
 - every number is an unsigned integer in its shortest CBOR form; times are microseconds,
   the engine's unit, so a decoded record is exactly the record the engine produced.
 """
@@ -102,6 +104,8 @@ def _data_common(kind: str, identity: SensorIdentity, batch: BatchInfo) -> dict[
 _by_time = attrgetter("ts_us", "serial")
 _shape_of = attrgetter(*schema.SHAPE_FIELDS)
 _counters_of = attrgetter(*schema.FLOW_FIELDS[8:])
+_l2_of = attrgetter("orig_l2_addr", "resp_l2_addr")
+_NO_L2 = (None, None)
 
 
 def encode_flow_batch(
@@ -114,6 +118,7 @@ def encode_flow_batch(
     ordered = sorted(records, key=_by_time)
     addresses: dict[bytes, int] = {}
     shapes: dict[tuple[Any, ...], int] = {}
+    l2_pairs: dict[tuple[bytes | None, bytes | None], int] = {}
     rows: list[list[int]] = []
     base_time_us = ordered[0].ts_us if ordered else batch.window_start_us
     prev_ts, prev_serial = base_time_us, 0
@@ -130,25 +135,37 @@ def encode_flow_batch(
         if resp is None:
             resp = addresses[_checked(r.resp_addr)] = len(addresses)
         ts_us, serial = r.ts_us, r.serial
-        rows.append(
-            [
-                serial - prev_serial,
-                ts_us - prev_ts,
-                r.duration_us,
-                shape,
-                orig,
-                r.orig_port,
-                resp,
-                r.resp_port,
-                *_counters_of(r),
-            ]
-        )
+        row = [
+            serial - prev_serial,
+            ts_us - prev_ts,
+            r.duration_us,
+            shape,
+            orig,
+            r.orig_port,
+            resp,
+            r.resp_port,
+            *_counters_of(r),
+        ]
+        l2 = _l2_of(r)
+        if l2 != _NO_L2:
+            pair = l2_pairs.get(l2)
+            if pair is None:
+                pair = l2_pairs[_checked_l2(l2)] = len(l2_pairs)
+            row.append(pair)
+        rows.append(row)
         prev_ts, prev_serial = ts_us, serial
     payload = _data_common(schema.KIND_FLOWS, identity, batch)
     payload[schema.KEY_BASE_TIME_US] = base_time_us
     payload[schema.KEY_ADDRESSES] = list(addresses)
     payload[schema.KEY_SHAPES] = [list(key) for key in shapes]
     payload[schema.KEY_FLOWS] = rows
+    if l2_pairs:
+        macs: dict[bytes, int] = {}
+        payload[schema.KEY_L2_PAIRS] = [
+            [None if m is None else macs.setdefault(m, len(macs)) for m in pair]
+            for pair in l2_pairs
+        ]
+        payload[schema.KEY_MACS] = list(macs)
     return dumps(payload)
 
 
@@ -156,6 +173,13 @@ def _checked(addr: bytes) -> bytes:
     if len(addr) not in (4, 16):
         raise ValueError(f"an address must be 4 or 16 bytes, got {len(addr)}")
     return addr
+
+
+def _checked_l2(pair: tuple[bytes | None, bytes | None]) -> tuple[bytes | None, bytes | None]:
+    for mac in pair:
+        if mac is not None and len(mac) != schema.MAC_BYTES:
+            raise ValueError(f"a MAC must be {schema.MAC_BYTES} bytes, got {len(mac)}")
+    return pair
 
 
 def encode_health(

@@ -4,7 +4,9 @@ A mix modelled on what a wing's SPAN port carries: DNS and NTP to local servers,
 over MLLP to the interface engine, DICOM to the PACS, HTTPS to a few cloud services,
 mDNS/SSDP multicast chatter (some IPv6), pings, and long-lived monitor streams that
 the engine reports every 300 s (`active` records, old serials). About 60 devices, a
-dozen servers, 40 internet hosts. Seeded: the same seed gives the same records.
+dozen servers, 40 internet hosts. Each end that sent carries its MAC as a sensor on the
+wing's segment sees it: a wing device its own, a server or internet host the router's.
+Seeded: the same seed gives the same records.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ class _Wing:
         ]
         self.mdns4, self.mdns6 = _v4("224.0.0.251"), _v6("ff02::fb")
         self.ssdp = _v4("239.255.255.250")
+
+    ROUTER_MAC = bytes.fromhex("00000c9ff001")
+
+    def mac_of(self, addr: bytes) -> bytes:
+        """What the segment shows for `addr`: a wing device's own MAC, else the router's."""
+        if addr in self.devices or addr in self.devices_v6:
+            return bytes.fromhex("001a5c00") + addr[-2:]
+        return self.ROUTER_MAC
 
     def device(self) -> bytes:
         return self.rng.choice(self.devices)
@@ -207,5 +217,8 @@ def synthetic_flows(
             )
         fields.setdefault("service", None)
         fields.update(vlan=None, inner_vlan=None)
+        fields["orig_l2_addr"] = wing.mac_of(fields["orig_addr"])  # type: ignore[arg-type]
+        if fields["resp_pkts"]:
+            fields["resp_l2_addr"] = wing.mac_of(fields["resp_addr"])  # type: ignore[arg-type]
         records.append(FlowRecord(**fields))  # type: ignore[arg-type]
     return records

@@ -46,6 +46,13 @@ KEY_BASE_TIME_US = 16
 KEY_ADDRESSES = 17
 KEY_SHAPES = 18
 KEY_FLOWS = 19
+# Optional in version 2 (absent when no flow of the batch carries a MAC): the MACs the
+# sensor saw on its segment, and the (orig, resp) MAC pairs of the flows. A flow row that
+# carries MACs has one more element, FLOW_L2_FIELD: its index into KEY_L2_PAIRS.
+KEY_MACS = 20
+KEY_L2_PAIRS = 21
+FLOW_L2_FIELD = "l2_pair_index"
+MAC_BYTES = 6
 # devices / alerts / health body.
 KEY_ITEMS = 16
 # status body.
