@@ -170,7 +170,7 @@ def _update_sensor(
 def _store_rejected(connection: Connection, record: dict[str, Any], now: datetime) -> None:
     topic = str(record.get("topic", ""))[:256]
     parts = parse_topic(topic)
-    claimed = parts.sensor_id if parts is not None else None
+    claimed = parts.sensor_id[:64] if parts is not None else None
     statement = upsert(connection, rejected_messages).values(
         topic=topic,
         reason=record["reason"],

@@ -26,7 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from agent.consumer import Consumer
 from agent.consumer.mqtt import parse_url, subscription_filter
@@ -39,6 +39,9 @@ from central.inventory.store import tidy_address_devices
 
 log = logging.getLogger("iomt-central.ingest")
 
+# What a database that went away (or a deadlock between instances) raises: retried.
+# Anything else (a value the schema refuses ...) would fail again: it is not retried.
+TRANSIENT = (OperationalError, InterfaceError)
 RETENTION_INTERVAL_S = 600.0
 # Address devices that MAC devices turned out to hold are swept when the stream pauses
 # this long after storing something (and at least every TIDY_INTERVAL_S while it flows).
@@ -206,7 +209,7 @@ class Ingest:
             self.stats.received += 1
             records = self.consumer.handle(payload, topic)
             outcome = self._with_retry(
-                lambda records=records: store_message(self.engine, records, self.context)
+                lambda records=records, topic=topic: self._store(records, topic)
             )
             if outcome is None:
                 return  # stopped while the database was away: not acknowledged, comes again
@@ -218,6 +221,24 @@ class Ingest:
             elif outcome == "rejected":
                 self.stats.rejected += 1
             client.ack(mid, qos)
+
+    def _store(self, records: list[dict[str, Any]], topic: str) -> str:
+        """store_message; a message that breaks ingest itself (not the database) is
+        logged and counted as rejected (`central_error`), so one bad message cannot
+        stop the stream or come back for ever."""
+        try:
+            return store_message(self.engine, records, self.context)
+        except TRANSIENT:
+            raise
+        except Exception as exc:
+            log.exception("could not store a message from %s", topic)
+            failure = {
+                "type": "rejected",
+                "reason": "central_error",
+                "detail": f"ingest failed on it: {type(exc).__name__}: {exc}"[:300],
+                "topic": topic,
+            }
+            return store_message(self.engine, [failure], self.context)
 
     def _tidy(self) -> int:
         with self.engine.begin() as connection:
@@ -231,7 +252,7 @@ class Ingest:
         while True:
             try:
                 result = work()
-            except (OperationalError, DBAPIError) as exc:
+            except TRANSIENT as exc:
                 self.stats.database_retries += 1
                 if not failing:
                     log.warning(

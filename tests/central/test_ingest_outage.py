@@ -78,3 +78,34 @@ def test_database_outage_is_retried_and_a_killed_ingest_loses_nothing(
     with engine.connect() as connection:
         assert len(list_devices(connection)) == len(WING_DEVICES)
     engine.dispose()
+
+
+def test_a_message_the_schema_refuses_is_counted_and_does_not_stall_the_stream(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    import paho.mqtt.publish as publish
+
+    from central.db.tables import rejected_messages
+
+    broker = MosquittoBroker(tmp_path)
+    broker.start()
+    try:
+        env = CentralEnv(tmp_path, broker.url, postgres_url)
+        sensor = env.add_sensor("luke-4b-01")
+        ingest = env.start_ingest("only", idle_exit_s=4)
+        long_name = "x" * 200  # longer than any sensor id column: PostgreSQL refuses it
+        publish.single(
+            f"iomt/st-luke/4b/{long_name}/flows", b"\xd2forged", qos=1,
+            hostname="127.0.0.1", port=broker.port,
+        )  # fmt: skip
+        env.replay(write_wing_capture(tmp_path / "wing.pcap"), sensor)
+        summary = env.finish(ingest)
+    finally:
+        broker.kill()
+    assert "1 rejected" in summary, summary
+    engine = open_database(postgres_url)
+    with engine.connect() as connection:
+        rows = connection.execute(select(rejected_messages)).mappings().all()
+        assert len(list_devices(connection)) == len(WING_DEVICES)
+    engine.dispose()
+    assert [(row["count"], len(row["claimed_sensor"])) for row in rows] == [(1, 64)]
