@@ -17,6 +17,8 @@ from sqlalchemy import Engine, desc, insert, select
 from central.db import tables
 from central.inventory import labels as inventory_labels
 from central.inventory import queries
+from central.policy.rules import Policy
+from central.risk.rules import RiskRules
 from central.web import riskview
 from central.web.filters import ListFilters
 
@@ -28,7 +30,7 @@ class Backend:
         self.engine = engine
         self.config = config
         self.clock = clock
-        self._risk_rules: Any = None
+        self._risk_rules: RiskRules | None = None
 
     # ------------------------------------------------------------ the fleet
     def silent_after_s(self) -> float:
@@ -128,26 +130,23 @@ class Backend:
         )
         return {device["id"] for device in self.devices(narrowed)}
 
-    def risk_rules(self) -> Any:
+    def risk_rules(self) -> RiskRules:
         if self._risk_rules is None:
             self._risk_rules = riskview.risk_rules(self.config)
         return self._risk_rules
 
     def risk_band(self, risk: int | None) -> str:
-        """The band of a score as the risk rules define it (the query layer's when risk
-        is not installed), so a badge and a roll-up always agree."""
-        rules = self.risk_rules()
-        if rules is None:
-            return queries.risk_band(risk)
-        return str(rules.band(risk or 0))
+        """The band of a score as the risk rules define it, so a badge and a roll-up
+        always agree."""
+        return str(self.risk_rules().band(risk or 0))
 
     def risk_explanation(self, device_id: str) -> dict[str, Any] | None:
-        """How the device's score was made (central.risk), or None while risk is absent."""
+        """How the device's score was made (central.risk), or None before it is scored."""
         with self.engine.connect() as connection:
             return riskview.explanation(connection, device_id)
 
-    def alerts(self, filters: ListFilters, state: str | None = None) -> list[dict[str, Any]] | None:
-        """Alerts filtered like every list; None while alerts are not installed."""
+    def alerts(self, filters: ListFilters, state: str | None = None) -> list[dict[str, Any]]:
+        """Alerts filtered like every list."""
         device_ids = self._device_ids(filters)
         with self.engine.connect() as connection:
             return riskview.alerts(connection, filters, device_ids, state)
@@ -158,25 +157,25 @@ class Backend:
         with self.engine.begin() as connection:
             return riskview.change_alert(connection, alert_id, action, actor, self.clock(), note)
 
-    def fix_first(self, filters: ListFilters, limit: int = 50) -> list[dict[str, Any]] | None:
+    def fix_first(self, filters: ListFilters, limit: int = 50) -> list[dict[str, Any]]:
         device_ids = self._device_ids(filters)
         if filters.site or filters.wing or filters.q or filters.since:
             device_ids = {d["id"] for d in self.devices(filters)}
         with self.engine.connect() as connection:
             return riskview.fix_first(connection, self.risk_rules(), device_ids, limit)
 
-    def rollups(self, filters: ListFilters) -> list[dict[str, Any]] | None:
+    def rollups(self, filters: ListFilters) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
             return riskview.rollups(connection, self.risk_rules(), filters)
 
-    def policy(self) -> Any:
+    def policy(self) -> Policy:
         return riskview.configured_policy(self.config)
 
-    def matrix(self, axis: str, site: str | None, policy: Any = None) -> dict[str, Any] | None:
+    def matrix(self, axis: str, site: str | None, policy: Policy | None = None) -> dict[str, Any]:
         with self.engine.connect() as connection:
             return riskview.matrix(connection, policy or self.policy(), axis, site)
 
-    def simulation(self, policy: Any, site: str | None) -> dict[str, Any] | None:
+    def simulation(self, policy: Policy, site: str | None) -> dict[str, Any]:
         with self.engine.connect() as connection:
             return riskview.simulation(connection, policy, site)
 

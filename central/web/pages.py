@@ -286,11 +286,11 @@ def alerts(request: Request, who: Viewer, filters: Filters, state: str = "") -> 
         found = data.alerts(filters, state)
     else:
         found = data.alerts(filters)
-        if found is not None and state != "all":
+        if state != "all":
             found = [a for a in found if a["state"] != "closed"]
-    if found is not None:  # the worst first; within a severity, the latest change first
-        found.sort(key=lambda a: a["updated_at"] or "", reverse=True)
-        found.sort(key=lambda a: SEVERITY_ORDER.get(a["severity"], 0), reverse=True)
+    # The worst first; within a severity, the latest change first.
+    found.sort(key=lambda a: a["updated_at"] or "", reverse=True)
+    found.sort(key=lambda a: SEVERITY_ORDER.get(a["severity"], 0), reverse=True)
     twin = "&".join(
         part
         for part in (filters.query_string(), f"state={state}" if state in ALERT_STATES else "")
@@ -335,14 +335,12 @@ def alert_form(
 @router.get("/risk", response_class=HTMLResponse)
 def risk(request: Request, who: Viewer, filters: Filters) -> Response:
     data = backend(request)
-    fix_first = data.fix_first(filters)
-    rollups = data.rollups(filters) if fix_first is not None else None
     return render(
         request,
         who,
         "risk.html",
-        fix_first=fix_first,
-        rollups=rollups or [],
+        fix_first=data.fix_first(filters),
+        rollups=data.rollups(filters),
         filters=filters,
         names=_names(data),
     )
@@ -360,7 +358,7 @@ def _policy_page(
 ) -> Response:
     matrix = backend(request).matrix(axis, None)
     grid: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for cell in (matrix or {}).get("cells", []):
+    for cell in matrix["cells"]:
         grid.setdefault((cell["from"], cell["to"]), []).append(cell)
     return render(
         request,
@@ -382,8 +380,7 @@ def policy(request: Request, who: Viewer, axis: str = "zone") -> Response:
     if axis not in ("zone", "category"):
         raise HTTPException(400, detail="axis: zone or category")
     data = backend(request)
-    configured = data.policy()
-    simulation = data.simulation(configured, None) if configured is not None else None
+    simulation = data.simulation(data.policy(), None)
     return _policy_page(request, who, axis, simulation, "the configured policy")
 
 

@@ -1,6 +1,5 @@
 """Risk, alerts and containment as the web side shows them, over central.risk,
-central.alerts and central.policy (h-risk's). Each function returns None while the part
-it needs is not installed, so the pages say so instead of failing.
+central.alerts and central.policy.
 
 Everything here reads; the two writes (acknowledge, close) go through central.alerts,
 which records them in the audit log itself.
@@ -8,53 +7,39 @@ which records them in the audit log itself.
 
 from __future__ import annotations
 
-import importlib
 import tomllib
+from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from sqlalchemy import Connection, select
 
+from agent.config.problems import Problems
+from central.alerts import book
+from central.policy import baseline
+from central.policy.config import parse_containment
+from central.policy.rules import FlowFacts, Policy
+from central.policy.simulate import simulate
+from central.risk import store
+from central.risk.rules import RiskRules, load_rules
+from central.risk.tables import device_risk
 from central.web.filters import ListFilters
 
 ALERT_STATES = ("open", "acknowledged", "closed")
 
 
-def optional_module(name: str) -> ModuleType | None:
-    """A module another part of the service provides, or None while it does not exist yet
-    (so the web side runs before risk and policy land, and shows that they are absent)."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name and name.startswith(error.name):
-            return None
-        raise
-
-
-def _modules(*names: str) -> list[Any] | None:
-    found = [optional_module(name) for name in names]
-    return None if any(module is None for module in found) else found
-
-
 # ---------------------------------------------------------------- risk
 
 
-def risk_rules(config: Any) -> Any | None:
+def risk_rules(config: Any) -> RiskRules:
     """The risk rules (shipped, with the site's file from `[risk] rules` merged over)."""
-    modules = _modules("central.risk.rules")
-    if modules is None:
-        return None
     site_file = getattr(getattr(config, "risk", None), "rules_file", None)
-    return modules[0].load_rules(Path(site_file) if site_file else None)
+    return load_rules(Path(site_file) if site_file else None)
 
 
 def explanation(connection: Connection, device_id: str) -> dict[str, Any] | None:
     """How the device's score was made: {"risk", "band", "explanation", "terms"}."""
-    modules = _modules("central.risk.tables")
-    if modules is None:
-        return None
-    table = modules[0].device_risk
+    table = device_risk
     row = connection.execute(select(table).where(table.c.device_id == device_id)).first()
     if row is None:
         return None
@@ -71,31 +56,24 @@ def explanation(connection: Connection, device_id: str) -> dict[str, Any] | None
 
 
 def fix_first(
-    connection: Connection, rules: Any, device_ids: set[str] | None, limit: int = 50
-) -> list[dict[str, Any]] | None:
+    connection: Connection, rules: RiskRules, device_ids: set[str] | None, limit: int = 50
+) -> list[dict[str, Any]]:
     """The ranked "fix these first" list, kept to `device_ids` (the list filters) when
     given, and ranked again from 1 after filtering."""
-    modules = _modules("central.risk.store")
-    if modules is None or rules is None:
-        return None
-    items = modules[0].fix_first_list(connection, rules, limit=100_000)
+    items = store.fix_first_list(connection, rules, limit=100_000)
     if device_ids is not None:
         items = [item for item in items if item["device_id"] in device_ids]
     items = items[:limit]
     for rank, item in enumerate(items, start=1):
         item["rank"] = rank
-    return items  # type: ignore[no-any-return]
+    return items
 
 
 def rollups(
-    connection: Connection, rules: Any, filters: ListFilters, trend_points: int = 30
-) -> list[dict[str, Any]] | None:
+    connection: Connection, rules: RiskRules, filters: ListFilters, trend_points: int = 30
+) -> list[dict[str, Any]]:
     """Roll-ups per site and wing (current), each with its trend (mean risk per stored
     snapshot, oldest first), kept to the filters' site and wing."""
-    modules = _modules("central.risk.store")
-    if modules is None or rules is None:
-        return None
-    store = modules[0]
     out = []
     for rollup in store.current_rollups(connection, rules):
         if filters.site and rollup["site"] != filters.site:
@@ -105,7 +83,7 @@ def rollups(
         points = store.trend(connection, rollup["site"], rollup["wing"], filters.since)
         rollup["trend"] = points[-trend_points:]
         out.append(rollup)
-    return out  # type: ignore[no-any-return]
+    return out
 
 
 # ---------------------------------------------------------------- alerts
@@ -116,14 +94,11 @@ def alerts(
     filters: ListFilters,
     device_ids: set[str] | None,
     state: str | None = None,
-) -> list[dict[str, Any]] | None:
+) -> list[dict[str, Any]]:
     """Alerts newest first, filtered like every list: site and wing on the alert, the
     device filters through `device_ids`, `since` on the alert's last update, `q` on its
     finding, detail, device and peer; `state` one of open, acknowledged, closed."""
-    modules = _modules("central.alerts.book")
-    if modules is None:
-        return None
-    found = modules[0].list_alerts(connection, state=state, site=filters.site, limit=5000)
+    found = book.list_alerts(connection, state=state, site=filters.site, limit=5000)
     out = []
     for alert in found:
         if filters.wing and alert["wing"] != filters.wing:
@@ -146,68 +121,47 @@ def change_alert(
     connection: Connection, alert_id: int, action: str, actor: str, now: Any, note: str | None
 ) -> dict[str, Any]:
     """Acknowledge or close one alert (central.alerts audits it). Raises LookupError for
-    an unknown alert, ValueError for a change its state does not allow, RuntimeError when
-    alerts are not installed."""
-    modules = _modules("central.alerts.book")
-    if modules is None:
-        raise RuntimeError("alerts are not installed on this service")
-    book = modules[0]
+    an unknown alert, ValueError for a change its state does not allow."""
     change = book.acknowledge if action == "acknowledge" else book.close
-    return change(connection, alert_id, actor, now, note)  # type: ignore[no-any-return]
+    return change(connection, alert_id, actor, now, note)
 
 
 # ---------------------------------------------------------------- containment
 
 
-def configured_policy(config: Any) -> Any | None:
+def configured_policy(config: Any) -> Policy:
     """The policy of the central configuration ([zones], [policy]), or an empty one."""
-    modules = _modules("central.policy.rules")
-    if modules is None:
-        return None
     for name in ("policy", "containment"):
         candidate = getattr(config, name, None)
-        if isinstance(candidate, modules[0].Policy):
+        if isinstance(candidate, Policy):
             return candidate
-    return modules[0].Policy()
+    return Policy()
 
 
-def parse_policy(text: str) -> tuple[Any | None, list[str]]:
+def parse_policy(text: str) -> tuple[Policy | None, list[str]]:
     """A proposed policy written as central.toml's [zones] and [policy] tables: the
     Policy, or None and every problem found (one line each)."""
-    modules = _modules("central.policy.config", "agent.config.problems")
-    if modules is None:
-        return None, ["policy simulation is not installed on this service"]
-    policy_config, problems_module = modules
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         return None, [f"proposed policy: {error}"]
-    problems = problems_module.Problems()
-    policy = policy_config.parse_containment(raw, Path("proposed policy"), problems)
+    problems = Problems()
+    policy = parse_containment(raw, Path("proposed policy"), problems)
     if problems.errors:
         return None, [str(problem) for problem in problems.errors]
     return policy, []
 
 
 def _hosts_and_communications(connection: Connection, site: str | None) -> tuple[Any, Any]:
-    modules = _modules("central.risk.store")
-    assert modules is not None
-    store = modules[0]
     return store.hosts_of(store.load_devices(connection)), store.load_communications(
         connection, site
     )
 
 
-def matrix(
-    connection: Connection, policy: Any, axis: str, site: str | None
-) -> dict[str, Any] | None:
+def matrix(connection: Connection, policy: Policy, axis: str, site: str | None) -> dict[str, Any]:
     """The segmentation matrix (zone or category on both axes, services in each cell)
     from the learned baseline, or from the communications seen so far when nothing has
     been learned yet (`source` says which). Each cell carries the policy's decision."""
-    modules = _modules("central.risk.store", "central.policy.baseline", "central.policy.rules")
-    if modules is None or policy is None:
-        return None
-    store, baseline, rules = modules
     entries = store.stored_baseline(connection, site)
     source = "learned baseline"
     if not entries:
@@ -217,7 +171,7 @@ def matrix(
     result: dict[str, Any] = baseline.segmentation_matrix(entries, axis)
     decisions: dict[tuple[str, str, str, int], str] = {}
     for entry in entries:
-        facts = rules.FlowFacts(
+        facts = FlowFacts(
             entry.proto, entry.port, entry.service, entry.server_name, entry.resp.address
         )
         decision = policy.decide(entry.orig.zone, entry.resp.zone, facts)
@@ -233,17 +187,12 @@ def matrix(
     return result
 
 
-def simulation(connection: Connection, policy: Any, site: str | None) -> dict[str, Any] | None:
+def simulation(connection: Connection, policy: Policy, site: str | None) -> dict[str, Any]:
     """What `policy` would block of the stored communications: "would block N flows of M
     devices, of which K clinical", with the list."""
-    modules = _modules("central.risk.store", "central.policy.simulate")
-    if modules is None or policy is None:
-        return None
     hosts, communications = _hosts_and_communications(connection, site)
-    return modules[1].simulate(policy, communications, hosts).as_json()  # type: ignore[no-any-return]
+    return simulate(policy, communications, hosts).as_json()
 
 
-def _when(text: str) -> Any:
-    from datetime import datetime
-
+def _when(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
