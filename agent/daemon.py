@@ -49,7 +49,6 @@ class Daemon:
         self._promiscuous = PromiscuousMode()
         self._monitor: LinkMonitor | None = None
         self._open: set[str] = set()
-        self._missing: tuple[str, ...] = ()
         self._link_events: list[str] = []
         self.pipeline = self._new_pipeline(config)
 
@@ -127,9 +126,8 @@ class Daemon:
     def _note_missing(self) -> None:
         """Name the interfaces that do not exist now in status (republished on a change)."""
         missing = tuple(name for name in self.config.capture.interfaces if link_state(name) is None)
-        if missing == self._missing and self.pipeline.shipper.missing_interfaces == missing:
-            return
-        self._missing = missing
+        if missing == self.pipeline.shipper.missing_interfaces:
+            return  # a new pipeline starts with none, and its first status says so
         self.pipeline.shipper.missing_interfaces = missing
         self.pipeline.publisher.refresh_status()
 
@@ -171,8 +169,8 @@ class Daemon:
         for name in self.config.capture.interfaces:
             state = link_state(name)
             extras[f"link_{name}"] = "missing" if state is None else state.summary
-        if self._missing:
-            extras["interfaces_missing"] = ", ".join(self._missing)
+        if missing := self.pipeline.shipper.missing_interfaces:
+            extras["interfaces_missing"] = ", ".join(missing)
         if self._link_events:
             extras["link_events"] = "; ".join(self._link_events[-10:])
             self._link_events.clear()
