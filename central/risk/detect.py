@@ -250,6 +250,31 @@ class RiskEvaluator:
         window.ports_by_host.setdefault(flow.resp_h, set()).add(flow.resp_p)
         window.hosts_by_port.setdefault(flow.resp_p, set()).add(flow.resp_h)
 
+    def _flowless(
+        self,
+        rule: FindingRule,
+        device: DeviceFacts,
+        detail: str,
+        basis: str,
+        when: tuple[datetime, datetime],
+        peer: str | None = None,
+        severity: str | None = None,
+        extra: dict | None = None,
+    ) -> None:
+        """A finding not tied to one flow (the device's facts, a window of flows): the
+        rule's id and severity, unless the severity is given."""
+        self._record(
+            rule.id,
+            device,
+            peer,
+            severity or rule.severity,
+            None,
+            detail,
+            basis,
+            when=when,
+            extra=extra,
+        )
+
     def _record(
         self,
         finding: str,
@@ -324,30 +349,25 @@ class RiskEvaluator:
         device = self._device(device_id)
         if len(ports) >= self._scan_min_ports:
             detail = f"Port scan: {len(ports)} ports of {host} within {self._scan_window_s} s"
-            self._record(
-                rule.id,
+            self._flowless(
+                rule,
                 device,
-                host,
-                rule.severity,
-                None,
                 detail,
                 "flows",
-                when=(window.first, window.last),
+                (window.first, window.last),
+                peer=host,
                 extra={"ports": len(ports), "flows": window.flows},
             )
         elif len(hosts) >= self._scan_min_hosts:
             detail = (
                 f"Address sweep: {len(hosts)} hosts on port {port} within {self._scan_window_s} s"
             )
-            self._record(
-                rule.id,
+            self._flowless(
+                rule,
                 device,
-                None,
-                rule.severity,
-                None,
                 detail,
                 "flows",
-                when=(window.first, window.last),
+                (window.first, window.last),
                 extra={"hosts": len(hosts), "port": port, "flows": window.flows},
             )
 
@@ -358,15 +378,12 @@ class RiskEvaluator:
                 tokens = {token.strip() for token in value.value.split(",")}
                 if tokens & set(wanted) and not tokens & unless:
                     detail = f"{rule.title}: {kind} = {value.value}"
-                    self._record(
-                        rule.id,
+                    self._flowless(
+                        rule,
                         device,
-                        None,
-                        rule.severity,
-                        None,
                         detail,
                         "fingerprints",
-                        when=(value.first_seen, value.last_seen),
+                        (value.first_seen, value.last_seen),
                         extra={"kind": kind, "value": value.value},
                     )
 
@@ -378,9 +395,7 @@ class RiskEvaluator:
         ):
             return
         detail = f"New device: {device.category}, first stored {stored.isoformat()}"
-        self._record(
-            rule.id, device, None, rule.severity, None, detail, "inventory", when=(stored, stored)
-        )
+        self._flowless(rule, device, detail, "inventory", (stored, stored))
 
     def _identity(self, device: DeviceFacts) -> None:
         rule = self.rules.findings["identity_changed"]
@@ -390,15 +405,12 @@ class RiskEvaluator:
                 continue
             old, new = values[-2], values[-1]
             detail = f"{kind} changed from {old.value!r} to {new.value!r} on the same MAC"
-            self._record(
-                rule.id,
+            self._flowless(
+                rule,
                 device,
-                None,
-                rule.severity,
-                None,
                 detail,
                 "fingerprints",
-                when=(new.first_seen, new.last_seen),
+                (new.first_seen, new.last_seen),
                 extra={"kind": kind, "before": old.value, "after": new.value},
             )
         evidence_beyond_oui = [k for k in device.evidence_kinds if k != "oui"]
@@ -410,15 +422,12 @@ class RiskEvaluator:
                     f"({', '.join(sorted(set(evidence_beyond_oui)))}) say {device.vendor!r}"
                 )
                 seen = device.first_seen or self.now
-                self._record(
-                    rule.id,
+                self._flowless(
+                    rule,
                     device,
-                    None,
-                    rule.severity,
-                    None,
                     detail,
                     "oui",
-                    when=(seen, seen),
+                    (seen, seen),
                     extra={"oui_vendor": device.oui_vendor, "vendor": device.vendor},
                 )
 
@@ -429,16 +438,7 @@ class RiskEvaluator:
             version = value.value[1:3]
             if value.value[:1] in ("t", "q") and version in old:
                 detail = f"Offers at most TLS {version} (JA4 {value.value.split('_')[0]})"
-                self._record(
-                    rule.id,
-                    device,
-                    None,
-                    rule.severity,
-                    None,
-                    detail,
-                    "ja4",
-                    when=(value.first_seen, value.last_seen),
-                )
+                self._flowless(rule, device, detail, "ja4", (value.first_seen, value.last_seen))
 
     def _vulnerabilities(self, device: DeviceFacts) -> None:
         if not self.advisories:
@@ -455,15 +455,14 @@ class RiskEvaluator:
         for advisory in self.advisories:
             if advisory.matches(vendors, device.model, versions):
                 detail = f"{advisory.advisory_id}: {advisory.title or 'affected product'}"
-                self._record(
-                    rule.id,
+                self._flowless(
+                    rule,
                     device,
-                    advisory.advisory_id,
-                    advisory.severity or rule.severity,
-                    None,
                     detail,
                     "advisory",
-                    when=(seen, seen),
+                    (seen, seen),
+                    peer=advisory.advisory_id,
+                    severity=advisory.severity,
                     extra={"advisory": advisory.advisory_id, "url": advisory.url},
                 )
 
