@@ -590,6 +590,19 @@ static void active_check(struct engine *e, struct flow_slot *s, uint64_t ts_us)
     s->start_us = ts_us;
 }
 
+/* A full table is tried again on the direction's next frame. */
+static __attribute__((noinline)) void record_mac(struct engine *e, struct flow_slot *s,
+                                                 const struct packet *p, int dir)
+{
+    uint16_t held = mac_table_hold(e->macs, p->mac_src);
+    if (held == MAC_NONE) {
+        e->counters.flow_macs_unrecorded++;
+        return;
+    }
+    s->mac[dir] = held;
+    s->bits |= dir ? FLOW_MAC_1 : FLOW_MAC_0;
+}
+
 static void count_packet(struct engine *e, uint32_t idx, const struct packet *p, int dir)
 {
     struct flow_slot *s = &e->slots[idx];
@@ -603,17 +616,9 @@ static void count_packet(struct engine *e, uint32_t idx, const struct packet *p,
     if (p->payload_len > 0)
         s->bits |= dir ? FLOW_PAYLOAD_1 : FLOW_PAYLOAD_0;
     /* The direction's first Ethernet source, kept for the flow's life (across active
-     * records). A full table is tried again on the direction's next frame. */
-    uint8_t mac_bit = dir ? FLOW_MAC_1 : FLOW_MAC_0;
-    if (p->has_macs && !(s->bits & mac_bit)) {
-        uint16_t held = mac_table_hold(e->macs, p->mac_src);
-        if (held != MAC_NONE) {
-            s->mac[dir] = held;
-            s->bits |= mac_bit;
-        } else {
-            e->counters.flow_macs_unrecorded++;
-        }
-    }
+     * records); out of line, since it happens once per direction. */
+    if (p->has_macs && !(s->bits & (dir ? FLOW_MAC_1 : FLOW_MAC_0)))
+        record_mac(e, s, p, dir);
     s->last_touch = ++e->touches;
     e->counters.packets_in_flows++;
 }

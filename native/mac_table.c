@@ -13,7 +13,8 @@
 
 struct mac_entry {
     uint8_t mac[6];
-    uint16_t next; /* bucket chain, or free list when refs is 0 */
+    uint16_t next;   /* bucket chain, or free list when refs is 0 */
+    uint16_t bucket; /* its chain: release unlinks it without hashing again */
     uint32_t refs;
 };
 
@@ -24,6 +25,7 @@ struct mac_table {
     uint32_t bucket_mask;
     uint32_t capacity;
     uint16_t free_head;
+    uint16_t last; /* the last entry held: flows come in runs from one MAC (the router) */
 };
 
 struct mac_table *mac_table_new(uint32_t max_flows)
@@ -48,6 +50,7 @@ struct mac_table *mac_table_new(uint32_t max_flows)
     for (uint32_t i = 0; i < t->capacity; i++)
         t->entries[i].next = i + 1 < t->capacity ? (uint16_t)(i + 1) : MAC_NONE;
     t->free_head = 0;
+    t->last = MAC_NONE;
     engine_random_seed(t->key.k, 2);
     return t;
 }
@@ -61,17 +64,19 @@ void mac_table_free(struct mac_table *t)
     free(t);
 }
 
-static uint16_t *bucket_of(struct mac_table *t, const uint8_t *mac)
-{
-    return &t->buckets[siphash13(&t->key, mac, 6) & t->bucket_mask];
-}
-
 uint16_t mac_table_hold(struct mac_table *t, const uint8_t *mac)
 {
-    uint16_t *head = bucket_of(t, mac);
+    if (t->last != MAC_NONE && t->entries[t->last].refs &&
+        !memcmp(t->entries[t->last].mac, mac, 6)) {
+        t->entries[t->last].refs++;
+        return t->last;
+    }
+    uint16_t bucket = (uint16_t)(siphash13(&t->key, mac, 6) & t->bucket_mask);
+    uint16_t *head = &t->buckets[bucket];
     for (uint16_t i = *head; i != MAC_NONE; i = t->entries[i].next) {
         if (!memcmp(t->entries[i].mac, mac, 6)) {
             t->entries[i].refs++;
+            t->last = i;
             return i;
         }
     }
@@ -82,8 +87,10 @@ uint16_t mac_table_hold(struct mac_table *t, const uint8_t *mac)
     t->free_head = e->next;
     memcpy(e->mac, mac, 6);
     e->refs = 1;
+    e->bucket = bucket;
     e->next = *head;
     *head = i;
+    t->last = i;
     return i;
 }
 
@@ -92,7 +99,7 @@ void mac_table_release(struct mac_table *t, uint16_t index)
     struct mac_entry *e = &t->entries[index];
     if (--e->refs)
         return;
-    uint16_t *link = bucket_of(t, e->mac);
+    uint16_t *link = &t->buckets[e->bucket];
     while (*link != index)
         link = &t->entries[*link].next;
     *link = e->next;

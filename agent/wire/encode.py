@@ -119,6 +119,8 @@ def encode_flow_batch(
     addresses: dict[bytes, int] = {}
     shapes: dict[tuple[Any, ...], int] = {}
     l2_pairs: dict[tuple[bytes | None, bytes | None], int] = {}
+    l2_uses: list[int] = []  # flows per pair
+    l2_rows: list[list[int]] = []  # the rows that carry a pair index
     rows: list[list[int]] = []
     base_time_us = ordered[0].ts_us if ordered else batch.window_start_us
     prev_ts, prev_serial = base_time_us, 0
@@ -151,7 +153,10 @@ def encode_flow_batch(
             pair = l2_pairs.get(l2)
             if pair is None:
                 pair = l2_pairs[_checked_l2(l2)] = len(l2_pairs)
+                l2_uses.append(0)
+            l2_uses[pair] += 1
             row.append(pair)
+            l2_rows.append(row)
         rows.append(row)
         prev_ts, prev_serial = ts_us, serial
     payload = _data_common(schema.KIND_FLOWS, identity, batch)
@@ -160,10 +165,18 @@ def encode_flow_batch(
     payload[schema.KEY_SHAPES] = [list(key) for key in shapes]
     payload[schema.KEY_FLOWS] = rows
     if l2_pairs:
+        # The most used pairs first: indices below 24 take one CBOR byte, the rest two.
+        order = sorted(range(len(l2_uses)), key=lambda i: (-l2_uses[i], i))
+        new_index = [0] * len(order)
+        for position, old in enumerate(order):
+            new_index[old] = position
+        for row in l2_rows:
+            row[-1] = new_index[row[-1]]
+        pairs = list(l2_pairs)
         macs: dict[bytes, int] = {}
         payload[schema.KEY_L2_PAIRS] = [
-            [None if m is None else macs.setdefault(m, len(macs)) for m in pair]
-            for pair in l2_pairs
+            [None if m is None else macs.setdefault(m, len(macs)) for m in pairs[old]]
+            for old in order
         ]
         payload[schema.KEY_MACS] = list(macs)
     return dumps(payload)
