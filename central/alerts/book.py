@@ -21,6 +21,7 @@ from sqlalchemy import Connection, bindparam, func, select
 from central.db.tables import audit_log
 from central.risk.rules import SEVERITIES
 from central.risk.tables import alerts
+from central.timestamps import iso_z
 
 OPEN = "open"
 ACKNOWLEDGED = "acknowledged"
@@ -249,17 +250,17 @@ def alert_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "wing": row["wing"],
         "zones": list(row["zones"] or []),
         "detail": row["detail"],
-        "first_seen": _iso(row["first_seen"]),
-        "last_seen": _iso(row["last_seen"]),
+        "first_seen": iso_z(row["first_seen"]),
+        "last_seen": iso_z(row["last_seen"]),
         "count": row["count"],
         "community_id": row["community_id"],
         "state": row["state"],
-        "created_at": _iso(row["created_at"]),
-        "updated_at": _iso(row["updated_at"]),
+        "created_at": iso_z(row["created_at"]),
+        "updated_at": iso_z(row["updated_at"]),
         "acknowledged_by": row.get("acknowledged_by"),
-        "acknowledged_at": _iso(row.get("acknowledged_at")),
+        "acknowledged_at": iso_z(row.get("acknowledged_at")),
         "closed_by": row.get("closed_by"),
-        "closed_at": _iso(row.get("closed_at")),
+        "closed_at": iso_z(row.get("closed_at")),
         "note": row.get("note"),
     }
 
@@ -283,7 +284,3 @@ def _audit(
 
 def _worse(a: str, b: str) -> str:
     return a if SEVERITIES.index(a) >= SEVERITIES.index(b) else b
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from central.policy.zones import Endpoint, ZoneMap, is_internet
+from central.timestamps import iso_z
 
 CLINICAL_CRITICALITIES = ("life-sustaining", "monitoring", "diagnostic")
 
@@ -165,8 +166,8 @@ def segmentation_matrix(entries: Iterable[BaselineEntry], axis: str = "zone") ->
     for key in sorted(cells, key=lambda k: (k[0], k[1], k[2], k[3], k[4] or "")):
         cell = cells[key]
         cell["devices"] = len(cell.pop("_devices"))
-        cell["first_seen"] = _iso(cell["first_seen"])
-        cell["last_seen"] = _iso(cell["last_seen"])
+        cell["first_seen"] = iso_z(cell["first_seen"])
+        cell["last_seen"] = iso_z(cell["last_seen"])
         out.append(cell)
     return {
         "axis": axis,
@@ -174,10 +175,6 @@ def segmentation_matrix(entries: Iterable[BaselineEntry], axis: str = "zone") ->
         "destinations": sorted({cell["to"] for cell in out}),
         "cells": out,
     }
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def learned_rules(entries: Iterable[BaselineEntry], zone_map: ZoneMap) -> list:

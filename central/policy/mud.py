@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from central.policy.baseline import BaselineEntry, Side
+from central.timestamps import iso_z
 
 CLASS_URN = "urn:iomt-central:category:"
 PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "sctp": 132}
@@ -65,7 +66,7 @@ def mud_for_category(
     mud: dict[str, Any] = {
         "mud-version": 1,
         "mud-url": f"{url_base.rstrip('/')}/{category}.json",
-        "last-update": last_update.isoformat().replace("+00:00", "Z"),
+        "last-update": iso_z(last_update),
         "cache-validity": 48,
         "is-supported": True,
         "systeminfo": f"iomt-central learned allowlist: {len(devices)} {category} device(s){where}",

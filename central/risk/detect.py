@@ -29,6 +29,7 @@ from central.policy.zones import Endpoint, ZoneMap, is_internet
 from central.risk.advisories import Advisory, parse_version
 from central.risk.model import DeviceFacts, Finding, ObservedFlow
 from central.risk.rules import FindingRule, RiskRules
+from central.timestamps import iso_z
 
 _TCP_ESTABLISHED = frozenset({"SF", "S1", "S2", "S3", "RSTO", "RSTR"})
 MAX_EXAMPLES = 3
@@ -510,7 +511,7 @@ def _same_company(oui_vendor: str, vendor: str, aliases: dict) -> bool:
 
 def _example(flow: ObservedFlow) -> dict:
     return {
-        "ts": flow.ts.isoformat().replace("+00:00", "Z"),
+        "ts": iso_z(flow.ts),
         "orig": f"{flow.orig_h}:{flow.orig_p}",
         "resp": f"{flow.resp_h}:{flow.resp_p}",
         "proto": flow.proto,

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from central.timestamps import iso_z
+
 
 @dataclass(frozen=True)
 class FingerprintValue:
@@ -86,8 +88,8 @@ class Finding:
         return {
             "id": self.finding,
             "severity": self.severity,
-            "first_seen": _iso(self.first_seen),
-            "last_seen": _iso(self.last_seen),
+            "first_seen": iso_z(self.first_seen),
+            "last_seen": iso_z(self.last_seen),
             "count": self.count,
             "peer": self.peer,
             "detail": self.detail,
@@ -95,7 +97,3 @@ class Finding:
             "community_id": self.community_id,
             "evidence": self.evidence,
         }
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")

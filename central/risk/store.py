@@ -45,6 +45,7 @@ from central.risk.tables import (
 from central.risk.tables import (
     device_risk as device_risk_table,
 )
+from central.timestamps import iso_z
 
 DEVICE_LEVEL_BASES = ("inventory", "fingerprints", "oui", "ja4", "advisory")
 FLOWS_MARK = "flows"
@@ -390,7 +391,7 @@ def trend(
         query = query.where(risk_snapshots.c.at >= since)
     return [
         {
-            "at": _iso(r.at),
+            "at": iso_z(r.at),
             "devices": r.devices,
             "mean_risk": r.mean_risk,
             "max_risk": r.max_risk,
@@ -504,10 +505,6 @@ def _set_mark(connection: Connection, name: str, at: datetime) -> None:
 
 def _rank(severity: str) -> int:
     return ("low", "medium", "high", "critical").index(severity)
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def _parse(text: str | None) -> datetime | None:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
+from central.timestamps import iso_z
 from central.web.access import Principal, api_editor, api_viewer
 from central.web.backend import Backend
 from central.web.filters import ListFilters, list_filters
@@ -141,7 +142,7 @@ def device_risk(request: Request, _who: Viewer, device_id: str) -> dict[str, Any
     found = backend(request).risk_explanation(device_id)
     if found is None:
         raise HTTPException(404, detail=f"no risk score for {device_id!r} (not evaluated yet?)")
-    found["updated_at"] = found["updated_at"].isoformat().replace("+00:00", "Z")
+    found["updated_at"] = iso_z(found["updated_at"])
     return found
 
 

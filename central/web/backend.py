@@ -19,6 +19,7 @@ from central.inventory import labels as inventory_labels
 from central.inventory import queries
 from central.policy.rules import Policy
 from central.risk.rules import RiskRules
+from central.timestamps import iso_z
 from central.web import riskview
 from central.web.filters import ListFilters
 
@@ -203,7 +204,7 @@ class Backend:
         return [
             {
                 "id": row["id"],
-                "at": _iso(row["at"]),
+                "at": iso_z(row["at"]),
                 "actor": row["actor"],
                 "action": row["action"],
                 "target": row["target"],
@@ -211,10 +212,6 @@ class Backend:
             }
             for row in rows
         ]
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 def _device_filter(filters: ListFilters) -> queries.DeviceFilter:
