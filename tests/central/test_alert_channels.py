@@ -3,10 +3,8 @@ listeners, and a real mosquitto whose alerts `iomt-agent consume` verifies."""
 
 from __future__ import annotations
 
-import json
 import re
 import socket
-import subprocess
 from pathlib import Path
 
 from agent.keys import generate_key_pair
@@ -16,34 +14,10 @@ from central.alerts.mqtt import MqttChannel
 from central.alerts.syslog import SyslogChannel
 from central.alerts.webhook import WebhookChannel
 from tests.central.receivers import http_receiver_fixture  # noqa: F401 (the http_receiver fixture)
-from tests.support.agent_setup import agent_command
+from tests.support.agent_setup import Consumer
 from tests.support.broker import MosquittoBroker
 
-
-def consume_alerts(broker_url: str, trust: Path, *options: str) -> subprocess.Popen[str]:
-    """`iomt-agent consume` on central's alert topics, once it has subscribed; it exits
-    after 2 s without a message."""
-    process = subprocess.Popen(
-        agent_command(
-            "consume",
-            "--url",
-            broker_url,
-            "--trust",
-            str(trust),
-            *options,
-            "--topic-filter",
-            "iomt-central/#",
-            "--exit-after-idle",
-            "2",
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    first = process.stderr.readline()
-    assert "subscribed to" in first, first + process.stderr.read()
-    return process
+ALERT_TOPICS = ("--topic-filter", "iomt-central/#")
 
 
 ALERT = {
@@ -156,18 +130,19 @@ def test_mqtt_alerts_are_signed_outside_the_sensor_tree_and_verified_by_consume(
         trust = tmp_path / "trust" / "central"
         trust.mkdir(parents=True)
         (trust / key.trust_path.name).write_bytes(key.public_path.read_bytes())
-        consume = consume_alerts(broker.url, tmp_path / "trust", "--bound-keys-only")
+        consume = Consumer(
+            broker.url, tmp_path / "trust", "--bound-keys-only", *ALERT_TOPICS, idle_exit_s=2
+        )
         channel = MqttChannel(broker.url, key.private_path, sender_id="central")
         dispatcher = Dispatcher([channel])
         dispatcher.deliver([EVENT, AlertEvent("update", {**ALERT, "count": 40})])
         dispatcher.close()
-        stdout, stderr = consume.communicate(timeout=30)
+        records = consume.records(timeout_s=30)
     finally:
         broker.stop()
     assert dispatcher.delivered == 2 and dispatcher.failed == 0
-    records = [json.loads(line) for line in stdout.splitlines()]
     alerts = [r for r in records if r["type"] == "alert"]
-    assert [a["event"] for a in alerts] == ["new", "update"], stderr
+    assert [a["event"] for a in alerts] == ["new", "update"], records
     first = alerts[0]
     assert first["topic"] == "iomt-central/st-mary/4b/central/alerts"
     assert first["sensor"] == "central" and first["rule"] == "cleartext_phi"
@@ -204,22 +179,24 @@ def test_the_configured_channels_all_deliver_through_a_broker_that_needs_a_login
         )
         # Built first: loading the config takes longer than the consumer's idle limit.
         dispatcher = alert_dispatcher(load_config(config_path))
-        subscriber = consume_alerts(
+        subscriber = Consumer(
             broker.url,
             tmp_path / "trust",
+            *ALERT_TOPICS,
             "--username",
             "central",
             "--password-file",
             str(tmp_path / "password"),
+            idle_exit_s=2,
         )
         dispatcher.deliver([EVENT])
         dispatcher.close()
-        stdout, stderr = subscriber.communicate(timeout=30)
+        records = subscriber.records(timeout_s=30)
     finally:
         broker.stop()
     assert (dispatcher.delivered, dispatcher.failed) == (3, 0)
     assert received[0]["body"]["alert"]["id"] == ALERT["id"]
     _check_cef(syslog.recvfrom(65535)[0].decode())
     syslog.close()
-    alerts = [json.loads(line) for line in stdout.splitlines() if '"alert"' in line]
-    assert [a["rule"] for a in alerts if a["type"] == "alert"] == ["cleartext_phi"], stdout + stderr
+    alerts = [r for r in records if r["type"] == "alert"]
+    assert [a["rule"] for a in alerts] == ["cleartext_phi"], records

@@ -108,7 +108,10 @@ def run_agent(*args: str, timeout_s: float = 120.0) -> subprocess.CompletedProce
 class Consumer:
     """`iomt-agent consume` as a subprocess, collecting its JSON lines."""
 
-    def __init__(self, broker_url: str, trust: Path, idle_exit_s: float = 3.0) -> None:
+    def __init__(
+        self, broker_url: str, trust: Path, *options: str, idle_exit_s: float = 3.0
+    ) -> None:
+        """`options`: more of consume's options (a topic filter, credentials)."""
         self.process = subprocess.Popen(
             agent_command(
                 "consume",
@@ -116,6 +119,7 @@ class Consumer:
                 broker_url,
                 "--trust",
                 str(trust),
+                *options,
                 "--exit-after-idle",
                 str(idle_exit_s),
             ),
