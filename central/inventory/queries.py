@@ -294,7 +294,8 @@ def list_sensors(
 ) -> list[dict[str, Any]]:
     """The fleet (API `GET /api/sensors`): one dict per sensor with site, wing, version,
     last message, drops, spool backlog, clock skew, rejected messages, and `silent`
-    (True when its last message is older than `silent_after_s` on the central clock)."""
+    (True when its last message is older than `silent_after_s` on the central clock, or
+    its last status said it went offline: the broker's last will)."""
     out = []
     for row in connection.execute(
         select(sensors).order_by(sensors.c.site, sensors.c.sensor_id)
@@ -319,7 +320,9 @@ def list_sensors(
                 "spool_backlog_bytes": row["spool_backlog_bytes"],
                 "clock_skew_s": row["clock_skew_s"],
                 "rejected": row["rejected"],
-                "silent": silent_s is None or silent_s > silent_after_s,
+                "silent": silent_s is None
+                or silent_s > silent_after_s
+                or row["status"] == "offline",
                 "silent_for_s": silent_s,
             }
         )

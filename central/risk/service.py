@@ -1,5 +1,6 @@
 """Risk evaluation inside `serve`: every [risk] evaluate_interval_s, evaluate what was
-ingested since the last run, then deliver the alert events (after the commit).
+ingested since the last run and which sensors fell silent (or spoke again), then
+deliver the alert events (after the commit).
 
     service = RiskService(config, engine, clock); service.start(); ...; service.stop()
 """
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from central.alerts.fleet import observe_fleet
 from central.risk.settings import alert_dispatcher, risk_context
 from central.risk.store import EvaluationResult, evaluate
 
@@ -25,14 +27,19 @@ class RiskService:
         self.engine = engine
         self.clock = clock or (lambda: datetime.now(UTC))
         self.interval_s = float(config.risk.evaluate_interval_s)
+        self.silent_after_s = float(config.fleet.silent_after_s)
         self.context = risk_context(config)
         self.dispatcher = alert_dispatcher(config)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> EvaluationResult:
+        """One evaluation: findings and their alerts, then the fleet's silent sensors;
+        delivered after the commit."""
+        now = self.clock()
         with self.engine.begin() as connection:
-            result = evaluate(connection, self.context, self.clock())
+            result = evaluate(connection, self.context, now)
+            result.events.extend(observe_fleet(connection, now, self.silent_after_s))
         self.dispatcher.deliver(result.events)
         return result
 

@@ -43,7 +43,7 @@ class Backend:
 
     def sensors(self, filters: ListFilters) -> list[dict[str, Any]]:
         """The fleet (queries.list_sensors), filtered by site, wing and search like every
-        list; `silent` also when the sensor's last status said it went offline."""
+        list."""
         with self.engine.connect() as connection:
             fleet = queries.list_sensors(connection, self.clock(), self.silent_after_s())
         out = []
@@ -54,7 +54,6 @@ class Backend:
                 continue
             if filters.q and filters.q.lower() not in sensor["id"].lower():
                 continue
-            sensor["silent"] = bool(sensor["silent"] or sensor["status"] == "offline")
             out.append(sensor)
         return out
 
