@@ -73,6 +73,11 @@ int ext_header_value(const uint8_t *d, uint32_t len, const char *name, const uin
 int ext_first_line_is(const uint8_t *d, uint32_t len, const char *version);
 /* A request line's start: capital letters (1-16), a space, then `scheme` ("sip:"). */
 int ext_request_starts(const uint8_t *d, uint32_t len, const char *scheme);
+/* What software a text protocol's message names: a response's Server header as
+ * `server_kind`, a request's User-Agent as `agent_kind`. Returns ext_header_value's 1, 0
+ * or -1 (the headers were cut short). */
+int ext_software_header(const uint8_t *d, uint32_t len, struct extract_ctx *x, int response,
+                        enum fp_kind server_kind, enum fp_kind agent_kind);
 
 /* ---- the extractors (one file each, or one per family of protocols) ---- */
 enum extract_result extract_dhcp(const uint8_t *d, uint32_t len, struct extract_ctx *x);

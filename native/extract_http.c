@@ -1,7 +1,7 @@
 /*
  * extract_http.c: HTTP/1.x (the first request's User-Agent, a response's Server) and
  * SSDP over UDP 1900 (the SERVER header of NOTIFY and search responses); the header-line
- * reader that SIP and RTSP share (ext_header_value).
+ * reader that SIP and RTSP share (ext_header_value, ext_software_header).
  *
  * Only header lines before the blank line are read; a body is never looked at. A header
  * whose line does not end inside the captured bytes is not taken (partial).
@@ -43,14 +43,8 @@ int ext_header_value(const uint8_t *d, uint32_t len, const char *name, const uin
 
 enum extract_result extract_http(const uint8_t *d, uint32_t len, struct extract_ctx *x)
 {
-    struct fp_sink *sink = x->sink;
     int response = len >= 7 && !memcmp(d, "HTTP/1.", 7);
-    const uint8_t *v;
-    uint32_t vlen;
-    int found = ext_header_value(d, len, response ? "Server" : "User-Agent", &v, &vlen);
-    if (found == 1)
-        fp_emit_trimmed(sink, sink->mac, response ? FP_HTTP_SERVER : FP_HTTP_USER_AGENT, v,
-                        vlen);
+    int found = ext_software_header(d, len, x, response, FP_HTTP_SERVER, FP_HTTP_USER_AGENT);
     ext_http_basic_auth(d, len, x); /* extract_http_auth.c */
     return found < 0 ? EXTRACT_PARTIAL : EXTRACT_OK;
 }
@@ -67,6 +61,18 @@ enum extract_result extract_ssdp(const uint8_t *d, uint32_t len, struct extract_
     if (found == 1)
         fp_emit_trimmed(sink, sink->mac, FP_SSDP_SERVER, v, vlen);
     return found < 0 ? EXTRACT_PARTIAL : EXTRACT_OK;
+}
+
+int ext_software_header(const uint8_t *d, uint32_t len, struct extract_ctx *x, int response,
+                        enum fp_kind server_kind, enum fp_kind agent_kind)
+{
+    struct fp_sink *sink = x->sink;
+    const uint8_t *v;
+    uint32_t vlen;
+    int found = ext_header_value(d, len, response ? "Server" : "User-Agent", &v, &vlen);
+    if (found == 1)
+        fp_emit_trimmed(sink, sink->mac, response ? server_kind : agent_kind, v, vlen);
+    return found;
 }
 
 int ext_first_line_is(const uint8_t *d, uint32_t len, const char *version)

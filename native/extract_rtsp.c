@@ -13,7 +13,6 @@
 
 enum extract_result extract_rtsp(const uint8_t *d, uint32_t len, struct extract_ctx *x)
 {
-    struct fp_sink *sink = x->sink;
     int rtsp = ext_first_line_is(d, len, "RTSP/1.0");
     if (rtsp == 0)
         rtsp = ext_first_line_is(d, len, "RTSP/2.0");
@@ -24,11 +23,6 @@ enum extract_result extract_rtsp(const uint8_t *d, uint32_t len, struct extract_
     if (rtsp == 0)
         return EXTRACT_NOT_MINE;
     int response = !memcmp(d, "RTSP/", 5);
-    const uint8_t *v;
-    uint32_t vlen;
-    int found = ext_header_value(d, len, response ? "Server" : "User-Agent", &v, &vlen);
-    if (found == 1)
-        fp_emit_trimmed(sink, sink->mac, response ? FP_RTSP_SERVER : FP_RTSP_USER_AGENT, v,
-                        vlen);
+    int found = ext_software_header(d, len, x, response, FP_RTSP_SERVER, FP_RTSP_USER_AGENT);
     return found < 0 ? EXTRACT_PARTIAL : EXTRACT_OK;
 }

@@ -13,7 +13,6 @@
 
 enum extract_result extract_sip(const uint8_t *d, uint32_t len, struct extract_ctx *x)
 {
-    struct fp_sink *sink = x->sink;
     int sip = ext_first_line_is(d, len, "SIP/2.0");
     if (sip < 0) /* the first line is cut: partial only when it starts like SIP's */
         return !memcmp(d, "SIP/2.0 ", len < 8 ? len : 8) || ext_request_starts(d, len, "sip")
@@ -22,10 +21,6 @@ enum extract_result extract_sip(const uint8_t *d, uint32_t len, struct extract_c
     if (sip == 0)
         return EXTRACT_NOT_MINE;
     int response = !memcmp(d, "SIP/2.0", 7);
-    const uint8_t *v;
-    uint32_t vlen;
-    int found = ext_header_value(d, len, response ? "Server" : "User-Agent", &v, &vlen);
-    if (found == 1)
-        fp_emit_trimmed(sink, sink->mac, response ? FP_SIP_SERVER : FP_SIP_USER_AGENT, v, vlen);
+    int found = ext_software_header(d, len, x, response, FP_SIP_SERVER, FP_SIP_USER_AGENT);
     return found < 0 ? EXTRACT_PARTIAL : EXTRACT_OK;
 }
