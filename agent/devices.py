@@ -21,12 +21,13 @@ import re
 from array import array
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from agent.engine import DeviceEvent, DeviceState
 from agent.errors import UsageError
+from agent.flowrecord import FlowRecord
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +191,36 @@ class NamePrivacy:
         if kind in USER_AGENT_KINDS:
             return self.http_user_agent
         return "clear"
+
+
+class ServerNamePrivacy:
+    """[privacy] tls_sni applied to the flows' server names (FlowRecord.server_name: a DNS
+    answer's, an SNI's or a Host's name; the same names SNI gives): "clear" keeps them,
+    "hash" ships the keyed hash the tls_sni fingerprints get, "drop" ships none."""
+
+    _CACHE_MAX = 4096  # a wing talks to a few hundred names: hash each once, not per flow
+
+    def __init__(self, treatment: str, hasher: HostnameHasher) -> None:
+        self._treatment = treatment
+        self._hasher = hasher
+        self._hashed: dict[str, str] = {}
+
+    def __call__(self, records: list[FlowRecord]) -> list[FlowRecord]:
+        """`records` with their server names as the setting says (the same list when clear)."""
+        if self._treatment == "clear":
+            return records
+        return [r if r.server_name is None else self._treated(r) for r in records]
+
+    def _treated(self, record: FlowRecord) -> FlowRecord:
+        name = record.server_name
+        if self._treatment == "drop" or name is None:
+            return replace(record, server_name=None)
+        hashed = self._hashed.get(name)
+        if hashed is None:
+            if len(self._hashed) >= self._CACHE_MAX:
+                self._hashed.clear()
+            hashed = self._hashed[name] = self._hasher(name)
+        return replace(record, server_name=hashed)
 
 
 OWN_SECRET_NAME = "own-hostname.secret"

@@ -136,6 +136,7 @@ class EngineCounters:
     kernel_drops: int
     interface_drops: int
     flow_macs_unrecorded: int  # a flow end's MAC not kept: the engine's MAC table was full
+    server_names_replaced: int  # a server's name forgotten for a newer one: name table full
     flows_active: int
     max_flows: int
     records_lost: int  # records a misused ring would have lost; always 0 here

@@ -59,6 +59,10 @@ class FlowRecord:
     # per direction; None when not seen (that end never sent, or no Ethernet).
     orig_l2_addr: bytes | None = None
     resp_l2_addr: bytes | None = None
+    # The responder's name as the sensor last saw it before the record was made (a DNS
+    # answer for its address, a ClientHello's SNI or an HTTP Host sent to it), lower case;
+    # None when none was seen. The [privacy] tls_sni setting applies (agent/devices.py).
+    server_name: str | None = None
 
     def to_json(self, boot_id: bytes) -> dict[str, Any]:
         """The contract's JSON object for this record; `boot_id` salts the uid."""
@@ -98,6 +102,8 @@ class FlowRecord:
             out["orig_l2_addr"] = format_mac(self.orig_l2_addr)
         if self.resp_l2_addr is not None:
             out["resp_l2_addr"] = format_mac(self.resp_l2_addr)
+        if self.server_name is not None:
+            out["server_name"] = self.server_name
         return out
 
 

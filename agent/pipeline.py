@@ -20,7 +20,7 @@ from agent.bootcount import BootCounter
 from agent.config import AgentConfig
 from agent.config.adapters import engine_settings, mqtt_settings, spool_settings
 from agent.cose import Signer
-from agent.devices import DeviceInventory, HostnameHasher, NamePrivacy
+from agent.devices import DeviceInventory, HostnameHasher, NamePrivacy, ServerNamePrivacy
 from agent.engine import Engine, EngineCounters
 from agent.flowrecord import FlowRecord
 from agent.health import SystemSampler
@@ -125,6 +125,8 @@ class Pipeline:
         # snapshot every [devices] snapshot_interval_s, on the same clock as the flows.
         self.inventory: DeviceInventory | None = None
         self.names_hash_secret: str | None = None  # "site" or "own", for health
+        # Server names exist only with extraction on; [privacy] tls_sni applies to them.
+        self.server_names: Callable[[list[FlowRecord]], list[FlowRecord]] = list
         if self.engine.devices_enabled:
             self.engine.collect_device_events()
             privacy = config.privacy
@@ -136,6 +138,7 @@ class Pipeline:
                 hasher,
                 privacy=NamePrivacy(privacy.hostnames, privacy.tls_sni, privacy.http_user_agent),
             )
+            self.server_names = ServerNamePrivacy(privacy.tls_sni, hasher)
         self._device_changes = Every(config.batch.window_s)
         self._device_snapshots = Every(config.devices.snapshot_interval_s)
         self.batcher = FlowBatcher(config.batch.window_s, config.batch.max_records)
@@ -216,7 +219,8 @@ class Pipeline:
             return
         counters = cumulative_counters(self.engine.counters())
         for window in windows:
-            self.shipper.ship_flows(window.records, window.start_us, window.end_us, counters)
+            records = self.server_names(window.records)
+            self.shipper.ship_flows(records, window.start_us, window.end_us, counters)
             self.flows_shipped += len(window.records)
 
     def health_figures(self, counters: EngineCounters) -> dict[str, HealthValue | None]:

@@ -353,6 +353,8 @@ static __attribute__((noinline)) uint8_t device_payload(struct device_table *t,
                            .mac = p->mac_src,
                            .addr = p->src,
                            .family = p->family,
+                           .names = t->names,
+                           .dst = p->dst,
                            .ts_us = p->ts_us};
     struct extract_ctx x = {&sink, v->responder, v->start_seen, v->service, 0, v->sent};
     if (!v->first_payload && devices_wants_early(v->service, v->sent, p)) {
@@ -480,3 +482,5 @@ void devices_l2_frame(struct device_table *t, const struct packet *p)
         src->changed = 1;
     }
 }
+
+void devices_set_names(struct device_table *t, struct server_names *names) { t->names = names; }

@@ -108,6 +108,8 @@ struct engine_counters {
     uint64_t interface_drops;     /* pcap_stats ps_ifdrop */
     uint64_t flow_macs_unrecorded; /* a flow direction's Ethernet source not kept: the MAC
                                       table was full (mac_table.h) */
+    uint64_t server_names_replaced; /* a server name forgotten for a newer one: the name
+                                       table was full (server_names.h) */
 };
 
 /* ---- the engine: flow table + counters + output ring (flowtable.c) ----
@@ -176,6 +178,9 @@ struct flow_record {
     uint8_t service;         /* enum app_service: the extractors' label, 0 none */
     uint8_t mac_seen;        /* bit i: mac[i] holds that end's Ethernet source (first seen) */
     uint8_t mac[2][6];
+    /* The responder's name when the sensor saw one (server_names.h), NUL-terminated;
+     * empty when none. */
+    char server_name[254];
 };
 
 /* Largest active timeout: record times are kept as 32-bit microsecond offsets. */
@@ -340,6 +345,9 @@ static inline int devices_wants_later(unsigned service, uint64_t sent, const str
 struct device_table;
 struct device_table *devices_new(uint32_t max_devices, uint32_t event_capacity);
 void devices_free(struct device_table *t);
+/* Where the extractors put server names (server_names.h): the engine's table. */
+struct server_names;
+void devices_set_names(struct device_table *t, struct server_names *names);
 /* An IP packet of a flow; returns the flow's (possibly new) label. */
 uint8_t devices_ip_packet(struct device_table *t, const struct packet *p, struct flow_view v);
 /* The same for a packet that starts nothing (view: not first of its side, no first

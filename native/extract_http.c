@@ -45,6 +45,18 @@ enum extract_result extract_http(const uint8_t *d, uint32_t len, struct extract_
 {
     int response = len >= 7 && !memcmp(d, "HTTP/1.", 7);
     int found = ext_software_header(d, len, x, response, FP_HTTP_SERVER, FP_HTTP_USER_AGENT);
+    const uint8_t *host;
+    uint32_t host_len;
+    if (!response && ext_header_value(d, len, "Host", &host, &host_len) == 1) {
+        while (host_len && (*host == ' ' || *host == '\t')) {
+            host++;
+            host_len--;
+        }
+        while (host_len && (host[host_len - 1] == ' ' || host[host_len - 1] == '\t' ||
+                            host[host_len - 1] == '\r'))
+            host_len--;
+        fp_name_receiver(x->sink, host, host_len); /* the flow's server name */
+    }
     ext_http_basic_auth(d, len, x); /* extract_http_auth.c */
     return found < 0 ? EXTRACT_PARTIAL : EXTRACT_OK;
 }

@@ -7,7 +7,9 @@
  * people ("Dr Jones's iPad") and never leave. Names are decoded with compression
  * pointers followed inside the message only, at most MAX_JUMPS times.
  * Never read: instance names (beyond finding where the service type starts), TXT, A/AAAA
- * and SRV record data; unicast DNS (port 53) only has its header checked, to label.
+ * and SRV record data of mDNS. Unicast DNS (port 53) has its header checked, to label,
+ * and a response's A/AAAA answers name their addresses as servers (dns_answers; kept in
+ * the engine for flow records, never sent as a fingerprint).
  */
 #include <string.h>
 
@@ -115,6 +117,35 @@ static __attribute__((noinline)) enum extract_result mdns_records(const uint8_t 
     return EXTRACT_OK;
 }
 
+/* A unicast DNS response's A and AAAA answers name their addresses with the first
+ * question's name (what the client asked for, before any CNAME): the server names of
+ * the flows that follow (server_names.h). Out of line, like mdns_records. */
+static __attribute__((noinline)) void dns_answers(const uint8_t *d, uint32_t len, uint32_t qd,
+                                                  uint32_t an, struct fp_sink *sink)
+{
+    uint32_t off = DNS_HEADER;
+    char question[256], name[256];
+    size_t question_len = 0, name_len;
+    for (uint32_t q = 0; q < qd; q++) {
+        if (!read_name(d, len, &off, q ? name : question, q ? &name_len : &question_len))
+            return;
+        off += 4; /* type, class */
+    }
+    for (uint32_t r = 0; r < an && r < MAX_RECORDS; r++) {
+        if (!read_name(d, len, &off, name, &name_len) || off + 10 > len)
+            return;
+        uint16_t type = ext_get16(d + off), rdlen = ext_get16(d + off + 8);
+        uint32_t rdata = off + 10;
+        if (rdata + rdlen > len)
+            return;
+        if (type == 1 && rdlen == 4)
+            fp_name_server(sink, 4, d + rdata, (const uint8_t *)question, question_len);
+        else if (type == 28 && rdlen == 16)
+            fp_name_server(sink, 6, d + rdata, (const uint8_t *)question, question_len);
+        off = rdata + rdlen;
+    }
+}
+
 static enum extract_result dns_like(const uint8_t *d, uint32_t len, int mdns,
                                     struct fp_sink *sink)
 {
@@ -125,8 +156,11 @@ static enum extract_result dns_like(const uint8_t *d, uint32_t len, int mdns,
     uint8_t opcode = (d[2] >> 3) & 0x0f;
     if (opcode > 6 || qd + an + ns + ar == 0 || qd > 64)
         return EXTRACT_MALFORMED;
-    if (!mdns)
+    if (!mdns) {
+        if ((d[2] & 0x80) && opcode == 0 && qd >= 1 && an && sink->names)
+            dns_answers(d, len, qd, an, sink);
         return EXTRACT_OK;
+    }
     return mdns_records(d, len, qd, qd + an + ns + ar, sink);
 }
 

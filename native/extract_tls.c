@@ -110,8 +110,10 @@ enum extract_result extract_tls(const uint8_t *d, uint32_t len, struct extract_c
         if (type == 0x0000 && elen >= 5) { /* server_name: list, type 0 (host), name */
             has_sni = 1;
             uint16_t name_len = ext_get16(v + 3);
-            if (v[2] == 0 && 5u + name_len <= elen)
+            if (v[2] == 0 && 5u + name_len <= elen) {
                 fp_emit_trimmed(sink, sink->mac, FP_TLS_SNI, v + 5, name_len);
+                fp_name_receiver(sink, v + 5, name_len); /* the flow's server name */
+            }
         } else if (type == 0x0000) {
             has_sni = 1;
         } else if (type == 0x0010 && elen >= 3 && v[2] >= 1 && 3u + v[2] <= elen) {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fingerprint.h"
+#include "server_names.h"
 
 const char *const FP_KIND_NAMES[FP_KIND_COUNT] = {
     [FP_DHCP_PARAMS] = "dhcp_parameter_list",
@@ -284,4 +285,17 @@ void fp_emit(struct fp_sink *sink, enum fp_kind kind, const uint8_t *value, size
 void fp_learn_address(struct fp_sink *sink, const uint8_t *mac, int family, const uint8_t *addr)
 {
     sink->owner->learn_address(sink->owner->table, mac, family, addr, sink->ts_us);
+}
+
+void fp_name_server(struct fp_sink *sink, int family, const uint8_t *addr, const uint8_t *name,
+                    size_t len)
+{
+    if (sink->names)
+        server_names_put(sink->names, family, addr, name, len);
+}
+
+void fp_name_receiver(struct fp_sink *sink, const uint8_t *name, size_t len)
+{
+    if (sink->dst && sink->family)
+        fp_name_server(sink, sink->family, sink->dst, name, len);
 }

@@ -138,6 +138,10 @@ struct fp_sink {
     const uint8_t *mac; /* the sender: whom fingerprints describe by default */
     const uint8_t *addr; /* the sender's IP address (family 4: its first 4 bytes) */
     uint8_t family;      /* 4 or 6; 0: no IP (link-layer frames) */
+    /* Where server names go (server_names.h; NULL: nowhere), and the receiver's address
+     * (same family as addr): a request's server. */
+    struct server_names *names;
+    const uint8_t *dst;
     uint64_t ts_us;
     uint32_t emitted;   /* this frame, bounded by DEVICE_EVENTS_PER_PACKET */
     uint32_t set_gen;   /* fp_set_seen() to fp_set_done(): the sender's memory before */
@@ -148,6 +152,12 @@ void fp_emit_for(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
 /* fp_emit_for with spaces, tabs, CR/LF and NULs cut from both ends; nothing when empty. */
 void fp_emit_trimmed(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
                      const uint8_t *value, size_t len);
+/* The server at (family, addr) goes by `name` (a DNS answer's question name, an SNI, a
+ * Host): remembered for the flows to it (server_names.h), never a fingerprint. */
+void fp_name_server(struct fp_sink *sink, int family, const uint8_t *addr, const uint8_t *name,
+                    size_t len);
+/* The receiver of this payload goes by `name` (SNI, Host: a client's request). */
+void fp_name_receiver(struct fp_sink *sink, const uint8_t *name, size_t len);
 /* Tell the owner an address was assigned to mac (a DHCP ACK's yiaddr). */
 void fp_learn_address(struct fp_sink *sink, const uint8_t *mac, int family, const uint8_t *addr);
 /* Fingerprint sets: an extractor that sends the same values on every message (a header's

@@ -124,10 +124,14 @@ struct engine *engine_new(const struct engine_settings *settings)
     engine_random_seed(frag_key.k, 2);
     e->frags = fragments_new(&frag_key);
     e->macs = mac_table_new(settings->max_flows);
-    if (settings->max_devices)
+    if (settings->max_devices) {
         e->devices = devices_new(settings->max_devices, ENGINE_DEVICE_EVENTS);
+        e->names = server_names_new(settings->max_flows, &e->counters.server_names_replaced);
+        if (e->devices)
+            devices_set_names(e->devices, e->names);
+    }
     if (!e->slots || !e->buckets || !e->frags || !e->macs || !e->ring ||
-        !e->expiring || !e->deferred_frame || (settings->max_devices && !e->devices)) {
+        !e->expiring || !e->deferred_frame || (settings->max_devices && (!e->devices || !e->names))) {
         engine_free(e);
         return NULL;
     }
@@ -155,6 +159,7 @@ void engine_free(struct engine *e)
     free(e->buckets);
     fragments_free(e->frags);
     mac_table_free(e->macs);
+    server_names_free(e->names);
     free(e->ring);
     free(e->expiring);
     free(e->deferred_frame);
@@ -328,6 +333,11 @@ static void emit_record(struct engine *e, const struct flow_slot *s, enum end_re
             r->mac_seen |= (uint8_t)(1u << i);
         }
     }
+    const char *name = e->names ? server_names_get(e->names, r->family, r->addr[1]) : NULL;
+    if (name)
+        memcpy(r->server_name, name, strlen(name) + 1);
+    else
+        r->server_name[0] = '\0';
     history_text(s->history, r->history);
     const char *state;
     if (s->key.proto == 6)

@@ -12,6 +12,7 @@
 
 #include "engine.h"
 #include "mac_table.h"
+#include "server_names.h"
 #include "siphash.h"
 
 #define NIL UINT32_MAX
@@ -153,6 +154,7 @@ struct engine {
     struct engine_counters counters;
     struct device_table *devices; /* NULL: extraction off (max_devices 0) */
     struct mac_table *macs;       /* the flows' Ethernet sources, shared and counted */
+    struct server_names *names;   /* servers' names (NULL: extraction off) */
 };
 
 /* Times near 2^64 (a bad record, a fuzzed one) must not wrap to the past. */

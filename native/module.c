@@ -262,6 +262,7 @@ static PyObject *Engine_counters(EngineObject *self, PyObject *Py_UNUSED(ignored
         {"kernel_drops", c->kernel_drops},
         {"interface_drops", c->interface_drops},
         {"flow_macs_unrecorded", c->flow_macs_unrecorded},
+        {"server_names_replaced", c->server_names_replaced},
         {"flows_active", engine_flows_active(self->engine)},
         {"max_flows", engine_max_flows(self->engine)},
         {"records_lost", engine_records_lost(self->engine)},

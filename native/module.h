@@ -11,7 +11,7 @@
 
 #include "engine.h"
 
-#define RECORD_FIELDS 24
+#define RECORD_FIELDS 25
 
 typedef struct {
     PyObject_HEAD struct engine *engine;

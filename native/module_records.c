@@ -13,7 +13,7 @@ static const char *RECORD_FIELD_NAMES[RECORD_FIELDS] = {
     "orig_port",     "resp_addr",     "resp_port",      "vlan",           "inner_vlan",
     "orig_pkts",     "orig_ip_bytes", "orig_bytes",     "resp_pkts",      "resp_ip_bytes",
     "resp_bytes",    "orig_tcp_flags", "resp_tcp_flags", "conn_state",    "history",
-    "end_reason",    "service",       "orig_l2_addr",   "resp_l2_addr"};
+    "end_reason",    "service",       "orig_l2_addr",   "resp_l2_addr",   "server_name"};
 
 static PyObject *optional_vlan(const struct flow_record *r, int i)
 {
@@ -113,6 +113,7 @@ static int record_values(const struct flow_record *r, PyObject *reason_name,
                                              : Py_NewRef(Py_None),
         optional_mac(r, 0),
         optional_mac(r, 1),
+        r->server_name[0] ? cached_text(r->server_name) : Py_NewRef(Py_None),
     };
     int complete = 1;
     for (int i = 0; i < RECORD_FIELDS; i++)

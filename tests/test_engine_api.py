@@ -86,6 +86,8 @@ def test_records_are_flowrecords_of_plain_values(tmp_path):
                 assert value is None or type(value) is int
             elif field.name in ("orig_l2_addr", "resp_l2_addr"):
                 assert value is None or (type(value) is bytes and len(value) == 6)
+            elif field.name == "server_name":
+                assert value is None or type(value) is str
             else:
                 assert type(value) is int, field.name
         assert record.end_reason in END_REASONS

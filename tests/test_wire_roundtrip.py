@@ -28,7 +28,7 @@ from agent.wire import (
 from agent.wire.canonical import dumps, strict_loads
 from agent.wire.rejection import Rejected
 from agent.wire.samples import synthetic_flows
-from agent.wire.schema import FLOW_FIELDS, KEY_FLOWS, KEY_L2_PAIRS, KEY_MACS
+from agent.wire.schema import FLOW_FIELDS, KEY_FLOWS, KEY_L2_PAIRS, KEY_MACS, KEY_SERVER_NAMES
 
 CDDL = Path(__file__).resolve().parent.parent / "docs" / "summary.cddl"
 IDENTITY = SensorIdentity("wing4b-01", "st-mary", "4b", bytes(range(16)))
@@ -60,6 +60,17 @@ def _odd_records() -> list[FlowRecord]:
         # Only the responder's MAC (the originator's frames came another way), and none.
         replace(base, serial=13, ts_us=1_500_000, orig_l2_addr=None, resp_l2_addr=PUMP_MAC),
         replace(base, serial=14, ts_us=1_600_000, orig_l2_addr=None, resp_l2_addr=None),
+        # Server names: with MACs, without (the row's MAC index is then null), hashed.
+        replace(base, serial=15, ts_us=1_700_000, server_name="pacs.example.org"),
+        replace(
+            base,
+            serial=16,
+            ts_us=1_800_000,
+            orig_l2_addr=None,
+            resp_l2_addr=None,
+            server_name="pacs.example.org",
+        ),
+        replace(base, serial=17, ts_us=1_900_000, server_name="h:" + "0" * 32),
         replace(
             base,
             serial=11,
@@ -108,7 +119,8 @@ def test_flow_macs_round_trip_through_a_per_batch_table() -> None:
     pairs = {(r.orig_l2_addr, r.resp_l2_addr) for r in records} - {(None, None)}
     assert len(payload[KEY_L2_PAIRS]) == len(pairs)
     widths = {len(row) for row in payload[KEY_FLOWS]}
-    assert widths == {len(FLOW_FIELDS), len(FLOW_FIELDS) + 1}  # the MAC-less flow: no index
+    # the MAC-less flow: no index; a named flow: a pair index (or null) and a name index
+    assert widths == {len(FLOW_FIELDS), len(FLOW_FIELDS) + 1, len(FLOW_FIELDS) + 2}
     decoded = decode_payload(encode_flow_batch(records, IDENTITY, BATCH)).flows
     assert decoded == _by_time(records)
     json_lines = [r.to_json(IDENTITY.boot_id) for r in decoded]
@@ -126,6 +138,46 @@ def test_flows_without_macs_are_sent_exactly_as_before() -> None:
     assert decode_payload(encode_flow_batch(records, IDENTITY, BATCH)).flows == _by_time(records)
 
 
+def test_server_names_round_trip_through_a_per_batch_table() -> None:
+    records = synthetic_flows(100, seed=5) + _odd_records()
+    payload = strict_loads(encode_flow_batch(records, IDENTITY, BATCH))
+    # Each distinct name once; a named flow without MACs has a null MAC pair index.
+    assert sorted(payload[KEY_SERVER_NAMES]) == ["h:" + "0" * 32, "pacs.example.org"]
+    named = [row for row in payload[KEY_FLOWS] if len(row) == len(FLOW_FIELDS) + 2]
+    assert len(named) == 3
+    assert sum(row[len(FLOW_FIELDS)] is None for row in named) == 1
+    decoded = decode_payload(encode_flow_batch(records, IDENTITY, BATCH)).flows
+    assert decoded == _by_time(records)
+    json_lines = [r.to_json(IDENTITY.boot_id) for r in decoded]
+    assert sum(line.get("server_name") == "pacs.example.org" for line in json_lines) == 2
+    assert sum("server_name" not in line for line in json_lines) == len(records) - 3
+
+
+def test_flows_without_server_names_are_sent_exactly_as_before() -> None:
+    records = synthetic_flows(60, seed=6) + _odd_records()
+    unnamed = [replace(r, server_name=None) for r in records]
+    payload = strict_loads(encode_flow_batch(unnamed, IDENTITY, BATCH))
+    assert KEY_SERVER_NAMES not in payload
+    assert max(len(row) for row in payload[KEY_FLOWS]) == len(FLOW_FIELDS) + 1
+
+
+@pytest.mark.parametrize(
+    "breakage, reason",
+    [
+        (lambda p: p.__setitem__(KEY_SERVER_NAMES, []), "non-empty"),
+        (lambda p: p[KEY_SERVER_NAMES].__setitem__(0, b"x"), "must be text"),
+        (lambda p: p[KEY_SERVER_NAMES].__setitem__(0, "x" * 254), "must be text"),
+        (lambda p: p.pop(KEY_SERVER_NAMES), "name table"),
+    ],
+    ids=["empty-table", "bytes-name", "long-name", "table-missing"],
+)
+def test_decoder_refuses_broken_server_name_tables(breakage, reason) -> None:
+    payload = strict_loads(encode_flow_batch(_odd_records(), IDENTITY, BATCH))
+    breakage(payload)
+    with pytest.raises(Rejected, match=reason):
+        decode_payload(dumps(payload))
+
+
 @pytest.mark.parametrize(
     "breakage, reason",
     [
@@ -134,7 +186,7 @@ def test_flows_without_macs_are_sent_exactly_as_before() -> None:
         (lambda p: p[KEY_L2_PAIRS].__setitem__(0, [None, None]), "at least one"),
         (lambda p: p[KEY_L2_PAIRS].__setitem__(0, [len(p[KEY_MACS]), None]), "unsigned"),
         (lambda p: p[KEY_FLOWS][0].__setitem__(14, len(p[KEY_L2_PAIRS])), "pair table"),
-        (lambda p: p[KEY_FLOWS][0].append(0), "array of 14"),
+        (lambda p: p[KEY_FLOWS][0].extend([0, 0]), "array of 14"),
     ],
     ids=[
         "macs-without-pairs",
@@ -142,7 +194,7 @@ def test_flows_without_macs_are_sent_exactly_as_before() -> None:
         "empty-pair",
         "mac-index-out",
         "pair-index-out",
-        "16-wide-row",
+        "17-wide-row",
     ],
 )
 def test_decoder_refuses_broken_mac_tables(breakage, reason) -> None:
@@ -251,7 +303,7 @@ def test_cddl_validator_refuses_what_the_schema_forbids() -> None:
     import cbor2
 
     schema = pycddl.Schema(CDDL.read_text())
-    good = cbor2.loads(encode_flow_batch(synthetic_flows(5), IDENTITY, BATCH))
+    good = cbor2.loads(encode_flow_batch(synthetic_flows(5) + _odd_records(), IDENTITY, BATCH))
     breakages = {
         "version 3": lambda p: p.__setitem__(0, 3),
         "5-byte address": lambda p: p[17].__setitem__(0, b"\x01" * 5),
@@ -259,6 +311,7 @@ def test_cddl_validator_refuses_what_the_schema_forbids() -> None:
         "port above 65535": lambda p: p[19][0].__setitem__(5, 70000),
         "short flow row": lambda p: p[19][0].__delitem__(slice(13, None)),  # 13 of 14 (15)
         "5-byte MAC": lambda p: p[20].__setitem__(0, b"\x01" * 5),
+        "empty server name": lambda p: p[22].__setitem__(0, ""),
         "negative counter": lambda p: p[9].__setitem__("packets_seen", -1),
         "missing seq": lambda p: p.pop(6),
         "15-byte boot id": lambda p: p.__setitem__(5, b"\x00" * 15),

@@ -32,11 +32,15 @@ _OPTIONAL_KEYS_BY_KIND = {
     schema.KIND_STATUS: {schema.KEY_LOSS_TOTALS, schema.KEY_MISSING_INTERFACES}
 }
 # Version 2 adds the boot counter to every kind and the previous boot's last seq to data,
-# and (a later, optional addition) the flows' MAC tables.
+# and (later, optional additions) the flows' MAC tables and server names.
 _V2_OPTIONAL_KEYS = {
     kind: {schema.KEY_BOOT_COUNT}
     | ({schema.KEY_PREVIOUS_BOOT_LAST_SEQ} if kind in schema.DATA_KINDS else set())
-    | ({schema.KEY_MACS, schema.KEY_L2_PAIRS} if kind == schema.KIND_FLOWS else set())
+    | (
+        {schema.KEY_MACS, schema.KEY_L2_PAIRS, schema.KEY_SERVER_NAMES}
+        if kind == schema.KIND_FLOWS
+        else set()
+    )
     for kind in schema.KINDS
 }
 _END_REASONS = frozenset(END_REASONS)
@@ -282,26 +286,48 @@ def _l2_pairs(payload: dict[int, Any]) -> list[tuple[bytes | None, bytes | None]
     return out  # type: ignore[return-value]
 
 
+def _server_names(payload: dict[int, Any]) -> list[str]:
+    """The server names flows refer to; [] when the batch carries none."""
+    if schema.KEY_SERVER_NAMES not in payload:
+        return []
+    names = payload[schema.KEY_SERVER_NAMES]
+    if type(names) is not list or not names:
+        raise _wrong("server names must be a non-empty array")
+    for index, name in enumerate(names):
+        if type(name) is not str or not 0 < len(name) <= schema.SERVER_NAME_MAX:
+            raise _wrong(f"server_names[{index}] must be text of 1-{schema.SERVER_NAME_MAX}")
+    return names
+
+
 def _flows(payload: dict[int, Any]) -> list[FlowRecord]:
     base_time_us = _uint(payload[schema.KEY_BASE_TIME_US], "base time")
     addresses = _addresses(payload[schema.KEY_ADDRESSES])
     shapes = _shapes(payload[schema.KEY_SHAPES])
     l2_pairs = _l2_pairs(payload)
+    server_names = _server_names(payload)
     rows = payload[schema.KEY_FLOWS]
     if type(rows) is not list:
         raise _wrong("flows must be an array")
     records = []
     ts_us, serial = base_time_us, 0
     for index, row in enumerate(rows):
-        if type(row) is not list or not _FLOW_WIDTH <= len(row) <= _FLOW_WIDTH + 1:
-            raise _wrong(f"flows[{index}] must be an array of {_FLOW_WIDTH} (+1 with MACs)")
+        if type(row) is not list or not _FLOW_WIDTH <= len(row) <= _FLOW_WIDTH + 2:
+            raise _wrong(
+                f"flows[{index}] must be an array of {_FLOW_WIDTH} (+1 with MACs, +2 with a name)"
+            )
         l2 = _NO_L2
-        if len(row) > _FLOW_WIDTH:
+        server_name = None
+        if len(row) > _FLOW_WIDTH + 1:
+            name = row[_FLOW_WIDTH + 1]
+            if type(name) is not int or not 0 <= name < len(server_names):
+                raise _wrong(f"flows[{index}].{schema.FLOW_NAME_FIELD} is not in the name table")
+            server_name = server_names[name]
+        if len(row) > _FLOW_WIDTH and not (len(row) > _FLOW_WIDTH + 1 and row[_FLOW_WIDTH] is None):
             pair = row[_FLOW_WIDTH]
             if type(pair) is not int or not 0 <= pair < len(l2_pairs):
                 raise _wrong(f"flows[{index}].{schema.FLOW_L2_FIELD} is not in the pair table")
             l2 = l2_pairs[pair]
-            row = row[:_FLOW_WIDTH]
+        row = row[:_FLOW_WIDTH]
         # serial_delta may be negative (records of old flows); everything else is uint.
         if type(row[0]) is not int:
             raise _wrong(f"flows[{index}].serial_delta must be an integer")
@@ -365,6 +391,7 @@ def _flows(payload: dict[int, Any]) -> list[FlowRecord]:
                 service=service,
                 orig_l2_addr=l2[0],
                 resp_l2_addr=l2[1],
+                server_name=server_name,
             )
         )
     return records

@@ -105,6 +105,7 @@ _by_time = attrgetter("ts_us", "serial")
 _shape_of = attrgetter(*schema.SHAPE_FIELDS)
 _counters_of = attrgetter(*schema.FLOW_FIELDS[8:])
 _l2_of = attrgetter("orig_l2_addr", "resp_l2_addr")
+_FLOW_WIDTH = len(schema.FLOW_FIELDS)
 _NO_L2 = (None, None)
 
 
@@ -122,6 +123,7 @@ def encode_flow_batch(
     l2_uses: list[int] = []  # flows per pair
     l2_rows: list[list[int]] = []  # the rows that carry a pair index
     rows: list[list[int]] = []
+    names: dict[str, int] = {}
     base_time_us = ordered[0].ts_us if ordered else batch.window_start_us
     prev_ts, prev_serial = base_time_us, 0
     # The hot loop: C-level attrgetters and dict lookups only (see bench/bench_wire.py).
@@ -157,6 +159,14 @@ def encode_flow_batch(
             l2_uses[pair] += 1
             row.append(pair)
             l2_rows.append(row)
+        name = r.server_name
+        if name is not None:
+            index = names.get(name)
+            if index is None:
+                index = names[_checked_name(name)] = len(names)
+            if len(row) == _FLOW_WIDTH:
+                row.append(None)  # type: ignore[arg-type]  # no MACs: null, then the name
+            row.append(index)
         rows.append(row)
         prev_ts, prev_serial = ts_us, serial
     payload = _data_common(schema.KIND_FLOWS, identity, batch)
@@ -171,7 +181,7 @@ def encode_flow_batch(
         for position, old in enumerate(order):
             new_index[old] = position
         for row in l2_rows:
-            row[-1] = new_index[row[-1]]
+            row[_FLOW_WIDTH] = new_index[row[_FLOW_WIDTH]]
         pairs = list(l2_pairs)
         macs: dict[bytes, int] = {}
         payload[schema.KEY_L2_PAIRS] = [
@@ -179,6 +189,8 @@ def encode_flow_batch(
             for old in order
         ]
         payload[schema.KEY_MACS] = list(macs)
+    if names:
+        payload[schema.KEY_SERVER_NAMES] = list(names)
     return dumps(payload)
 
 
@@ -186,6 +198,12 @@ def _checked(addr: bytes) -> bytes:
     if len(addr) not in (4, 16):
         raise ValueError(f"an address must be 4 or 16 bytes, got {len(addr)}")
     return addr
+
+
+def _checked_name(name: str) -> str:
+    if not 0 < len(name) <= schema.SERVER_NAME_MAX:
+        raise ValueError(f"a server name must be 1-{schema.SERVER_NAME_MAX} characters")
+    return name
 
 
 def _checked_l2(pair: tuple[bytes | None, bytes | None]) -> tuple[bytes | None, bytes | None]:

@@ -52,6 +52,13 @@ KEY_FLOWS = 19
 KEY_MACS = 20
 KEY_L2_PAIRS = 21
 FLOW_L2_FIELD = "l2_pair_index"
+# Optional in version 2 (absent when no flow of the batch carries a server name): the
+# server names of the batch's flows (text, or the [privacy] tls_sni hash). A flow row with a
+# name has two more elements: its MAC pair index (or null) and FLOW_NAME_FIELD, its index
+# into KEY_SERVER_NAMES.
+KEY_SERVER_NAMES = 22
+FLOW_NAME_FIELD = "server_name_index"
+SERVER_NAME_MAX = 253
 MAC_BYTES = 6
 # devices / alerts / health body.
 KEY_ITEMS = 16
