@@ -65,7 +65,8 @@ struct device_table {
     struct fp_ring ring;   /* fingerprint events waiting for Python */
     struct fp_owner owner; /* how the sink reaches devices other than the sender */
     struct device_counters counters;
-    struct server_names *names; /* the engine's (devices_set_names), NULL: none kept */
+    struct fp_names names;       /* the engine's server names (devices_set_names) */
+    const struct fp_names *names_sink; /* &names, or NULL: none kept */
 };
 
 /* ---------------------------------------------------------------- lookup */

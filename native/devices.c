@@ -22,6 +22,7 @@
 #include "device_table.h"
 #include "engine.h"
 #include "extract.h"
+#include "server_names.h"
 
 static struct fp_memory *memory_of(void *table, const uint8_t *mac);
 static void learn_address(void *table, const uint8_t *mac, int family, const uint8_t *addr,
@@ -353,7 +354,7 @@ static __attribute__((noinline)) uint8_t device_payload(struct device_table *t,
                            .mac = p->mac_src,
                            .addr = p->src,
                            .family = p->family,
-                           .names = t->names,
+                           .names = t->names_sink,
                            .dst = p->dst,
                            .ts_us = p->ts_us};
     struct extract_ctx x = {&sink, v->responder, v->start_seen, v->service, 0, v->sent};
@@ -483,4 +484,14 @@ void devices_l2_frame(struct device_table *t, const struct packet *p)
     }
 }
 
-void devices_set_names(struct device_table *t, struct server_names *names) { t->names = names; }
+static void put_server_name(void *table, int family, const uint8_t *addr, const uint8_t *name,
+                            size_t len)
+{
+    server_names_put(table, family, addr, name, len);
+}
+
+void devices_set_names(struct device_table *t, struct server_names *names)
+{
+    t->names = (struct fp_names){names, put_server_name};
+    t->names_sink = names ? &t->names : NULL;
+}

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "fingerprint.h"
-#include "server_names.h"
 
 const char *const FP_KIND_NAMES[FP_KIND_COUNT] = {
     [FP_DHCP_PARAMS] = "dhcp_parameter_list",
@@ -291,7 +290,7 @@ void fp_name_server(struct fp_sink *sink, int family, const uint8_t *addr, const
                     size_t len)
 {
     if (sink->names)
-        server_names_put(sink->names, family, addr, name, len);
+        sink->names->put(sink->names->table, family, addr, name, len);
 }
 
 void fp_name_receiver(struct fp_sink *sink, const uint8_t *name, size_t len)

@@ -131,6 +131,12 @@ struct fp_owner {
     void (*learn_address)(void *table, const uint8_t *mac, int family, const uint8_t *addr,
                           uint64_t ts_us);
 };
+/* Whoever keeps server names (the engine's server_names.h table): put() is given the
+ * address (family 4: 4 bytes, 6: 16) and the name as seen, len bytes. */
+struct fp_names {
+    void *table;
+    void (*put)(void *table, int family, const uint8_t *addr, const uint8_t *name, size_t len);
+};
 struct fp_sink {
     struct fp_ring *ring;
     const struct fp_owner *owner;
@@ -138,9 +144,9 @@ struct fp_sink {
     const uint8_t *mac; /* the sender: whom fingerprints describe by default */
     const uint8_t *addr; /* the sender's IP address (family 4: its first 4 bytes) */
     uint8_t family;      /* 4 or 6; 0: no IP (link-layer frames) */
-    /* Where server names go (server_names.h; NULL: nowhere), and the receiver's address
-     * (same family as addr): a request's server. */
-    struct server_names *names;
+    /* Where server names go (NULL: nowhere), and the receiver's address (same family as
+     * addr): a request's server. */
+    const struct fp_names *names;
     const uint8_t *dst;
     uint64_t ts_us;
     uint32_t emitted;   /* this frame, bounded by DEVICE_EVENTS_PER_PACKET */
@@ -153,7 +159,7 @@ void fp_emit_for(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
 void fp_emit_trimmed(struct fp_sink *sink, const uint8_t *mac, enum fp_kind kind,
                      const uint8_t *value, size_t len);
 /* The server at (family, addr) goes by `name` (a DNS answer's question name, an SNI, a
- * Host): remembered for the flows to it (server_names.h), never a fingerprint. */
+ * Host): handed to sink->names for the flows to it, never a fingerprint. */
 void fp_name_server(struct fp_sink *sink, int family, const uint8_t *addr, const uint8_t *name,
                     size_t len);
 /* The receiver of this payload goes by `name` (SNI, Host: a client's request). */

@@ -209,6 +209,9 @@ flows = Table(
     Column("conn_state", String(8)),
     Column("community_id", String(64)),
     Column("received_at", UtcDateTime, nullable=False),  # central clock: retention counts from it
+    # The responder's name as the sensor saw it (TLS SNI, HTTP Host, DNS answer), as sent:
+    # clear, or the sensor's keyed hash under [privacy] tls_sni = "hash". Migration 0003.
+    Column("server_name", String(256)),
 )
 Index("ix_flows_received_at", flows.c.received_at)
 

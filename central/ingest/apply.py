@@ -244,6 +244,7 @@ def _store_flows(
                 "conn_state": record.get("conn_state"),
                 "community_id": record.get("community_id"),
                 "received_at": now,
+                "server_name": record.get("server_name"),
             }
         )
         key = (orig, resp, proto, int(record["id.resp_p"]), service)

@@ -151,6 +151,7 @@ def iter_flows(
                 resp_pkts=row.resp_pkts,
                 community_id=row.community_id,
                 wing=row.wing,
+                server_name=row.server_name,
             ),
         )
 

@@ -66,6 +66,26 @@ static struct fp_memory *memory_of(void *table, const uint8_t *mac)
     return &other_memory;
 }
 
+static const uint8_t RECEIVER_ADDR[16] = {10, 20, 0, 20};
+
+/* A server name: its address is the payload's receiver or inside the payload (a DNS
+ * answer's record), its name at most a DNS name long; every byte is read (ASan). */
+static void check_server_name(void *table, int family, const uint8_t *addr,
+                              const uint8_t *name, size_t len)
+{
+    (void)table;
+    size_t n = family == 4 ? 4 : 16;
+    if ((family != 4 && family != 6) || len > 255 ||
+        (addr != RECEIVER_ADDR && !in_payload(addr, n)))
+        abort();
+    volatile uint8_t sum = 0;
+    for (size_t i = 0; i < len; i++)
+        sum ^= name[i];
+    for (size_t i = 0; i < n; i++)
+        sum ^= addr[i];
+    (void)sum;
+}
+
 static void learn_address(void *table, const uint8_t *mac, int family, const uint8_t *addr,
                           uint64_t ts_us)
 {
@@ -94,7 +114,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     payload = copy;
     /* Memories from earlier inputs stay: deduplication paths get exercised too. */
     static const uint8_t SENDER_ADDR[16] = {10, 4, 2, 38};
-    struct fp_sink sink = {&ring, &owner, &sender_memory, SENDER, SENDER_ADDR, 4, 1, 0, 0};
+    static const struct fp_names names = {NULL, check_server_name};
+    struct fp_sink sink = {.ring = &ring,
+                           .owner = &owner,
+                           .memory = &sender_memory,
+                           .mac = SENDER,
+                           .addr = SENDER_ADDR,
+                           .family = 4,
+                           .names = &names,
+                           .dst = RECEIVER_ADDR,
+                           .ts_us = 1};
     /* bit 7: a later message (at byte 12 of its direction: VNC's security handshake) on
      * port 21, else a first payload on port 23 (FTP's and telnet's port tests) */
     int later = data[1] >> 7;
