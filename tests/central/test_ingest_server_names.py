@@ -15,8 +15,8 @@ from central.ingest.apply import IngestContext, store_message
 from central.risk.rules import load_rules
 from central.risk.store import RiskContext, evaluate, stored_findings
 from tests.central.containment_data import wing_policy
-from tests.central.risk_db import seed_devices
 from tests.central.risk_data import DEVICES, PUMP_TLS, SITE
+from tests.central.risk_db import seed_devices
 from tests.support.central_records import flow, flows_message
 
 VENDOR_CLOUD, ELSEWHERE = "34.120.5.5", "52.1.2.3"
