@@ -180,6 +180,9 @@ communications = Table(
     Column("resp_bytes", BigInteger, nullable=False),
     Column("first_seen", UtcDateTime, nullable=False),
     Column("last_seen", UtcDateTime, nullable=False),
+    # The last server name a flow of the pair carried (migration 0004): what the learned
+    # baseline and its MUD file name the destination by.
+    Column("server_name", String(256)),
 )
 Index("ix_communications_resp", communications.c.site, communications.c.resp)
 

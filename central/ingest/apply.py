@@ -248,15 +248,17 @@ def _store_flows(
             }
         )
         key = (orig, resp, proto, int(record["id.resp_p"]), service)
+        server_name = record.get("server_name")
         pair = pairs.get(key)
         if pair is None:
-            pairs[key] = [1, record["orig_ip_bytes"], record["resp_ip_bytes"], ts, end]
+            pairs[key] = [1, record["orig_ip_bytes"], record["resp_ip_bytes"], ts, end, server_name]
         else:
             pair[0] += 1
             pair[1] += record["orig_ip_bytes"]
             pair[2] += record["resp_ip_bytes"]
             pair[3] = min(pair[3], ts)
             pair[4] = max(pair[4], end)
+            pair[5] = server_name or pair[5]
         for address, answered, mac in (
             (orig, False, record.get("orig_l2_addr")),
             (resp, record["resp_pkts"] > 0, record.get("resp_l2_addr")),
@@ -299,6 +301,8 @@ def _aggregate(
             "resp_bytes": table.resp_bytes + statement.excluded.resp_bytes,
             "first_seen": least(connection, table.first_seen, statement.excluded.first_seen),
             "last_seen": greatest(connection, table.last_seen, statement.excluded.last_seen),
+            # The newest name wins; a batch without one keeps the stored name.
+            "server_name": func.coalesce(statement.excluded.server_name, table.server_name),
         },
     )
     connection.execute(
@@ -316,6 +320,7 @@ def _aggregate(
                 "resp_bytes": pair[2],
                 "first_seen": pair[3],
                 "last_seen": pair[4],
+                "server_name": pair[5],
             }
             for key, pair in sorted(pairs.items())  # one order: no deadlocks between instances
         ],

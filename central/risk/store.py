@@ -171,6 +171,7 @@ def load_communications(connection: Connection, site: str | None = None) -> list
             r.flows,
             r.first_seen,
             r.last_seen,
+            r.server_name,
         )
         for r in connection.execute(query)
     ]
