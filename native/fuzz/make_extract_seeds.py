@@ -19,6 +19,16 @@ CLIENT = "00:1a:5c:00:00:38"
 START_SEEN = 0x02
 
 
+def dns_response() -> bytes:
+    """A unicast DNS answer with an A and an AAAA record (server names, server_names.h)."""
+    from scapy.layers.dns import DNS, DNSQR, DNSRR
+
+    answers = DNSRR(rrname="pacs.example.org", type="A", rdata="10.20.0.20") / DNSRR(
+        rrname="pacs.example.org", type="AAAA", rdata="2001:db8::20"
+    )
+    return bytes(DNS(id=7, qr=1, qd=DNSQR(qname="pacs.example.org"), an=answers, ancount=2))
+
+
 def payloads() -> list[bytes]:
     """In the order of EXTRACTORS in fuzz_extract.c."""
     prt = m.prt_segment({4: "EQUIP", 5: "DOE^JOHN", 10: "MX800", 16: "(01)00884521164321(21)S1"})
@@ -26,7 +36,7 @@ def payloads() -> list[bytes]:
     return [
         m.dhcp_discover(CLIENT, b"host", b"vendor", bytes([1, 3, 6, 15]), b"\x01abc"),
         m.dhcpv6_solicit(311, b"MSFT 5.0"),
-        m.mdns_announcement("printer", "_ipp._tcp.local"),
+        dns_response(),
         m.mdns_announcement("printer", "_ipp._tcp.local"),
         m.ssdp_notify(b"Linux/3.0 UPnP/1.0 x/1"),
         m.tls_client_hello("ehr.example"),
