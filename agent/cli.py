@@ -31,18 +31,24 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse prints the whole usage block; a technician needs the one line.
-        self.exit(EXIT_USAGE, f"iomt-agent: error: {message} (see --help)\n")
+        program = self.prog.split()[0]  # a subcommand's prog is "iomt-agent run"
+        self.exit(EXIT_USAGE, f"{program}: error: {message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The `iomt-agent` parser, one subcommand per COMMANDS row (each row's module gives
-    `register(parser)` and `run(args)`)."""
-    parser = _Parser(prog="iomt-agent", description="Edge sensor for hospital networks.")
-    parser.add_argument("--version", action="version", version=f"iomt-agent {__version__}")
+def build_parser(
+    prog: str = "iomt-agent",
+    description: str = "Edge sensor for hospital networks.",
+    commands: list[tuple[str, str, str]] = COMMANDS,
+) -> argparse.ArgumentParser:
+    """A parser with one subcommand per `commands` row (command, module, help); each row's
+    module gives `register(parser)` and `run(args)`. iomt-central builds its own from the
+    same pieces."""
+    parser = _Parser(prog=prog, description=description)
+    parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for name, module_name, help_text in COMMANDS:
+    for name, module_name, help_text in commands:
         module = importlib.import_module(module_name)
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         module.register(command_parser)
@@ -50,20 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command from argv (None: sys.argv); returns the exit code.
+def run_command(prog: str, args: argparse.Namespace) -> int:
+    """Run the parsed command; returns the exit code.
 
     An AgentError becomes one line on stderr and its exit code (2 for usage), unless
-    --debug asks for the traceback; bad arguments exit 2 from the parser.
+    --debug asks for the traceback.
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
         return int(args._run(args))
     except AgentError as exc:
         if args.debug:
             raise
-        print(f"iomt-agent {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prog} {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -71,3 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         # `iomt-agent flows x.pcap | head` is normal use, not a failure.
         sys.stderr.close()
         return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command from argv (None: sys.argv); returns the exit code. Bad arguments
+    exit 2 from the parser."""
+    args = build_parser().parse_args(argv)
+    return run_command("iomt-agent", args)

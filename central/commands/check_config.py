@@ -1,8 +1,10 @@
-"""`iomt-central check-config -c FILE`: OK and a summary, or every error (exit 2)."""
+"""`iomt-central check-config -c FILE`: OK and a summary on stdout, or every error on
+stderr (exit 2), as the agent's check-config."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from agent.config.problems import ConfigError
 from central.commands.common import add_config_argument, load
@@ -17,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
         config = load(args)
     except ConfigError as exc:
         for line in exc.errors:
-            print(line)
+            print(line, file=sys.stderr)
         return 2
     from central.classify.ruleset import load_ruleset
 

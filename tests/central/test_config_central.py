@@ -117,5 +117,6 @@ def test_check_config_says_ok_with_a_summary_or_lists_errors_and_exits_2(tmp_pat
     bad = _write(tmp_path, '[trust]\ndir = "nowhere"\n[mqtt]\nshare_group = "a/b"\n')
     result = _check_config(bad)
     assert result.returncode == 2
-    assert len(result.stdout.splitlines()) == 2
-    assert "trust.dir" in result.stdout and "mqtt.share_group" in result.stdout
+    assert result.stdout == ""  # errors go to stderr, as the agent's
+    assert len(result.stderr.splitlines()) == 2
+    assert "trust.dir" in result.stderr and "mqtt.share_group" in result.stderr
