@@ -9,7 +9,6 @@ import re
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,16 +18,19 @@ import pytest
 from agent.config import DEFAULT_CONFIG_DIR
 from agent.config.schema import BY_SECTION
 from agent.errors import UsageError
+from tests.support.systemd_unit import (
+    analyze,
+    installed_program,
+    needs_analyze,
+    unit_running_this_venv,
+    venv_program,
+)
 from tests.test_config_support import REPO
 
 UNIT = REPO / "systemd" / "iomt-agent.service"
 INSTALL = REPO / "tools" / "install.sh"
-INSTALLED_PROGRAM = "/opt/iomt-agent/.venv/bin/iomt-agent"
-REPO_PROGRAM = Path(sys.executable).parent / "iomt-agent"
-
-needs_analyze = pytest.mark.skipif(
-    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
-)
+INSTALLED_PROGRAM = installed_program("iomt-agent")
+REPO_PROGRAM = venv_program("iomt-agent")
 
 
 def _directives(text: str) -> dict[str, list[str]]:
@@ -42,31 +44,19 @@ def _directives(text: str) -> dict[str, list[str]]:
 
 
 def _unit_with_existing_program(tmp_path: Path) -> Path:
-    # verify checks that ExecStart's program exists; on this machine the agent lives in
-    # the repository's venv, not in /opt, so a copy points there. Nothing else changes.
-    if not REPO_PROGRAM.exists():
-        pytest.skip(f"{REPO_PROGRAM} is missing: the package is not installed in the venv")
-    copy = tmp_path / "iomt-agent.service"
-    copy.write_text(UNIT.read_text().replace(INSTALLED_PROGRAM, str(REPO_PROGRAM)))
-    return copy
-
-
-def _analyze(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["systemd-analyze", *args], capture_output=True, text=True, timeout=60, check=False
-    )
+    return unit_running_this_venv(UNIT, "iomt-agent", tmp_path)
 
 
 @needs_analyze
 def test_unit_verifies_clean(tmp_path: Path) -> None:
-    result = _analyze("verify", str(_unit_with_existing_program(tmp_path)))
+    result = analyze("verify", str(_unit_with_existing_program(tmp_path)))
     assert result.returncode == 0, result.stderr
     assert "iomt-agent.service" not in result.stderr, result.stderr
 
 
 @needs_analyze
 def test_unit_as_shipped_only_lacks_its_installed_program() -> None:
-    result = _analyze("verify", str(UNIT))
+    result = analyze("verify", str(UNIT))
     if Path(INSTALLED_PROGRAM).exists():
         assert result.returncode == 0, result.stderr
         return
@@ -79,7 +69,7 @@ def test_unit_as_shipped_only_lacks_its_installed_program() -> None:
 
 @needs_analyze
 def test_unit_security_exposure_is_at_most_2(tmp_path: Path) -> None:
-    result = _analyze("security", "--offline=true", str(_unit_with_existing_program(tmp_path)))
+    result = analyze("security", "--offline=true", str(_unit_with_existing_program(tmp_path)))
     match = re.search(r"Overall exposure level for iomt-agent\.service: (\d+\.\d+)", result.stdout)
     assert match, result.stdout + result.stderr
     assert float(match.group(1)) <= 2.0, result.stdout
