@@ -143,6 +143,8 @@ class EngineCounters:
 
 
 _COUNTER_NAMES = tuple(f.name for f in fields(EngineCounters))
+_RECORD_FIELDS = tuple(f.name for f in fields(FlowRecord))
+_END_REASON_AT = _RECORD_FIELDS.index("end_reason")
 
 
 class DeviceEvent(NamedTuple):
@@ -176,6 +178,49 @@ class DeviceState(NamedTuple):
     protocols: list[str]  # application labels it spoke (service names)
     hl7_messages: int
     is_new: bool  # created since the last devices(changed_only=True)
+
+
+class EncodedFlows(NamedTuple):
+    """A range of a FlowBatch as C encoded it: wire schema 3's flows body (keys 16..27,
+    docs/WIRE.md) as a CBOR fragment, how many map entries it holds, and the distinct
+    server names of those records in order of first use (None when none): key 28 is
+    Python's to write, after [privacy] tls_sni."""
+
+    fragment: bytes
+    entries: int
+    names: list[str] | None
+
+
+class FlowBatch:
+    """Finished flows held in C (taken from the engine's ring with Engine.take_into) and
+    encoded there: the daemon's path, where no flow becomes a Python object.
+
+    collect_names=False: server names are neither kept nor encoded ("drop")."""
+
+    def __init__(self, collect_names: bool = True) -> None:
+        self._native = _engine.FlowBatch(collect_names)
+
+    def __len__(self) -> int:
+        return int(self._native.count)
+
+    def encode(self, start: int, stop: int) -> EncodedFlows:
+        """Records start..stop-1 of the batch in (ts_us, serial) order, encoded. Raises
+        IndexError for an empty or out-of-range span, ValueError for a record the schema
+        cannot carry, MemoryError."""
+        fragment, entries, names = self._native.encode(start, stop)
+        return EncodedFlows(fragment, entries, names)
+
+    def clear(self) -> None:
+        """Drop every record (the next window starts empty)."""
+        self._native.clear()
+
+    def add(self, record: FlowRecord) -> None:
+        """Add one FlowRecord (the tests feed the same records to C and to the Python
+        reference; the daemon takes records with Engine.take_into). Raises ValueError for
+        a field the engine could not have produced."""
+        fields = [getattr(record, name) for name in _RECORD_FIELDS]
+        fields[_END_REASON_AT] = END_REASONS.index(record.end_reason)
+        self._native.add_record(tuple(fields))
 
 
 class Engine:
@@ -262,12 +307,17 @@ class Engine:
         (at most one frame beyond); `paced` then says the file has caught up. 0: no pace.
         Raises CaptureError when a source fails or a file is truncated; the records
         finished before the failure are in the next poll() or flush()."""
+        self.poll_pending(timeout_ms, pace_until_us)
+        return self.take()
+
+    def poll_pending(self, timeout_ms: int = FILE_POLL_MS, pace_until_us: int = 0) -> None:
+        """poll() that leaves the finished flows waiting in the engine, for take_into()
+        (the daemon's path: they go into a FlowBatch without becoming Python objects)."""
         status = self._run(timeout_ms, pace_until_us)
         if status == _engine.RUN_EOF:
             self._exhausted = True
         self.paced = status == _engine.RUN_PACED
         self._drain_device_events()
-        return self.take()
 
     def _run(self, timeout_ms: int, pace_until_us: int) -> int:
         try:
@@ -285,6 +335,16 @@ class Engine:
         """Finished flows waiting in the engine, oldest first, without capturing."""
         records: list[FlowRecord] = self._native.take_records()
         return records
+
+    def take_into(self, batch: FlowBatch, max_records: int) -> int:
+        """Move up to max_records waiting flows, oldest first, into `batch`; returns how
+        many (0: none waiting). MemoryError keeps those not moved waiting."""
+        return int(self._native.take_into_batch(batch._native, max_records))
+
+    def flush_step(self) -> int:
+        """End flows (reason `forced`) as far as the waiting room allows; returns how many
+        are left: take_into() the ended ones, then call again until 0."""
+        return int(self._native.flush())
 
     def flush(self) -> list[FlowRecord]:
         """End every remaining flow (end reason `forced`) and return all waiting records:

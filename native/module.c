@@ -15,6 +15,8 @@
  *   .bind_record_type(cls, end_reasons)   then .take_records() -> list[cls]: the same
  *                               records built straight into a slotted class (FlowRecord),
  *                               so Python pays no per-field cost per flow
+ *   .take_into_batch(batch, max_records) -> int   records into a FlowBatch, which C
+ *                               encodes as wire schema 3 (module_batch.c)
  *   .flush() -> int             end every flow (forced) as far as the ring allows
  *   .counters() -> dict         engine counters, flows_active, max_flows, records_lost
  *   .stop()                     make a running run() return RUN_STOPPED (any thread)
@@ -294,6 +296,8 @@ static PyMethodDef Engine_methods[] = {
      "Bind the slotted record class and the end reason names for take_records()."},
     {"take_records", (PyCFunction)Engine_take_records, METH_NOARGS,
      "Finished records as instances of the bound record class."},
+    {"take_into_batch", (PyCFunction)Engine_take_into_batch, METH_VARARGS,
+     "Move up to max_records waiting records into a FlowBatch; returns how many."},
     {"flush", (PyCFunction)Engine_flush, METH_NOARGS,
      "End every flow (forced) as far as the ring has room; returns the flows left."},
     {"counters", (PyCFunction)Engine_counters, METH_NOARGS, "Engine counters as a dict."},
@@ -376,6 +380,7 @@ PyMODINIT_FUNC PyInit__engine(void)
             return NULL;
         }
     if (PyModule_AddObjectRef(m, "Engine", (PyObject *)&EngineType) < 0 ||
+        module_batch_add_type(m) < 0 ||
         add_exception(m, &OpenError, "OpenError", PyExc_OSError) < 0 ||
         add_exception(m, &LinkTypeError, "LinkTypeError", OpenError) < 0 ||
         add_exception(m, &FilterError, "FilterError", OpenError) < 0 ||

@@ -40,6 +40,10 @@ PyObject *Engine_take(EngineObject *self, PyObject *ignored);
 PyObject *Engine_take_records(EngineObject *self, PyObject *ignored);
 PyObject *Engine_bind_record_type(EngineObject *self, PyObject *args);
 
+/* module_batch.c: FlowBatch (flows encoded by C, native/flow_batch.c) */
+PyObject *Engine_take_into_batch(EngineObject *self, PyObject *args);
+int module_batch_add_type(PyObject *module);
+
 /* module_devices.c */
 PyObject *Engine_take_device_events(EngineObject *self, PyObject *ignored);
 PyObject *Engine_devices(EngineObject *self, PyObject *args);

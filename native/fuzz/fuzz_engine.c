@@ -32,7 +32,10 @@
  * Beyond the sanitizers' checks, the harness aborts when an engine invariant breaks:
  * the per-frame counters add up to packets_seen, no record is lost, every record is
  * well formed, the records' packets add up to packets_in_flows after the flush, and
- * no flow remains.
+ * no flow remains. Every record read also goes into a flow batch (native/flow_batch.c),
+ * encoded as the daemon would (whole, then halved) whenever it holds 64 records and at the
+ * end: the fragment must be exactly `entries` well-formed CBOR map entries, keys 16..27
+ * ascending, and every server name 1..253 bytes.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -42,6 +45,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "flow_batch.h"
 
 static const int LINKTYPES[] = {IOMT_DLT_EN10MB, IOMT_DLT_LINUX_SLL, IOMT_DLT_LINUX_SLL2,
                                 IOMT_DLT_RAW,    IOMT_LINKTYPE_RAW,  IOMT_DLT_IPV4,
@@ -97,7 +101,89 @@ static void check_counters(const struct engine *engine)
 struct drain {
     int look;                /* read every record (else engine_ring_discard) */
     uint64_t record_packets; /* packets of every record read so far */
+    struct flow_batch *batch; /* the records read, encoded now and then */
 };
+
+/* One definite-length CBOR item of the kinds the encoder writes, skipped; returns the
+ * position after it, or 0 when it is not well formed or runs past `end`. */
+static size_t skip_item(const uint8_t *p, size_t at, size_t end, int depth)
+{
+    if (at >= end || depth > 4)
+        return 0;
+    uint8_t major = p[at] >> 5, info = p[at] & 31;
+    at++;
+    uint64_t v = info;
+    if (info >= 24 && info <= 27) {
+        size_t n = (size_t)1 << (info - 24);
+        if (end - at < n)
+            return 0;
+        v = 0;
+        for (size_t i = 0; i < n; i++)
+            v = v << 8 | p[at + i];
+        if (v < (n == 1 ? 24 : (uint64_t)1 << (4 * n)))
+            return 0; /* not the shortest form */
+        at += n;
+    } else if (info > 27) {
+        return 0;
+    }
+    switch (major) {
+    case 0:
+        return at;
+    case 2:
+    case 3:
+        return v <= end - at ? at + (size_t)v : 0;
+    case 4:
+        for (uint64_t i = 0; i < v; i++)
+            if (!(at = skip_item(p, at, end, depth + 1)))
+                return 0;
+        return at;
+    case 7:
+        return info == 22 ? at : 0; /* null */
+    default:
+        return 0;
+    }
+}
+
+static void check_encoded(struct flow_batch *batch, uint32_t start, uint32_t stop)
+{
+    struct flow_batch_result out;
+    if (flow_batch_encode(batch, start, stop, &out) != FLOW_BATCH_OK)
+        fail("a batch of the engine's records could not be encoded");
+    size_t at = 0;
+    unsigned previous_key = 15;
+    for (unsigned i = 0; i < out.entries; i++) {
+        if (at >= out.len || out.bytes[at] >> 5 != 0)
+            fail("encoded entry without an integer key");
+        unsigned key = out.bytes[at] < 24 ? out.bytes[at] : out.bytes[at + 1];
+        if (key <= previous_key || key > 27)
+            fail("encoded keys not ascending within 16..27");
+        previous_key = key;
+        if (!(at = skip_item(out.bytes, at, out.len, 0)) ||
+            !(at = skip_item(out.bytes, at, out.len, 0)))
+            fail("encoded fragment not well-formed CBOR");
+    }
+    if (at != out.len || out.entries < 5 || out.name_count > stop - start)
+        fail("encoded fragment longer than its entries, or too few entries");
+    for (uint32_t i = 0; i < out.name_count; i++)
+        if (out.name_lengths[i] < 1 || out.name_lengths[i] > 253 ||
+            strlen(out.names[i]) != out.name_lengths[i])
+            fail("server name of an impossible length");
+    flow_batch_result_free(&out);
+}
+
+/* Encode the batch as the shipper would (whole, then its two halves), then empty it. */
+static void encode_batch(struct flow_batch *batch)
+{
+    uint32_t n = flow_batch_count(batch);
+    if (n) {
+        check_encoded(batch, 0, n);
+        if (n > 1) {
+            check_encoded(batch, 0, n / 2);
+            check_encoded(batch, n / 2, n);
+        }
+    }
+    flow_batch_clear(batch);
+}
 
 /* Take every waiting record out of the ring, checking each one's shape. */
 static void drain_ring(struct engine *engine, struct drain *drain)
@@ -122,6 +208,10 @@ static void drain_ring(struct engine *engine, struct drain *drain)
         if (r->payload_bytes[0] > r->ip_bytes[0] || r->payload_bytes[1] > r->ip_bytes[1])
             fail("record with more payload than IP bytes");
         drain->record_packets += r->pkts[0] + r->pkts[1];
+        if (flow_batch_add(drain->batch, r) != FLOW_BATCH_OK)
+            fail("a record of the engine's refused by the flow batch");
+        if (flow_batch_count(drain->batch) >= 64)
+            encode_batch(drain->batch);
     }
     engine_ring_consume(engine, n);
 }
@@ -187,6 +277,7 @@ static void finish(struct engine *engine, struct drain *drain)
         drain_ring(engine, drain);
     }
     drain_ring(engine, drain);
+    encode_batch(drain->batch);
     drain_devices(engine, 0);
     check_counters(engine);
     if (engine_flows_active(engine) != 0)
@@ -243,9 +334,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct engine *engine = engine_of_shape(shape);
     if (!engine)
         return 0;
+    /* every other input keeps no names, as [privacy] tls_sni = "drop" */
+    drain.batch = flow_batch_new(!(data[0] & 0x40));
+    if (!drain.batch)
+        fail("flow_batch_new");
     if (file_mode) {
         run_file(engine, &drain, data + 2, size - 2);
         engine_free(engine);
+        flow_batch_free(drain.batch);
         return 0;
     }
 
@@ -289,6 +385,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     finish(engine, &drain);
     engine_free(engine);
+    flow_batch_free(drain.batch);
     return 0;
 }
 
