@@ -1,6 +1,6 @@
-"""Consumers read the previous schema version too: a spool written by schema 1 (before
-the boot counter) drains through the current spool and consumer after an upgrade, and
-a fleet can be upgraded box by box."""
+"""Consumers read the previous schema versions too: spools written by schema 1 (before
+the boot counter) and schema 2 (before the columnar flows) drain through the current
+spool and consumer after an upgrade, and a fleet can be upgraded box by box."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from agent.wire import SCHEMA_VERSION
 from agent.wire.decode import decode_payload
 
 SPOOL_V1 = Path(__file__).parent / "data" / "spool-v1"
+SPOOL_V2 = Path(__file__).parent / "data" / "spool-v2"
 
 
-def _trust(tmp_path: Path) -> Path:
+def _trust(tmp_path: Path, spool: Path = SPOOL_V1) -> Path:
     trust = tmp_path / "trust" / "wing4b-01"
     trust.mkdir(parents=True)
-    for key in (SPOOL_V1 / "keys").glob("*.pub"):
+    for key in (spool / "keys").glob("*.pub"):
         shutil.copyfile(key, trust / key.name)
     return tmp_path / "trust"
 
@@ -40,6 +41,32 @@ def test_a_spool_written_by_schema_1_drains_through_the_current_consumer(tmp_pat
     assert kinds.count("flow") == 8 and kinds.count("health") == 1 and kinds.count("device") == 1
     assert sorted({record["seq"] for record in records if "seq" in record}) == [0, 1, 2, 3]
     assert consumer.stats.gaps == 0
+
+
+def test_a_spool_written_by_schema_2_drains_through_the_current_consumer(tmp_path: Path) -> None:
+    shutil.copytree(SPOOL_V2 / "spool", tmp_path / "spool")
+    spool = Spool.open(SpoolSettings(dir=tmp_path / "spool"))
+    stored = spool.read(0, 100)
+    spool.close()
+    assert len(stored) == 4
+    assert {decode_payload(unverified_payload(r.payload)).version for r in stored} == {2}
+
+    consumer = Consumer(TrustStore.from_dir(_trust(tmp_path, SPOOL_V2)))
+    records = [record for r in stored for record in consumer.handle(r.payload, r.topic)]
+    kinds = [record["type"] for record in records]
+    assert "rejected" not in kinds, records
+    assert kinds.count("flow") == 8 and kinds.count("health") == 1 and kinds.count("device") == 1
+    assert sorted({record["seq"] for record in records if "seq" in record}) == [0, 1, 2, 3]
+    assert consumer.stats.gaps == 0
+    boot = next(record for record in records if record["type"] == "boot")
+    assert boot["boot_count"] == 7
+    flows = [record for record in records if record["type"] == "flow"]
+    # The optional version 2 additions read back: a server name, MACs, a flow without MACs.
+    assert [f.get("server_name") for f in flows].count("pacs.st-mary.example") == 1
+    assert sum(1 for f in flows if f.get("orig_l2_addr") is None) == 1
+    batches = [record for record in records if record["type"] == "batch"]
+    assert batches[0]["counters"] == {"packets_seen": 1200, "flows_created": 40}
+    assert batches[-1]["counters"] == {"packets_seen": 400, "kernel_drops": 2}
 
 
 def test_the_current_sender_writes_the_current_version() -> None:
