@@ -1,19 +1,25 @@
-"""Wire format benchmark: bytes per flow on the wire, and encode+sign throughput.
+"""Wire format benchmark: bytes per flow on the wire, schema 2 against schema 3, and
+encode+sign and verify+decode throughput.
 
     .venv/bin/python -m bench.bench_wire [--packets N] [--repeats R] [--json]
+                                         [--quiet-packets N] [--breakdown] [--no-softflowd]
 
 1. Makes the bench capture with tools/wingcap.py (seed 4, 1,000,000 frames by default;
    bench/bench_flows.py's copy in bench/out/ when it exists, else build/wire-bench/)
-   and summarizes it with the engine into FlowRecords (real records, not synthetic).
+   and a quiet wing's hour (tools/wingcap, 120,000 frames over 3600 s), and summarizes
+   each with the engine into FlowRecords (real records, not synthetic).
 2. Splits the records, in the order the engine emitted them, into batches of a fixed
-   number of flows (250 ... 4000) and into fixed time windows (10 s, 60 s, 300 s); for
-   each, encodes and signs every batch exactly as the pipeline does and reports the
-   signed message bytes per flow (COSE envelope, counters and tables included; no
-   compression, no MQTT/TCP headers) and flow records per second (best of R runs, one
-   core).
-3. Runs softflowd over the same capture with IPFIX biflow export (-v 10 -b) to a local
+   number of flows (50 ... 4000) and into fixed time windows (10 s ... 300 s); for
+   each, encodes and signs every batch exactly as the pipeline does, with schema 3 (the
+   sender's) and schema 2 (tests/support/wire_v2.py, the previous sender's), and reports
+   the signed message bytes per flow (COSE envelope, every engine counter and the tables
+   included; no compression, no MQTT/TCP headers) and flow records per second (best of R
+   runs, one core).
+3. Verify+decode throughput of the consumer (Consumer.handle: records out), same batches.
+4. --breakdown: where schema 3's bytes go, per key and per column, at 1000- and 50-flow
+   batches of the bench capture and 60 s windows of the quiet wing.
+5. Runs softflowd over the bench capture with IPFIX biflow export (-v 10 -b) to a local
    UDP socket and reports its IPFIX message bytes per flow record, for comparison.
-4. Decode+verify throughput of the consumer, for the same batches.
 """
 
 from __future__ import annotations
@@ -40,14 +46,23 @@ from agent.flowrecord import FlowRecord
 from agent.keys import TrustStore
 from agent.pipeline import cumulative_counters
 from agent.wire import BatchInfo, SensorIdentity, encode_flow_batch, topic_for
+from agent.wire.canonical import dumps, strict_loads
+from agent.wire.schema import V3_COLUMN_NAMES, V3_COLUMNS
+from tests.support.wire_v2 import encode_flow_batch_v2
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "wire-bench"
-IDENTITY = SensorIdentity("wing4b-01", "st-mary", "4b", os.urandom(16))
+IDENTITY = SensorIdentity("wing4b-01", "st-mary", "4b", os.urandom(16), boot_count=41)
 TOPIC = topic_for("iomt", "st-mary", "4b", "wing4b-01", "flows")
 # What the pipeline sends per window: every cumulative engine counter, at realistic sizes.
 COUNTERS = cumulative_counters(EngineCounters(*[12_345_678] * len(fields(EngineCounters))))
 LOSSES = {"spool_messages": 0, "spool_bytes": 0}
+
+
+ENCODERS: dict[str, Callable[[list[FlowRecord], SensorIdentity, BatchInfo], bytes]] = {
+    "v3": encode_flow_batch,
+    "v2": encode_flow_batch_v2,
+}
 
 
 def bench_capture(packets: int) -> Path:
@@ -64,6 +79,17 @@ def bench_capture(packets: int) -> Path:
             check=True,
             capture_output=True,
         )
+    return pcap
+
+
+def quiet_capture(packets: int, duration_s: int = 3600) -> Path:
+    """A quiet wing: tools/wingcap's default seed, `packets` frames over `duration_s`."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    pcap = WORK / f"quiet-{packets}-{duration_s}s.pcap"
+    if not pcap.exists():
+        command = [sys.executable, "-m", "tools.wingcap", str(pcap), "--packets", str(packets)]
+        command += ["--duration-s", str(duration_s)]
+        subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
     return pcap
 
 
@@ -86,11 +112,14 @@ def by_window(records: list[FlowRecord], window_s: int) -> list[list[FlowRecord]
     return [batches[key] for key in sorted(batches)]
 
 
-def encode_and_sign(batches: list[list[FlowRecord]], signer: Signer) -> list[bytes]:
+def encode_and_sign(
+    batches: list[list[FlowRecord]], signer: Signer, schema: str = "v3"
+) -> list[bytes]:
+    encode = ENCODERS[schema]
     out = []
     for seq, batch in enumerate(batches):
         info = BatchInfo(seq, 1_772_438_400_000_000, 1_772_438_410_000_000, COUNTERS, LOSSES)
-        out.append(signer.sign(encode_flow_batch(batch, IDENTITY, info), TOPIC))
+        out.append(signer.sign(encode(batch, IDENTITY, info), TOPIC))
     return out
 
 
@@ -103,31 +132,64 @@ def best_of(repeats: int, work: Callable[[], object]) -> float:
     return best
 
 
-def measure(name: str, batches: list[list[FlowRecord]], repeats: int) -> dict[str, object]:
+def measure(
+    capture: str, name: str, batches: list[list[FlowRecord]], repeats: int
+) -> dict[str, object]:
     key = Ed25519PrivateKey.generate()
     signer = Signer(key)
     flows = sum(len(b) for b in batches)
-    messages = encode_and_sign(batches, signer)
-    wire_bytes = sum(len(m) for m in messages)
-    encode_s = best_of(repeats, lambda: encode_and_sign(batches, signer))
     trust = TrustStore({signer.kid: key.public_key()})
-
-    def consume() -> None:
-        consumer = Consumer(trust, max_message_bytes=16 << 20)
-        for message in messages:
-            consumer.handle(message, TOPIC)
-
-    decode_s = best_of(repeats, consume)
-    return {
+    row: dict[str, object] = {
+        "capture": capture,
         "batching": name,
-        "messages": len(messages),
+        "messages": len(batches),
         "flows": flows,
-        "flows_per_message": round(flows / len(messages), 1),
-        "bytes_per_flow": round(wire_bytes / flows, 2),
-        "largest_message_bytes": max(len(m) for m in messages),
-        "encode_sign_records_per_s": round(flows / encode_s),
-        "verify_decode_records_per_s": round(flows / decode_s),
+        "flows_per_message": round(flows / len(batches), 1),
     }
+    for schema in ENCODERS:
+        messages = encode_and_sign(batches, signer, schema)
+        row[f"{schema}_bytes_per_flow"] = round(sum(len(m) for m in messages) / flows, 2)
+        row[f"{schema}_largest_message_bytes"] = max(len(m) for m in messages)
+
+        def consume(messages: list[bytes] = messages) -> None:
+            consumer = Consumer(trust, max_message_bytes=16 << 20)
+            for message in messages:
+                consumer.handle(message, TOPIC)
+
+        row[f"{schema}_verify_decode_records_per_s"] = round(flows / best_of(repeats, consume))
+    encode_s = best_of(repeats, lambda: encode_and_sign(batches, signer))
+    row["v3_encode_sign_records_per_s"] = round(flows / encode_s)
+    return row
+
+
+def breakdown(batches: list[list[FlowRecord]]) -> dict[str, float]:
+    """Schema 3's signed bytes per flow by part: each payload key (its key and value as
+    encoded), each column of key 22, and the COSE_Sign1 around the payload."""
+    signer = Signer(Ed25519PrivateKey.generate())
+    flows = sum(len(b) for b in batches)
+    parts: dict[str, int] = {}
+    for seq, batch in enumerate(batches):
+        info = BatchInfo(seq, 1_772_438_400_000_000, 1_772_438_410_000_000, COUNTERS, LOSSES)
+        payload = encode_flow_batch(batch, IDENTITY, info)
+        signed = signer.sign(payload, TOPIC)
+        parts["COSE_Sign1 (header, signature, lengths)"] = (
+            parts.get("COSE_Sign1 (header, signature, lengths)", 0) + len(signed) - len(payload)
+        )
+        decoded = strict_loads(payload)
+        parts["payload map head"] = parts.get("payload map head", 0) + (
+            1 if len(decoded) < 24 else 2
+        )
+        for key, value in decoded.items():
+            size = len(dumps(key)) + len(dumps(value))
+            if key == V3_COLUMNS:
+                parts["key 22 head"] = parts.get("key 22 head", 0) + len(dumps(key)) + 1
+                for name, column in zip(V3_COLUMN_NAMES, value, strict=True):
+                    label = f"22: {name}"
+                    parts[label] = parts.get(label, 0) + len(dumps(column))
+                continue
+            label = f"key {key}"
+            parts[label] = parts.get(label, 0) + size
+    return {label: round(size / flows, 2) for label, size in parts.items()}
 
 
 def softflowd_ipfix(pcap: Path) -> dict[str, object] | None:
@@ -228,8 +290,11 @@ def _ipfix_data_records(datagrams: list[bytes]) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packets", type=int, default=1_000_000)
+    parser.add_argument("--quiet-packets", type=int, default=120_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--breakdown", action="store_true", help="where schema 3's bytes go")
+    parser.add_argument("--no-softflowd", action="store_true", help="skip the IPFIX comparison")
     parser.add_argument(
         "--without-macs",
         action="store_true",
@@ -238,36 +303,68 @@ def main() -> int:
     args = parser.parse_args()
 
     pcap = bench_capture(args.packets)
+    quiet = quiet_capture(args.quiet_packets)
     records = engine_records(pcap)
+    quiet_records = engine_records(quiet)
     if args.without_macs:
         records = [replace(r, orig_l2_addr=None, resp_l2_addr=None) for r in records]
+        quiet_records = [replace(r, orig_l2_addr=None, resp_l2_addr=None) for r in quiet_records]
+    bench_name, quiet_name = "bench", "quiet wing"
     rows = [
-        measure(f"{n} flows", by_count(records, n), args.repeats)
-        for n in (250, 500, 1000, 2000, 4000)
+        measure(bench_name, f"{n} flows", by_count(records, n), args.repeats)
+        for n in (50, 250, 1000, 4000)
     ]
-    rows += [measure(f"{s} s window", by_window(records, s), args.repeats) for s in (10, 60, 300)]
-    ipfix = softflowd_ipfix(pcap)
+    rows += [
+        measure(bench_name, f"{s} s window", by_window(records, s), args.repeats)
+        for s in (10, 30, 60, 300)
+    ]
+    rows += [
+        measure(quiet_name, f"{s} s window", by_window(quiet_records, s), args.repeats)
+        for s in (30, 60)
+    ]
+    rows.append(measure(quiet_name, "1000 flows", by_count(quiet_records, 1000), args.repeats))
+    parts = {}
+    if args.breakdown:
+        parts = {
+            "bench, 1000 flows": breakdown(by_count(records, 1000)),
+            "bench, 50 flows": breakdown(by_count(records, 50)),
+            "quiet wing, 60 s window": breakdown(by_window(quiet_records, 60)),
+        }
+    ipfix = None if args.no_softflowd else softflowd_ipfix(pcap)
     result = {
-        "capture": str(pcap.relative_to(ROOT)),
-        "records": len(records),
+        "captures": {
+            bench_name: {"file": str(pcap.relative_to(ROOT)), "records": len(records)},
+            quiet_name: {"file": str(quiet.relative_to(ROOT)), "records": len(quiet_records)},
+        },
         "wire": rows,
+        "breakdown": parts,
         "softflowd": ipfix,
     }
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"capture {result['capture']}: {len(records)} flow records from the engine")
+    for name, capture in result["captures"].items():
+        print(f"{name} capture {capture['file']}: {capture['records']} flow records")
     print(
-        "| batching | messages | flows/message | bytes/flow | largest message | "
-        "encode+sign records/s | verify+decode records/s |"
+        "| capture | batching | messages | flows/message | v2 bytes/flow | v3 bytes/flow | "
+        "v3 largest message | v3 encode+sign rec/s | v2 verify+decode rec/s | "
+        "v3 verify+decode rec/s |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(
-            f"| {row['batching']} | {row['messages']} | {row['flows_per_message']} | "
-            f"{row['bytes_per_flow']} | {row['largest_message_bytes']} | "
-            f"{row['encode_sign_records_per_s']:,} | {row['verify_decode_records_per_s']:,} |"
+            f"| {row['capture']} | {row['batching']} | {row['messages']} | "
+            f"{row['flows_per_message']} | {row['v2_bytes_per_flow']} | "
+            f"{row['v3_bytes_per_flow']} | {row['v3_largest_message_bytes']} | "
+            f"{row['v3_encode_sign_records_per_s']:,} | "
+            f"{row['v2_verify_decode_records_per_s']:,} | "
+            f"{row['v3_verify_decode_records_per_s']:,} |"
         )
+    for title, table in parts.items():
+        print(f"\nwhere schema 3's bytes go, {title} (signed bytes per flow):")
+        for label, size in sorted(table.items(), key=lambda item: -item[1]):
+            print(f"  {label:45} {size:7.2f}")
+        print(f"  {'total':45} {sum(table.values()):7.2f}")
     if ipfix:
         print(
             f"softflowd IPFIX biflow, same capture: {ipfix['flow_records']} records in "

@@ -18,7 +18,7 @@ from agent.wire.samples import synthetic_flows
 
 IDENTITY = SensorIdentity("wing4b-01", "st-mary", "4b", os.urandom(16))
 TOPIC = topic_for("iomt", "st-mary", "4b", "wing4b-01", "flows")
-BATCH = BatchInfo(seq=0, window_start_us=1_000, window_end_us=2_000, counters={"p": 1})
+BATCH = BatchInfo(seq=0, window_start_us=1_000, window_end_us=2_000, counters={"packets_seen": 1})
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +78,13 @@ def test_payload_naming_another_sensor_than_its_topic_is_a_topic_mismatch(
 ) -> None:
     # Signed for the topic it is sent on, but the payload claims another sensor.
     other = replace(IDENTITY, sensor_id="wing4b-02")
-    message = signer.sign(encode_flow_batch([], other, BATCH), TOPIC)
+    message = signer.sign(encode_flow_batch(synthetic_flows(1), other, BATCH), TOPIC)
     assert _only_rejection(consumer.handle(message, TOPIC)) == "topic_mismatch"
 
 
 def test_unsupported_schema_version(consumer: Consumer, signer: Signer) -> None:
     payload = cbor2.loads(_good_payload())
-    payload[0] = 3
+    payload[0] = 4
     message = signer.sign(cbor2.dumps(payload, canonical=True), TOPIC)
     assert _only_rejection(consumer.handle(message, TOPIC)) == "unsupported_version"
 
@@ -98,8 +98,8 @@ def test_unsorted_map_keys_are_non_deterministic(consumer: Consumer, signer: Sig
 
 def test_non_shortest_integer_is_non_deterministic(consumer: Consumer, signer: Signer) -> None:
     good = _good_payload()
-    assert good[1:3] == bytes([0x00, 0x02])  # after the map header: key 0, version 2
-    longer = good[:2] + b"\x18\x02" + good[3:]  # version 2 as a one-byte-argument uint
+    assert good[1:3] == bytes([0x00, 0x03])  # after the map header: key 0, version 3
+    longer = good[:2] + b"\x18\x03" + good[3:]  # version 3 as a one-byte-argument uint
     message = signer.sign(longer, TOPIC)
     assert _only_rejection(consumer.handle(message, TOPIC)) == "non_deterministic"
 
@@ -107,8 +107,8 @@ def test_non_shortest_integer_is_non_deterministic(consumer: Consumer, signer: S
 def test_duplicate_keys(consumer: Consumer, signer: Signer) -> None:
     good = encode_status("online", IDENTITY, 5)
     # one more entry: key 0 repeated, same value, keys still in order.
-    assert 0xA0 <= good[0] < 0xB7 and good[1:3] == b"\x00\x02"
-    duplicated = bytes([good[0] + 1]) + b"\x00\x02" + good[1:]
+    assert 0xA0 <= good[0] < 0xB7 and good[1:3] == b"\x00\x03"
+    duplicated = bytes([good[0] + 1]) + b"\x00\x03" + good[1:]
     message = signer.sign(duplicated, topic_for("iomt", "st-mary", "4b", "wing4b-01", "status"))
     records = consumer.handle(message, topic_for("iomt", "st-mary", "4b", "wing4b-01", "status"))
     assert _only_rejection(records) == "duplicate_keys"
@@ -146,9 +146,13 @@ def test_oversize_message_is_refused_before_parsing(consumer: Consumer, signer: 
     [
         (2, 42),  # sensor id as a number
         (6, -1),  # negative seq
-        (9, {"packets_seen": 1.5}),  # a float counter
-        (19, [[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, True]]),  # a boolean counter
-        (17, [b"\x0a\x00\x00"]),  # a 3-byte address
+        (9, {0: 1.5}),  # a float counter
+        (9, {"packets_seen": 1}),  # a counter by name (version 2's way) in version 3
+        (19, [[6, 2, "S", 0, 0, 0, None, None, True]]),  # a boolean VLAN in a shape
+        (17, [b"\x0a\x00\x00\x01"]),  # the IPv4 table as version 2's array
+        (22, [b"\x00"] * 13),  # columns of one value, where the batch has 3 records
+        (22, [b"\x00\x00\x00"] * 12),  # 12 columns
+        (21, 4),  # a record count the columns do not hold
     ],
 )
 def test_wrong_types(consumer: Consumer, signer: Signer, where: int, value: object) -> None:
@@ -160,7 +164,8 @@ def test_wrong_types(consumer: Consumer, signer: Signer, where: int, value: obje
 
 def test_index_outside_a_table_is_a_wrong_type(consumer: Consumer, signer: Signer) -> None:
     payload = cbor2.loads(_good_payload())
-    payload[19][0][4] = len(payload[17])  # originator address index past the table
+    assert 18 not in payload and len(payload[17]) < 100  # fewer than 100 addresses
+    payload[22][4] = bytes([0, 0, 100])  # the third record's originator: past the table
     message = signer.sign(cbor2.dumps(payload, canonical=True), TOPIC)
     assert _only_rejection(consumer.handle(message, TOPIC)) == "wrong_type"
 

@@ -31,7 +31,9 @@ def test_verify_prints_decoded_records(tmp_path: Path, setup: tuple[Path, Signer
     records = synthetic_flows(20, seed=2)
     files = []
     for seq in range(2):
-        batch = BatchInfo(seq=seq, window_start_us=0, window_end_us=10, counters={"p": seq})
+        batch = BatchInfo(
+            seq=seq, window_start_us=0, window_end_us=10, counters={"packets_seen": seq}
+        )
         path = tmp_path / f"m{seq}.cbor"
         path.write_bytes(signer.sign(encode_flow_batch(records, IDENTITY, batch), TOPIC))
         files.append(str(path))

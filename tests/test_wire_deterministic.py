@@ -38,7 +38,9 @@ def test_the_encoder_refuses_a_map_whose_key_types_have_no_agreed_order() -> Non
 
 def test_every_map_the_encoder_makes_decodes_strictly() -> None:
     figures = {"a": 1, "bb": 2.5, "c": True, "dddddddddddddddddddddddddddddd": "x", "e": 1e300}
-    payload = encode_health(figures, IDENTITY, BatchInfo(0, 0, 1, {"x": 1, "yy": 2}))
+    payload = encode_health(
+        figures, IDENTITY, BatchInfo(0, 0, 1, {"malformed": 1, "packets_seen": 2})
+    )
     assert strict_loads(payload)[16] == figures
 
 

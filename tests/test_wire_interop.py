@@ -14,14 +14,18 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from agent.cose import Signer
+from agent.cose import Signer, unverified_payload
+from agent.flowrecord import FlowRecord
+from agent.spool import Spool, SpoolSettings
 from agent.wire import (
     BatchInfo,
     SensorIdentity,
+    decode_payload,
     encode_flow_batch,
     encode_health,
     encode_status,
@@ -36,6 +40,7 @@ NODE_DIR = ROOT / "build" / "interop-node"
 PYCOSE_VENV = ROOT / "build" / "interop-pycose" / "venv"
 IDENTITY = SensorIdentity("wing4b-01", "st-mary", "4b", os.urandom(16))
 FLOWS = topic_for("iomt", "st-mary", "4b", "wing4b-01", "flows")
+SPOOL_V2 = ROOT / "tests" / "data" / "spool-v2"
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +83,38 @@ def keys(tmp_path: Path) -> tuple[Signer, Path]:
     return signer, trust
 
 
+def _as_js(record: FlowRecord) -> dict[str, object]:
+    """A record as the JS verifier prints it: bytes as hex, integers above 2^53 as text."""
+    out: dict[str, object] = {}
+    for name in FlowRecord.__dataclass_fields__:
+        value = getattr(record, name)
+        if isinstance(value, bytes):
+            value = value.hex()
+        elif type(value) is int and value > 2**53 - 1:
+            value = str(value)
+        out[name] = value
+    return out
+
+
+def _edge_records() -> list[FlowRecord]:
+    """IPv6, a MAC that is not its address's usual one, names, VLANs, a serial going
+    back, numbers near 2^64."""
+    base = synthetic_flows(1)[0]
+    v6 = bytes.fromhex("20010db8000000000000000000000001")
+    return [
+        replace(base, serial=9, ts_us=10**15, vlan=4095, inner_vlan=7, server_name="pacs.x"),
+        replace(base, serial=2, ts_us=10**15 + 1, end_reason="active", orig_l2_addr=b"\x02" * 6),
+        replace(base, serial=11, ts_us=10**15 + 2, orig_addr=v6, resp_addr=bytes(15) + b"\x01",
+                orig_l2_addr=None, resp_l2_addr=None, server_name="h:" + "0" * 32),
+        replace(base, serial=2**64 - 1, ts_us=2**64 - 2, orig_pkts=2**64 - 1, resp_bytes=2**63),
+    ]  # fmt: skip
+
+
 def test_javascript_verifier_accepts_and_decodes_real_flow_batch(
     node_verifier: Path, keys: tuple[Signer, Path], tmp_path: Path
 ) -> None:
     signer, trust = keys
-    records = synthetic_flows(600, seed=4)
+    records = synthetic_flows(600, seed=4) + _edge_records()
     batch = BatchInfo(seq=9, window_start_us=1, window_end_us=2, counters={"packets_seen": 77})
     path = tmp_path / "flows.cbor"
     path.write_bytes(signer.sign(encode_flow_batch(records, IDENTITY, batch), FLOWS))
@@ -90,18 +122,34 @@ def test_javascript_verifier_accepts_and_decodes_real_flow_batch(
     assert result["ok"], result
     assert result["kid"] == signer.kid.hex()
     payload = result["payload"]
-    assert (payload["2"], payload["5"], payload["6"], payload["9"]) == (
+    assert (payload["0"], payload["2"], payload["5"], payload["6"], payload["9"]) == (
+        3,
         "wing4b-01",
         IDENTITY.boot_id.hex(),
         9,
-        {"packets_seen": 77},
+        {"0": 77},  # schema 3: counters by id (0 = packets_seen)
     )
     expected = sorted(records, key=lambda r: (r.ts_us, r.serial))
-    assert len(payload["flows"]) == len(expected)
-    for js, record in zip(payload["flows"], expected, strict=True):
-        ours = {name: getattr(record, name) for name in js}
-        ours["orig_addr"], ours["resp_addr"] = record.orig_addr.hex(), record.resp_addr.hex()
-        assert js == ours
+    assert payload["flows"] == [_as_js(record) for record in expected]
+
+
+def test_javascript_verifier_decodes_the_schema_2_spool(
+    node_verifier: Path, tmp_path: Path
+) -> None:
+    """The independent decoder reads version 2 rows as well: the same records as ours."""
+    spool_dir = tmp_path / "spool"
+    shutil.copytree(SPOOL_V2 / "spool", spool_dir)
+    spool = Spool.open(SpoolSettings(dir=spool_dir))
+    stored = [r for r in spool.read(0, 100) if r.topic.endswith("/flows")]
+    spool.close()
+    trust = SPOOL_V2 / "keys"
+    for index, record in enumerate(stored):
+        path = tmp_path / f"v2-{index}.cbor"
+        path.write_bytes(record.payload)
+        (result,) = _run(node_verifier, trust, record.topic, path)
+        assert result["ok"] and result["payload"]["0"] == 2, result
+        ours = decode_payload(unverified_payload(record.payload)).flows
+        assert result["payload"]["flows"] == [_as_js(flow) for flow in ours]
 
 
 def test_javascript_verifier_accepts_health_and_status(

@@ -25,7 +25,7 @@ it like any other (reasons: agent.wire.rejection.REASONS, docs/WIRE.md).
 What `handle` does, in order: size limit (`max_message_bytes`, default the wire limit
 of 256 KiB), the COSE structure and headers read by a bounded strict decoder, the
 signature over the raw payload bytes (agent.cose.verify_sign1), then the payload
-decoded (agent.wire.decode_payload, schema versions 1 and 2), the topic and the key's
+decoded (agent.wire.decode_payload, schema versions 1, 2 and 3), the topic and the key's
 binding to the sensor checked, and the sequence judged by the tracker: duplicates
 dropped (counted), boots and gaps reported, replays of forgotten boots and stale status
 rejected, gaps held while the sensor's health says its spool drains a backlog. Memory

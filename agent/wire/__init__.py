@@ -8,7 +8,11 @@ What the pipeline calls, per message:
     topic = topic_for(prefix, site, wing, sensor_id, KIND_FLOWS)
     message = signer.sign(payload, topic)                        # agent.cose.Signer
 
-and likewise encode_health(figures, identity, batch), encode_devices(...),
+A flows body encoded elsewhere (the C encoder's fragment, keys 16-27) becomes a payload
+through join_flows_payload(identity, batch, fragment, entries, server_names), the join
+encode_flow_batch uses too.
+
+And likewise encode_health(figures, identity, batch), encode_devices(...),
 encode_alerts(...), encode_status(state, identity, time_us). Consumers call
 decode_payload(bytes) -> Message after agent.cose.verify_sign1, or use agent.consumer,
 which does both plus dedupe and gap detection.
@@ -25,6 +29,7 @@ from agent.wire.encode import (
     encode_flow_batch,
     encode_health,
     encode_status,
+    join_flows_payload,
 )
 from agent.wire.rejection import Rejected
 from agent.wire.schema import (
@@ -59,6 +64,7 @@ __all__ = [
     "encode_flow_batch",
     "encode_health",
     "encode_status",
+    "join_flows_payload",
     "parse_topic",
     "topic_for",
 ]

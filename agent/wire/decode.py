@@ -15,6 +15,7 @@ from agent.flowrecord import END_REASONS, FlowRecord
 from agent.wire import schema
 from agent.wire.canonical import strict_loads
 from agent.wire.encode import SensorIdentity
+from agent.wire.read_columns import decode_flows
 from agent.wire.rejection import UNSUPPORTED_VERSION, WRONG_TYPE, Rejected
 
 _COMMON_KEYS = frozenset(range(schema.KEY_VERSION, schema.KEY_BOOT + 1))
@@ -42,6 +43,26 @@ _V2_OPTIONAL_KEYS = {
         else set()
     )
     for kind in schema.KINDS
+}
+# Version 3 changes the flows body (columns) and names counters by id.
+_V3_FLOWS_KEYS = _DATA_KEYS | {
+    schema.V3_BASE_TIME_US,
+    schema.V3_SHAPES,
+    schema.V3_RESPONDERS,
+    schema.V3_COUNT,
+    schema.V3_COLUMNS,
+}
+_V3_FLOWS_OPTIONAL_KEYS = {
+    schema.KEY_BOOT_COUNT,
+    schema.KEY_PREVIOUS_BOOT_LAST_SEQ,
+    schema.V3_IPV4,
+    schema.V3_IPV6,
+    schema.V3_MACS,
+    schema.V3_ADDRESS_MACS,
+    schema.V3_MAC_CODES,
+    schema.V3_MAC_PAIRS,
+    schema.V3_NAME_COLUMN,
+    schema.V3_SERVER_NAMES,
 }
 _END_REASONS = frozenset(END_REASONS)
 
@@ -97,6 +118,20 @@ def _counter_map(value: Any, what: str) -> dict[str, int]:
     return value
 
 
+def _counters_by_id(value: Any) -> dict[str, int]:
+    """Version 3's counters {id => uint} by name; an id this consumer does not know (a
+    newer sensor's) is named "counter_<id>"."""
+    if type(value) is not dict:
+        raise _wrong("counters must be a map of counter id => unsigned integer")
+    names = schema.COUNTER_NAMES
+    out = {}
+    for counter_id, count in value.items():
+        _uint(counter_id, "a counter id")
+        name = names[counter_id] if counter_id < len(names) else f"counter_{counter_id}"
+        out[name] = _uint(count, f"counters[{name!r}]")
+    return out
+
+
 def _text_list(value: Any, what: str) -> list[str]:
     if type(value) is not list:
         raise _wrong(f"{what} must be an array of text strings")
@@ -120,10 +155,12 @@ def decode_payload(data: bytes) -> Message:
     if kind not in _KEYS_BY_KIND:
         raise _wrong(f"payload kind {kind!r} is not one of {', '.join(schema.KINDS)}")
     allowed = _KEYS_BY_KIND[kind]
-    missing = allowed - payload.keys()
     optional = _OPTIONAL_KEYS_BY_KIND.get(kind, set())
     if version >= 2:
         optional = optional | _V2_OPTIONAL_KEYS[kind]
+    if version >= 3 and kind == schema.KIND_FLOWS:
+        allowed, optional = _V3_FLOWS_KEYS, _V3_FLOWS_OPTIONAL_KEYS
+    missing = allowed - payload.keys()
     extra = payload.keys() - allowed - optional
     if missing or extra:
         raise _wrong(
@@ -162,13 +199,17 @@ def decode_payload(data: bytes) -> Message:
         "seq": _uint(payload[schema.KEY_SEQ], "seq"),
         "window_start_us": _uint(payload[schema.KEY_WINDOW_START_US], "window start"),
         "window_end_us": _uint(payload[schema.KEY_WINDOW_END_US], "window end"),
-        "counters": _counter_map(payload[schema.KEY_COUNTERS], "counters"),
+        "counters": (
+            _counters_by_id(payload[schema.KEY_COUNTERS])
+            if version >= 3
+            else _counter_map(payload[schema.KEY_COUNTERS], "counters")
+        ),
         "losses": _counter_map(payload[schema.KEY_LOSSES], "losses"),
         "version": version,
         "previous_boot_last_seq": _previous_last_seq(payload),
     }
     if kind == schema.KIND_FLOWS:
-        return Message(**common, flows=_flows(payload))
+        return Message(**common, flows=decode_flows(payload) if version >= 3 else _flows(payload))
     if kind == schema.KIND_HEALTH:
         return Message(**common, health=_health(payload[schema.KEY_ITEMS]))
     items = _items(payload[schema.KEY_ITEMS], kind)

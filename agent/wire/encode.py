@@ -1,15 +1,10 @@
 """Build payloads: FlowRecords and figures in, deterministic CBOR bytes out (not signed).
 
-How a flows payload gets small (docs/WIRE.md has the numbers):
-- the batch's flows are sorted by (ts, serial), so each flow stores its start time and
-  serial as a small delta from the previous flow's (the first from the base time / 0);
-- addresses are listed once per batch and flows refer to them by index;
-- what many flows share (protocol, conn_state, history, TCP flags, end reason,
-  service, VLANs) is one "shape" per batch, and a flow refers to it by index;
-- the ends' MACs likewise: a MAC table and a table of (orig, resp) MAC pairs per batch,
-  and a flow that carries MACs appends its pair's index (absent: no MAC seen);
-- every number is an unsigned integer in its shortest CBOR form; times are microseconds,
-  the engine's unit, so a decoded record is exactly the record the engine produced.
+A payload is one map: the envelope (keys 0-12: who sends, the sequence, the window,
+counters and losses; the same for every kind) and the kind's body (keys 16 up).
+Flows (schema 3): agent.wire.columns writes the body's entries 16-27 as a fragment, and
+`join_payload` puts envelope, fragment and the server names (key 28) together; the C
+encoder's fragment goes through the same join, so both paths give the same bytes.
 """
 
 from __future__ import annotations
@@ -17,13 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import Any
 
 from agent import __version__
 from agent.flowrecord import FlowRecord
 from agent.wire import schema
 from agent.wire.canonical import check_map_keys, dumps
+from agent.wire.columns import encode_flows_fragment, map_entries, map_header
 
 HealthValue = int | float | bool | str
 
@@ -94,123 +89,90 @@ def _data_common(kind: str, identity: SensorIdentity, batch: BatchInfo) -> dict[
     out[schema.KEY_SEQ] = batch.seq
     out[schema.KEY_WINDOW_START_US] = batch.window_start_us
     out[schema.KEY_WINDOW_END_US] = batch.window_end_us
-    out[schema.KEY_COUNTERS] = dict(batch.counters)
+    out[schema.KEY_COUNTERS] = counter_ids(batch.counters)
     out[schema.KEY_LOSSES] = dict(batch.losses)
     if batch.seq == 0 and batch.previous_boot_last_seq is not None:
         out[schema.KEY_PREVIOUS_BOOT_LAST_SEQ] = batch.previous_boot_last_seq
     return out
 
 
-_by_time = attrgetter("ts_us", "serial")
-_shape_of = attrgetter(*schema.SHAPE_FIELDS)
-_counters_of = attrgetter(*schema.FLOW_FIELDS[8:])
-_l2_of = attrgetter("orig_l2_addr", "resp_l2_addr")
-_FLOW_WIDTH = len(schema.FLOW_FIELDS)
-_NO_L2 = (None, None)
+def counter_ids(counters: Mapping[str, int]) -> dict[int, int]:
+    """Schema 3's key 9: the counters by id (their position in schema.COUNTER_NAMES).
+    Raises ValueError for a name without an id."""
+    out = {}
+    for name, value in counters.items():
+        counter_id = schema.COUNTER_IDS.get(name)
+        if counter_id is None:
+            raise ValueError(
+                f"counter {name!r} has no id in the wire schema (agent/wire/schema.py "
+                "COUNTER_NAMES): append it there"
+            )
+        out[counter_id] = value
+    return out
+
+
+def flows_envelope(identity: SensorIdentity, batch: BatchInfo) -> dict[int, Any]:
+    """A flows payload's envelope (keys 0-12), to go with a body fragment through
+    join_payload. Raises ValueError for a bad counter or loss, or a counter without id."""
+    return _data_common(schema.KIND_FLOWS, identity, batch)
+
+
+def join_payload(
+    envelope: Mapping[int, Any],
+    fragment: bytes,
+    fragment_entries: int,
+    tail: Mapping[int, Any] | None = None,
+) -> bytes:
+    """One deterministic CBOR map: the envelope's entries (keys below 16), then the
+    pre-encoded body entries `fragment` (keys 16-27 in ascending order, `fragment_entries`
+    of them, not checked: the reference encoder and the C encoder write them), then
+    `tail`'s entries (keys 28 and up, e.g. {28: server names}).
+
+    Raises ValueError for an envelope or tail key outside its range.
+    """
+    tail = tail or {}
+    if any(type(k) is not int or not 0 <= k < schema.V3_BASE_TIME_US for k in envelope):
+        raise ValueError("envelope keys must be integers 0-15")
+    if any(type(k) is not int or k <= schema.V3_NAME_COLUMN for k in tail):
+        raise ValueError(f"tail keys must be integers above {schema.V3_NAME_COLUMN}")
+    parts = [map_header(len(envelope) + fragment_entries + len(tail)), map_entries(dict(envelope))]
+    parts.append(fragment)
+    if tail:
+        parts.append(map_entries(dict(tail)))
+    return b"".join(parts)
+
+
+def join_flows_payload(
+    identity: SensorIdentity,
+    batch: BatchInfo,
+    fragment: bytes,
+    fragment_entries: int,
+    server_names: Sequence[str] | None = None,
+) -> bytes:
+    """A schema 3 flows payload from a body fragment (keys 16-27: the C encoder's, or
+    agent.wire.columns') and the server names key 28 lists (in the fragment's order,
+    after the [privacy] treatment; None or empty: no key 28). The one place both paths
+    put the envelope and the names around a fragment.
+
+    Raises ValueError for a bad counter or loss, or a counter without id.
+    """
+    tail = {schema.V3_SERVER_NAMES: list(server_names)} if server_names else None
+    return join_payload(flows_envelope(identity, batch), fragment, fragment_entries, tail)
 
 
 def encode_flow_batch(
     records: Iterable[FlowRecord], identity: SensorIdentity, batch: BatchInfo
 ) -> bytes:
-    """A `flows` payload for `records` (any order; sent sorted by ts, serial).
+    """A schema 3 `flows` payload for `records` (any order, at least one; sent sorted by
+    ts, serial): the reference encoding (docs/WIRE.md, "Flows").
 
-    Raises ValueError for an address that is not 4 or 16 bytes or a bad counter.
+    Raises ValueError for no record, an address that is not 4 or 16 bytes, a bad MAC or
+    server name, a bad counter or one without an id.
     """
-    ordered = sorted(records, key=_by_time)
-    addresses: dict[bytes, int] = {}
-    shapes: dict[tuple[Any, ...], int] = {}
-    l2_pairs: dict[tuple[bytes | None, bytes | None], int] = {}
-    l2_uses: list[int] = []  # flows per pair
-    l2_rows: list[list[int]] = []  # the rows that carry a pair index
-    rows: list[list[int]] = []
-    names: dict[str, int] = {}
-    base_time_us = ordered[0].ts_us if ordered else batch.window_start_us
-    prev_ts, prev_serial = base_time_us, 0
-    # The hot loop: C-level attrgetters and dict lookups only (see bench/bench_wire.py).
-    for r in ordered:
-        shape_key = _shape_of(r)
-        shape = shapes.get(shape_key)
-        if shape is None:
-            shape = shapes[shape_key] = len(shapes)
-        orig = addresses.get(r.orig_addr)
-        if orig is None:
-            orig = addresses[_checked(r.orig_addr)] = len(addresses)
-        resp = addresses.get(r.resp_addr)
-        if resp is None:
-            resp = addresses[_checked(r.resp_addr)] = len(addresses)
-        ts_us, serial = r.ts_us, r.serial
-        row = [
-            serial - prev_serial,
-            ts_us - prev_ts,
-            r.duration_us,
-            shape,
-            orig,
-            r.orig_port,
-            resp,
-            r.resp_port,
-            *_counters_of(r),
-        ]
-        l2 = _l2_of(r)
-        if l2 != _NO_L2:
-            pair = l2_pairs.get(l2)
-            if pair is None:
-                pair = l2_pairs[_checked_l2(l2)] = len(l2_pairs)
-                l2_uses.append(0)
-            l2_uses[pair] += 1
-            row.append(pair)
-            l2_rows.append(row)
-        name = r.server_name
-        if name is not None:
-            index = names.get(name)
-            if index is None:
-                index = names[_checked_name(name)] = len(names)
-            if len(row) == _FLOW_WIDTH:
-                row.append(None)  # type: ignore[arg-type]  # no MACs: null, then the name
-            row.append(index)
-        rows.append(row)
-        prev_ts, prev_serial = ts_us, serial
-    payload = _data_common(schema.KIND_FLOWS, identity, batch)
-    payload[schema.KEY_BASE_TIME_US] = base_time_us
-    payload[schema.KEY_ADDRESSES] = list(addresses)
-    payload[schema.KEY_SHAPES] = [list(key) for key in shapes]
-    payload[schema.KEY_FLOWS] = rows
-    if l2_pairs:
-        # The most used pairs first: indices below 24 take one CBOR byte, the rest two.
-        order = sorted(range(len(l2_uses)), key=lambda i: (-l2_uses[i], i))
-        new_index = [0] * len(order)
-        for position, old in enumerate(order):
-            new_index[old] = position
-        for row in l2_rows:
-            row[_FLOW_WIDTH] = new_index[row[_FLOW_WIDTH]]
-        pairs = list(l2_pairs)
-        macs: dict[bytes, int] = {}
-        payload[schema.KEY_L2_PAIRS] = [
-            [None if m is None else macs.setdefault(m, len(macs)) for m in pairs[old]]
-            for old in order
-        ]
-        payload[schema.KEY_MACS] = list(macs)
-    if names:
-        payload[schema.KEY_SERVER_NAMES] = list(names)
-    return dumps(payload)
-
-
-def _checked(addr: bytes) -> bytes:
-    if len(addr) not in (4, 16):
-        raise ValueError(f"an address must be 4 or 16 bytes, got {len(addr)}")
-    return addr
-
-
-def _checked_name(name: str) -> str:
-    if not 0 < len(name) <= schema.SERVER_NAME_MAX:
-        raise ValueError(f"a server name must be 1-{schema.SERVER_NAME_MAX} characters")
-    return name
-
-
-def _checked_l2(pair: tuple[bytes | None, bytes | None]) -> tuple[bytes | None, bytes | None]:
-    for mac in pair:
-        if mac is not None and len(mac) != schema.MAC_BYTES:
-            raise ValueError(f"a MAC must be {schema.MAC_BYTES} bytes, got {len(mac)}")
-    return pair
+    fragment = encode_flows_fragment(records)
+    return join_flows_payload(
+        identity, batch, fragment.data, fragment.entries, fragment.server_names
+    )
 
 
 def encode_health(

@@ -7,10 +7,10 @@ SCHEMA_VERSION and a new rule in docs/summary.cddl.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
-# What a consumer reads: this version and the previous one, so messages spooled before an
+SCHEMA_VERSION = 3
+# What a consumer reads: this version and the previous ones, so messages spooled before an
 # upgrade still drain and a fleet is upgraded box by box (docs/WIRE.md, "Versions").
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 
 # The kinds of message, as they appear in topics and in payload key KEY_KIND.
 KIND_FLOWS = "flows"
@@ -35,13 +35,78 @@ KEY_BOOT_COUNT = 11
 KEY_SEQ = 6
 KEY_WINDOW_START_US = 7
 KEY_WINDOW_END_US = 8
-KEY_COUNTERS = 9
+KEY_COUNTERS = 9  # version 3: {counter id => uint}; versions 1-2: {name => uint}
 KEY_LOSSES = 10
 # Version 2, in a boot's first data message (seq 0) only: the last seq the previous boot
 # stored (under the same key id), or null when the sensor does not know it.
 KEY_PREVIOUS_BOOT_LAST_SEQ = 12
 
-# flows body.
+# Version 3: a counter's id in key 9 is its position here, fixed forever; new counters are
+# appended. A consumer names an id it does not know "counter_<id>" (a newer sensor).
+COUNTER_NAMES = (
+    "packets_seen",
+    "bytes_seen",
+    "packets_in_flows",
+    "non_ip",
+    "malformed",
+    "truncated",
+    "fragments_unmatched",
+    "flows_created",
+    "flows_ended_idle",
+    "flows_ended_active",
+    "flows_ended_end",
+    "flows_ended_forced",
+    "flows_ended_resources",
+    "clock_steps_held",
+    "kernel_drops",
+    "interface_drops",
+    "flow_macs_unrecorded",
+    "server_names_replaced",
+    "records_lost",
+)
+COUNTER_IDS = {name: index for index, name in enumerate(COUNTER_NAMES)}
+
+# flows body, version 3 (docs/WIRE.md, "Flows"): columns of LEB128 varints.
+V3_BASE_TIME_US = 16
+V3_IPV4 = 17  # varints: ascending IPv4 addresses as 32-bit numbers, each a difference
+V3_IPV6 = 18  # [+ bstr .size 16], ascending
+V3_SHAPES = 19  # [+ shape], codes for conn_state and end_reason
+V3_RESPONDERS = 20  # varints: (address index, port) pairs
+V3_COUNT = 21  # N, the number of records
+V3_COLUMNS = 22  # [13 varints], N values each, V3_COLUMN_NAMES
+V3_MACS = 23  # bstr: 6 x M bytes
+V3_ADDRESS_MACS = 24  # varints: per address 0 or 1 + its default MAC's index
+V3_MAC_CODES = 25  # varints: N codes, 0-3 or 4 + an index into V3_MAC_PAIRS
+V3_MAC_PAIRS = 26  # varints: (orig MAC index + 1 or 0, resp MAC index + 1 or 0) pairs
+V3_NAME_COLUMN = 27  # varints: N values, 0 or 1 + an index into V3_SERVER_NAMES
+V3_SERVER_NAMES = 28  # [+ tstr .size (1..253)]
+# Keys the C encoder writes as one fragment (the rest of the payload comes from Python).
+V3_FRAGMENT_KEYS = range(V3_BASE_TIME_US, V3_NAME_COLUMN + 1)
+V3_COLUMN_NAMES = (
+    "serial_delta",  # zigzag
+    "ts_delta_us",
+    "duration_us",
+    "shape_index",
+    "orig_addr_index",
+    "orig_port",
+    "responder_index",
+    "orig_pkts",
+    "orig_ip_bytes",
+    "orig_bytes",
+    "resp_pkts",
+    "resp_ip_bytes",
+    "resp_bytes",
+)
+# Codes of the shape's conn_state and end_reason (position = code), fixed forever.
+CONN_STATE_CODES = (
+    "S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH"
+)  # fmt: skip
+END_REASON_CODES = ("idle", "active", "end", "forced", "resources")
+# MAC codes: bit 0 = the orig end carries its address's default MAC, bit 1 = the resp end;
+# from MAC_CODE_PAIRS up: an index into V3_MAC_PAIRS.
+MAC_CODE_PAIRS = 4
+
+# flows body, versions 1 and 2.
 KEY_BASE_TIME_US = 16
 KEY_ADDRESSES = 17
 KEY_SHAPES = 18
