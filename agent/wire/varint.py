@@ -23,7 +23,7 @@ MAX_VARINT_BYTES = 10
 def write_uvarints(values: Iterable[int]) -> bytes:
     """The values (each >= 0) as concatenated shortest LEB128. Raises ValueError for a
     negative value or one above 70 bits."""
-    if isinstance(values, list) and values and 0 <= min(values) and max(values) < 0x80:
+    if isinstance(values, list) and values and min(values) >= 0 and max(values) < 0x80:
         return bytes(values)  # every value below 128: one byte each, the value itself
     out = bytearray()
     append = out.append
