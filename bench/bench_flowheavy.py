@@ -274,7 +274,7 @@ def render(
 ) -> str:
     lines = [
         f"**{label}** ({commit}). Measured {info['date']} on {info['cpu']}; {info['os']}; "
-        f"softflowd {info['softflowd']}. Load average before / after: "
+        f"softflowd {info['softflowd'].rstrip('.')}. Load average before / after: "
         f"{' '.join(f'{x:.2f}' for x in load[0])} / {' '.join(f'{x:.2f}' for x in load[1])}.",
         "",
         f"Command: `{command_line}`",
@@ -384,6 +384,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--wing-packets", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per command")
+    parser.add_argument(
+        "--kinds",
+        default="flow-heavy,wing mix",
+        help="the captures to run, comma-separated (default: %(default)s)",
+    )
     parser.add_argument("--label", default="latest", help="the block to write (before/after)")
     parser.add_argument("--write", action="store_true", help="update docs/PERFORMANCE.md")
     args = parser.parse_args(argv)
@@ -399,14 +404,18 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     agent_script = Path(sys.executable).parent / "iomt-agent"
     agent_cmd = [str(agent_script)] if agent_script.exists() else [sys.executable, "-m", "agent"]
-    callgrind_captures = {
-        "flow-heavy": (flowheavy_capture(args.callgrind_flows), flowheavy_capture(TINY_FLOWS)),
-        "wing mix": (wing_capture(args.wing_packets), wing_capture(TINY_WING_PACKETS)),
-    }
-    cpu_captures = {
-        "flow-heavy": (flowheavy_capture(args.flows), callgrind_captures["flow-heavy"][1]),
-        "wing mix": callgrind_captures["wing mix"],
-    }
+    kinds = [kind.strip() for kind in args.kinds.split(",")]
+    if not kinds or not set(kinds) <= {"flow-heavy", "wing mix"}:
+        parser.error("--kinds takes flow-heavy and/or wing mix")
+    callgrind_captures: dict[str, tuple[Capture, Capture]] = {}
+    cpu_captures: dict[str, tuple[Capture, Capture]] = {}
+    if "flow-heavy" in kinds:
+        tiny = flowheavy_capture(TINY_FLOWS)
+        callgrind_captures["flow-heavy"] = (flowheavy_capture(args.callgrind_flows), tiny)
+        cpu_captures["flow-heavy"] = (flowheavy_capture(args.flows), tiny)
+    if "wing mix" in kinds:
+        both = (wing_capture(args.wing_packets), wing_capture(TINY_WING_PACKETS))
+        callgrind_captures["wing mix"] = cpu_captures["wing mix"] = both
     info = machine()
     load_before = os.getloadavg()
     results = {kind: Result() for kind in callgrind_captures}
@@ -456,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
         f".venv/bin/python -m bench.bench_flowheavy --flows {args.flows} --callgrind-flows "
         f"{args.callgrind_flows} --wing-packets {args.wing_packets} --repeat {args.repeat}"
     )
+    if len(kinds) < 2:
+        command_line += f" --kinds '{args.kinds}'"
     block = render(
         results,
         callgrind_captures,
@@ -467,7 +478,8 @@ def main(argv: list[str] | None = None) -> int:
         (load_before, load_after),
         args.repeat,
     )
-    block += "\n" + goals(results, callgrind_captures, cpu_captures) + "\n"
+    if "flow-heavy" in results:
+        block += "\n" + goals(results, callgrind_captures, cpu_captures) + "\n"
     print(block)
     if args.write:
         write_doc(args.label, block)
