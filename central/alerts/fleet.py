@@ -4,7 +4,7 @@ A sensor counts as silent as the fleet page says (central.inventory.queries.list
 no message for [fleet] silent_after_s on the central clock, or its last will said
 offline). The first evaluation that finds it silent raises one `sensor_silent` alert
 through the alert channels; the first that hears it again sends a `resolved` event. Which
-sensors were announced is kept in risk_state, so a restart of `serve` neither repeats an
+sensors were announced is kept in risk_state, so a restart (of any process) neither repeats an
 alert nor forgets one. These alerts name a sensor, not a device, so they stand outside
 the alerts table (its rows belong to devices); the fleet page shows the same state.
 

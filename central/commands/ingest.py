@@ -1,12 +1,16 @@
-"""`iomt-central ingest -c FILE`: ingest only; several instances share the stream."""
+"""`iomt-central ingest -c FILE`: ingest, and the risk evaluation of what is ingested;
+several instances share the stream (and take turns at the evaluation)."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 from typing import Any
 
 from central.commands.common import add_config_argument, load, open_database, ruleset, utc_now
+
+log = logging.getLogger("iomt-central.ingest")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -53,13 +57,27 @@ def run(args: argparse.Namespace) -> int:
     config = load(args)
     engine = open_database(config)
     ingest = make_ingest(args, config, engine)
+    from central.risk.service import RiskService
+
+    risk = RiskService(config, engine)
     signal.signal(signal.SIGTERM, lambda *_: ingest.stop())
-    ingest.run()
+    risk.start()
+    try:
+        ingest.run()
+        if ingest.last_stored_at is not None:
+            try:
+                risk.catch_up(ingest.last_stored_at)
+            except Exception:  # the next evaluation anywhere reads it: not worth exit 1
+                log.exception("risk evaluation of what this instance stored failed")
+    finally:
+        risk.stop()
     stats = ingest.stats
     print(
         f"ingest {ingest.instance}: {stats.received} messages, {stats.stored} stored, "
         f"{stats.duplicates} duplicates, {stats.rejected} rejected, "
-        f"{stats.database_retries} database retries",
+        f"{stats.database_retries} database retries, "
+        f"{risk.evaluations} risk evaluations of {risk.flows_read} flows "
+        f"({risk.skipped} turns left to other instances)",
         flush=True,
     )
     return 0

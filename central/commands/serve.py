@@ -1,5 +1,6 @@
-"""`iomt-central serve -c FILE`: the ingest loop in a thread, and the web page and JSON
-API (central.web.create_app) under uvicorn on [web] listen, in one process.
+"""`iomt-central serve -c FILE`: the ingest loop in a thread, the risk loop in another
+(central.risk.service, as `ingest` runs it: processes take turns), and the web page and
+JSON API (central.web.create_app) under uvicorn on [web] listen, in one process.
 
 Either part failing stops both: a server without ingest would show a silently stale
 inventory, and an ingest without its page is what `ingest` is for.

@@ -70,6 +70,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("risk", "rules_file", "path", ""),
     Option("risk", "advisories", "path_list", []),
     Option("risk", "evaluate_interval_s", "number", 60, minimum=1, maximum=86400),
+    Option("risk", "settle_s", "number", 30, minimum=0, maximum=3600),
     Option("risk", "snapshot_interval_s", "number", 3600, minimum=60, maximum=86400 * 31),
     Option("risk", "baseline_days", "number", 14, minimum=0.01, maximum=3650),
     Option(

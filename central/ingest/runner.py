@@ -18,6 +18,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,9 @@ class Ingest:
         self.instance = instance or socket.gethostname()
         self.exit_after_idle_s = exit_after_idle_s
         self.stats = IngestStats()
+        # Central clock after this instance's last commit of a stored message: what a
+        # risk evaluation must have read before this instance's work is scored.
+        self.last_stored_at: datetime | None = None
         self.ready = threading.Event()
         self._stop = threading.Event()
         self._inbox: queue.Queue[tuple[bytes, str, int, int]] = queue.Queue()
@@ -215,6 +219,7 @@ class Ingest:
                 return  # stopped while the database was away: not acknowledged, comes again
             if outcome == "stored":
                 self.stats.stored += 1
+                self.last_stored_at = self.clock()
                 stored_since_tidy = True
             elif outcome in ("duplicate", "empty"):
                 self.stats.duplicates += 1

@@ -3,8 +3,10 @@ and the hosts that flows show behind a router (one address each).
 
 Every function here runs inside the caller's transaction (ingest commits once per
 message) and is idempotent: applying the same observation twice leaves the same rows.
-A device row is locked (SELECT ... FOR UPDATE on PostgreSQL; SQLite serializes writers)
-before its sets are merged, so two ingest instances never lose each other's additions.
+A device row is locked (SELECT ... FOR NO KEY UPDATE on PostgreSQL; SQLite serializes
+writers) before its sets are merged, so two ingest instances never lose each other's
+additions. NO KEY: the id never changes here, and the risk evaluation's references to
+the row (FOR KEY SHARE, foreign keys) neither wait for nor block an ingest.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from central.classify.classifier import Classification, DeviceFacts, classify
 from central.classify.ruleset import RuleSet
+from central.db.locks import hold_off_evaluation
 from central.db.tables import (
     device_addresses,
     device_history,
@@ -320,7 +323,9 @@ def _insert_device(
 
 def _locked(connection: Connection, did: str) -> Any:
     return (
-        connection.execute(select(devices).where(devices.c.id == did).with_for_update())
+        connection.execute(
+            select(devices).where(devices.c.id == did).with_for_update(key_share=True)
+        )
         .mappings()
         .one()
     )
@@ -569,6 +574,7 @@ def tidy_address_devices(connection: Connection) -> int:
         or ((site, address) in router_held and (site, subnet_prefix(address)) in local_subnets)
     ]
     if orphans:
+        hold_off_evaluation(connection)
         connection.execute(delete(devices).where(devices.c.id.in_(orphans)))
     return len(orphans)
 
@@ -588,11 +594,17 @@ def _absorb_address_devices(connection: Connection, site: str, addresses: list[s
     if not addresses:
         return
     ids = [address_device_id(site, address) for address in addresses]
+    absorbed = list(
+        connection.execute(
+            select(devices.c.id).where(devices.c.id.in_(ids), devices.c.identity_kind == "address")
+        ).scalars()
+    )
+    if not absorbed:
+        return
     # Not a change of this device (it held the address all along), so no history entry;
     # the absorbed row's own history goes with it.
-    connection.execute(
-        delete(devices).where(devices.c.id.in_(ids), devices.c.identity_kind == "address")
-    )
+    hold_off_evaluation(connection)
+    connection.execute(delete(devices).where(devices.c.id.in_(absorbed)))
 
 
 def _union(current: list[Any] | None, more: Any) -> list[Any]:

@@ -15,9 +15,6 @@ from agent.config.problems import Problems
 from agent.errors import UsageError
 
 _TOPIC_LEVEL_CHARS = ("+", "#", "\0")
-# serve reads flows stored at least this long ago: an ingest transaction stamps
-# received_at before it commits, and one committing late must not land behind the mark.
-SERVE_SETTLE_S = 30.0
 
 
 def check_risk_sections(path: Path, values: dict[str, dict[str, Any]], problems: Problems) -> None:
@@ -95,7 +92,7 @@ def risk_context(config: Any) -> Any:
         advisories=load_advisories(config.risk.advisories),
         alert_settings=AlertSettings(config.alerts.min_severity, config.alerts.update_interval_s),
         snapshot_interval_s=config.risk.snapshot_interval_s,
-        settle_s=SERVE_SETTLE_S,
+        settle_s=float(config.risk.settle_s),
     )
 
 

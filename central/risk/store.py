@@ -70,6 +70,7 @@ class EvaluationResult:
     events: list[AlertEvent] = field(default_factory=list)
     scores: dict[str, DeviceScore] = field(default_factory=dict)
     snapshot_taken: bool = False
+    evaluated: bool = True  # False: another process had the turn (central.risk.service)
 
 
 # ---------------------------------------------------------------- reading the inventory
@@ -186,7 +187,7 @@ def evaluate(connection: Connection, context: RiskContext, now: datetime) -> Eva
     result = EvaluationResult()
     facts = load_devices(connection)
     evaluator = RiskEvaluator(context.rules, facts, now, context.policy, context.advisories)
-    mark = _mark(connection, FLOWS_MARK)
+    mark = read_mark(connection, FLOWS_MARK)
     newest = mark
     # Ingest transactions stamp received_at before they commit: reading only what is at
     # least settle_s old keeps a slow commit from landing behind the mark, unread.
@@ -199,7 +200,7 @@ def evaluate(connection: Connection, context: RiskContext, now: datetime) -> Eva
     touched = _merge(connection, fresh, now)
     result.findings_changed = len(touched)
     if newest is not None:
-        _set_mark(connection, FLOWS_MARK, newest)
+        set_mark(connection, FLOWS_MARK, newest)
     by_id = {d.id: d for d in facts}
     items = []
     for row in touched:
@@ -208,10 +209,10 @@ def evaluate(connection: Connection, context: RiskContext, now: datetime) -> Eva
             items.append((row, device.site, device.wings[0] if device.wings else "-"))
     result.events = observe_all(connection, items, now, context.alert_settings)
     result.scores = _rescore(connection, context.rules, facts, now)
-    last = _mark(connection, SNAPSHOT_MARK)
+    last = read_mark(connection, SNAPSHOT_MARK)
     if last is None or (now - last).total_seconds() >= context.snapshot_interval_s:
         snapshot(connection, facts, result.scores, now)
-        _set_mark(connection, SNAPSHOT_MARK, now)
+        set_mark(connection, SNAPSHOT_MARK, now)
         result.snapshot_taken = True
     return result
 
@@ -494,11 +495,11 @@ def stored_baseline(connection: Connection, site: str | None = None) -> list[Bas
 # ---------------------------------------------------------------- helpers
 
 
-def _mark(connection: Connection, name: str) -> datetime | None:
+def read_mark(connection: Connection, name: str) -> datetime | None:
     return connection.execute(select(risk_state.c.at).where(risk_state.c.name == name)).scalar()
 
 
-def _set_mark(connection: Connection, name: str, at: datetime) -> None:
+def set_mark(connection: Connection, name: str, at: datetime) -> None:
     if connection.execute(select(risk_state.c.name).where(risk_state.c.name == name)).first():
         connection.execute(risk_state.update().where(risk_state.c.name == name).values(at=at))
     else:
