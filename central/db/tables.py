@@ -231,6 +231,20 @@ ingested_messages = Table(
 )
 Index("ix_ingested_messages_received_at", ingested_messages.c.received_at)
 
+# Every boot of every sensor ingest has accepted (migration 0005): replays of an old boot
+# are refused across restarts and across instances (central/ingest/boots.py). One row
+# per sensor start: kept (no retention), it is what the replay check compares against.
+sensor_boots = Table(
+    "sensor_boots",
+    metadata,
+    Column("sensor_id", String(64), primary_key=True),
+    Column("boot", String(32), primary_key=True),  # the boot id, hex
+    Column("kid", String(64)),  # the signing key's id, hex
+    Column("boot_count", BigInteger),  # the sensor's boot counter for that key (schema 2+)
+    Column("first_at", UtcDateTime, nullable=False),  # central clock
+    UniqueConstraint("sensor_id", "kid", "boot_count", name="uq_sensor_boots_count"),
+)
+
 rejected_messages = Table(
     "rejected_messages",
     metadata,

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select
 
 from agent.wire import parse_topic
+from agent.wire.rejection import REPLAYED
 from central.classify.ruleset import RuleSet
 from central.db.tables import (
     communications,
@@ -28,6 +29,7 @@ from central.db.tables import (
     rejected_messages,
     sensors,
 )
+from central.ingest.boots import SeenBoot, judge_boot
 from central.inventory.dialect import greatest, least, upsert
 from central.inventory.identity import is_local_host_address, mac_device_id
 from central.inventory.store import (
@@ -55,9 +57,16 @@ class IngestContext:
         self.counts[name] = self.counts.get(name, 0) + n
 
 
-def store_message(engine: Engine, records: list[dict[str, Any]], context: IngestContext) -> str:
+def store_message(
+    engine: Engine,
+    records: list[dict[str, Any]],
+    context: IngestContext,
+    seen: SeenBoot | None = None,
+) -> str:
     """Store one message's records; returns "stored", "duplicate", "rejected" or "empty".
-    Database errors propagate (the caller retries the whole message)."""
+    `seen`: who sent it (central.ingest.boots.RecordingTracker.last), judged against the
+    boots every instance accepted: a replayed boot is rejected ("replayed"). Database
+    errors propagate (the caller retries the whole message)."""
     if not records:
         return "empty"  # the consumer's own duplicate check dropped it
     now = context.clock()
@@ -65,6 +74,13 @@ def store_message(engine: Engine, records: list[dict[str, Any]], context: Ingest
         if records[0]["type"] == "rejected":
             _store_rejected(connection, records[0], now)
             return "rejected"
+        if seen is not None:
+            replayed = judge_boot(connection, seen, now)
+            if replayed is not None:
+                topic = next((r["topic"] for r in records if "topic" in r), "")
+                rejection = {"reason": REPLAYED, "detail": replayed, "topic": topic}
+                _store_rejected(connection, {"type": "rejected", **rejection}, now)
+                return "rejected"
         batch = next((r for r in records if r["type"] in ("batch", "health")), None)
         if batch is not None and not _first_time(connection, batch, now):
             return "duplicate"

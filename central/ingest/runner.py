@@ -17,7 +17,7 @@ import socket
 import ssl
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from agent.consumer import Consumer
 from agent.consumer.mqtt import parse_url, subscription_filter
-from agent.consumer.tracker import SequenceTracker, Verdict
 from agent.errors import AgentError, UsageError
 from agent.keys import TrustStore
 from central.ingest.apply import Clock, IngestContext, store_message
+from central.ingest.boots import RecordingTracker, SeenBoot
 from central.ingest.retention import purge_expired
 from central.inventory.store import tidy_address_devices
 
@@ -48,18 +48,6 @@ RETENTION_INTERVAL_S = 600.0
 # this long after storing something (and at least every TIDY_INTERVAL_S while it flows).
 TIDY_AFTER_IDLE_S = 1.0
 TIDY_INTERVAL_S = 30.0
-
-
-class DatabaseDecidesDuplicates(SequenceTracker):
-    """The consumer's sequence tracker, minus its duplicate verdict: the database's
-    (sensor, boot, seq) key decides. A member of a shared subscription sees a quarter
-    of each stream; its tracker's bounded memory of missing ranges would, after a long
-    run, call a late redelivery (another instance died holding it) a duplicate, and an
-    acknowledged drop is a loss. Replayed boots are still refused by the tracker."""
-
-    def observe(self, sensor: str, boot: bytes, seq: int, **kwargs: Any) -> Verdict:
-        verdict = super().observe(sensor, boot, seq, **kwargs)
-        return replace(verdict, duplicate=False) if verdict.duplicate else verdict
 
 
 @dataclass
@@ -98,9 +86,10 @@ class Ingest:
         self._inbox: queue.Queue[tuple[bytes, str, int, int]] = queue.Queue()
         self._failure: list[str] = []
         trust = config.trust
+        self.tracker = RecordingTracker(report_gaps=False)
         self.consumer = Consumer(
             TrustStore.from_dir(trust.dir, bound_only=trust.bound_keys_only),
-            tracker=DatabaseDecidesDuplicates(report_gaps=False),
+            tracker=self.tracker,
         )
 
     def stop(self) -> None:
@@ -211,9 +200,11 @@ class Ingest:
                 continue
             last_message = time.monotonic()
             self.stats.received += 1
+            self.tracker.last = None
             records = self.consumer.handle(payload, topic)
+            seen = self.tracker.last
             outcome = self._with_retry(
-                lambda records=records, topic=topic: self._store(records, topic)
+                lambda records=records, topic=topic, seen=seen: self._store(records, topic, seen)
             )
             if outcome is None:
                 return  # stopped while the database was away: not acknowledged, comes again
@@ -227,12 +218,12 @@ class Ingest:
                 self.stats.rejected += 1
             client.ack(mid, qos)
 
-    def _store(self, records: list[dict[str, Any]], topic: str) -> str:
+    def _store(self, records: list[dict[str, Any]], topic: str, seen: SeenBoot | None) -> str:
         """store_message; a message that breaks ingest itself (not the database) is
         logged and counted as rejected (`central_error`), so one bad message cannot
         stop the stream or come back for ever."""
         try:
-            return store_message(self.engine, records, self.context)
+            return store_message(self.engine, records, self.context, seen)
         except TRANSIENT:
             raise
         except Exception as exc:

@@ -28,7 +28,7 @@ def test_upgrade_twice_changes_nothing(database_url: str) -> None:
     with again.connect() as connection:
         versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
     again.dispose()
-    assert [row[0] for row in versions] == ["0004_communication_server_name"]
+    assert [row[0] for row in versions] == ["0005_sensor_boots"]
 
 
 def test_times_come_back_as_aware_utc(engine: Engine) -> None:

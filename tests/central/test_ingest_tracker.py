@@ -4,7 +4,7 @@ consumer's tracker forgets old missing ranges, the database's dedupe key does no
 from __future__ import annotations
 
 from agent.consumer.tracker import MAX_MISSING_RANGES, SequenceTracker
-from central.ingest.runner import DatabaseDecidesDuplicates
+from central.ingest.boots import RecordingTracker
 
 BOOT = bytes(16)
 
@@ -22,7 +22,7 @@ def test_the_plain_tracker_would_call_a_late_redelivery_a_duplicate() -> None:
 
 
 def test_the_ingest_tracker_passes_it_on_for_the_database_to_decide() -> None:
-    tracker = DatabaseDecidesDuplicates(report_gaps=False)
+    tracker = RecordingTracker(report_gaps=False)
     _every_other_seq(tracker)
     assert not tracker.observe("s1", BOOT, 1).duplicate
     assert not tracker.observe("s1", BOOT, 2).duplicate  # a true repeat: the key refuses it
