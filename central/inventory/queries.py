@@ -13,13 +13,25 @@ sets. `risk` and `findings` come from central.risk when it is installed (h-risk'
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Text,
+    case,
+    cast,
+    exists,
+    func,
+    or_,
+    select,
+)
 
 from central.db.tables import (
     communications,
@@ -32,6 +44,7 @@ from central.db.tables import (
     rejected_messages,
     sensors,
 )
+from central.risk.tables import device_risk
 
 CATEGORIES = (
     "infusion_pump",
@@ -50,6 +63,10 @@ CATEGORIES = (
     "unknown",
 )
 CRITICALITIES = ("life-sustaining", "monitoring", "diagnostic", "clinical IT", "administrative")
+# Risk bands as [low, high) score ranges (the page's and the API's `risk` filter).
+RISK_BANDS = {"low": (0, 25), "medium": (25, 50), "high": (50, 75), "critical": (75, None)}
+# Orders a device list can take; "site" (site, id) is the API's default, "risk" the page's.
+DEVICE_SORTS = ("site", "risk", "category", "name", "first_seen", "last_seen")
 # Fields a person's label may set, and the device column each overrides.
 OVERRIDABLE = ("category", "vendor", "model", "modality", "criticality", "handles_phi")
 
@@ -61,6 +78,8 @@ class DeviceFilter:
     `since`: devices the central service first stored at or after this time (the "new
     since yesterday" question; packet times of old captures would not answer it).
     `search`: case-insensitive text in id, MAC, addresses, vendor, model, category.
+    `risk`: a risk band (RISK_BANDS) of the stored score.
+    All of them run in the database, so a page of a large inventory reads one page.
     """
 
     site: str | None = None
@@ -70,6 +89,7 @@ class DeviceFilter:
     since: datetime | None = None
     criticality: str | None = None
     search: str | None = None
+    risk: str | None = None
 
 
 def iso(value: datetime | None) -> str | None:
@@ -90,31 +110,129 @@ def _device_select() -> Select[Any]:
         label_overrides.c.actor.label("override_actor"),
         label_overrides.c.note.label("override_note"),
         label_overrides.c.at.label("override_at"),
-    ).select_from(devices.outerjoin(label_overrides, label_overrides.c.device_id == devices.c.id))
+    ).select_from(
+        devices.outerjoin(label_overrides, label_overrides.c.device_id == devices.c.id).outerjoin(
+            device_risk, device_risk.c.device_id == devices.c.id
+        )
+    )
 
 
-def list_devices(connection: Connection, where: DeviceFilter | None = None) -> list[dict[str, Any]]:
-    """Every device that passes the filter, ordered by site then id (API `GET /api/devices`)."""
-    where = where or DeviceFilter()
-    query = _device_select()
+def _risk_score() -> Any:
+    return func.coalesce(device_risk.c.risk, 0)
+
+
+def _conditions(where: DeviceFilter) -> list[ColumnElement[bool]]:
+    """The filter as SQL conditions (the same on SQLite and PostgreSQL)."""
+    out: list[ColumnElement[bool]] = []
     if where.site is not None:
-        query = query.where(devices.c.site == where.site)
-    if where.category is not None:
-        query = query.where(_effective("category") == where.category)
-    if where.criticality is not None:
-        query = query.where(_effective("criticality") == where.criticality)
-    if where.handles_phi is not None:
-        query = query.where(_effective("handles_phi") == where.handles_phi)
-    if where.since is not None:
-        query = query.where(devices.c.created_at >= where.since)
-    rows = connection.execute(query.order_by(devices.c.site, devices.c.id)).mappings().all()
+        out.append(devices.c.site == where.site)
     if where.wing is not None:
-        rows = [row for row in rows if where.wing in (row["wings"] or [])]
-    out = _assemble(connection, rows)
+        # wings is a JSON list written by json.dumps: the quoted name is in its text.
+        wings_text = cast(devices.c.wings, Text)
+        out.append(wings_text.contains(json.dumps(where.wing), autoescape=True))
+    if where.category is not None:
+        out.append(_effective("category") == where.category)
+    if where.criticality is not None:
+        out.append(_effective("criticality") == where.criticality)
+    if where.handles_phi is not None:
+        out.append(_effective("handles_phi") == where.handles_phi)
+    if where.since is not None:
+        out.append(devices.c.created_at >= where.since)
+    if where.risk is not None:
+        low, high = RISK_BANDS[where.risk]
+        out.append(_risk_score() >= low)
+        if high is not None:
+            out.append(_risk_score() < high)
     if where.search:
         needle = where.search.lower()
-        out = [device for device in out if needle in _search_text(device)]
+
+        def has(column: Any) -> ColumnElement[bool]:
+            return func.lower(column).contains(needle, autoescape=True)
+
+        address = exists().where(
+            device_addresses.c.device_id == devices.c.id, has(device_addresses.c.address)
+        )
+        out.append(
+            or_(
+                has(devices.c.id),
+                has(devices.c.mac),
+                has(_effective("vendor")),
+                has(_effective("model")),
+                has(_effective("category")),
+                address,
+            )
+        )
     return out
+
+
+def _order(sort: str) -> list[Any]:
+    """ORDER BY for one of DEVICE_SORTS; clinical categories first among equals, as the
+    product lists them, and the id last so pages never overlap."""
+    vendor_model = func.trim(
+        func.coalesce(_effective("vendor"), "") + " " + func.coalesce(_effective("model"), "")
+    )
+    name = func.coalesce(func.nullif(func.lower(vendor_model), ""), "~")
+    rank = case(
+        {category: index for index, category in enumerate(CATEGORIES)},
+        value=_effective("category"),
+        else_=len(CATEGORIES),
+    )
+    orders: dict[str, list[Any]] = {
+        "site": [devices.c.site],
+        "risk": [_risk_score().desc(), rank, name],
+        "category": [rank, name],
+        "name": [name],
+        "first_seen": [devices.c.first_seen],
+        "last_seen": [devices.c.last_seen.desc()],
+    }
+    return [*orders[sort], devices.c.id]
+
+
+def list_devices(
+    connection: Connection,
+    where: DeviceFilter | None = None,
+    sort: str = "site",
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """The devices that pass the filter, in `sort` order (DEVICE_SORTS; default site then
+    id), `limit` of them from `offset` (API `GET /api/devices`). Filtering, ordering and
+    paging run in the database: only the rows returned are assembled."""
+    query = _device_select().where(*_conditions(where or DeviceFilter())).order_by(*_order(sort))
+    if limit is not None:
+        query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
+    return _assemble(connection, connection.execute(query).mappings().all())
+
+
+def device_totals(
+    connection: Connection, where: DeviceFilter | None, new_since: datetime
+) -> dict[str, Any]:
+    """Counts over every device that passes the filter, in one query: `devices`, `phi`,
+    `life_sustaining`, `unknown`, `new_this_week` (stored at or after `new_since`),
+    `at_risk` (risk 50 or more), and `newest_seen` (the latest last_seen, ISO)."""
+
+    def count_of(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    query = select(
+        func.count().label("devices"),
+        count_of(_effective("handles_phi") == True).label("phi"),  # noqa: E712 (SQL)
+        count_of(_effective("criticality") == "life-sustaining").label("life_sustaining"),
+        count_of(_effective("category") == "unknown").label("unknown"),
+        count_of(devices.c.created_at >= new_since).label("new_this_week"),
+        count_of(_risk_score() >= 50).label("at_risk"),
+        func.max(devices.c.last_seen).label("newest_seen"),
+    ).select_from(
+        devices.outerjoin(label_overrides, label_overrides.c.device_id == devices.c.id).outerjoin(
+            device_risk, device_risk.c.device_id == devices.c.id
+        )
+    )
+    row = connection.execute(query.where(*_conditions(where or DeviceFilter()))).mappings().one()
+    totals: dict[str, Any] = {name: int(row[name]) for name in row if name != "newest_seen"}
+    totals["newest_seen"] = iso(row["newest_seen"])
+    return totals
 
 
 def get_device(connection: Connection, device_id: str) -> dict[str, Any] | None:
@@ -411,12 +529,6 @@ def _split_families(addresses: list[str]) -> tuple[list[str], list[str]]:
 def _chunks(ids: list[str], size: int = 500) -> Iterable[list[str]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
-
-
-def _search_text(device: dict[str, Any]) -> str:
-    parts = [device["id"], device["mac"] or "", device["vendor"] or "", device["model"] or ""]
-    parts += [device["category"], *device["ipv4"], *device["ipv6"]]
-    return " ".join(parts).lower()
 
 
 RiskLookup = Callable[[Connection, list[str]], dict[str, dict[str, Any]]]

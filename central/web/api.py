@@ -5,9 +5,11 @@ token. The OpenAPI document is at /openapi.json."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
+from central.inventory.queries import DEVICE_SORTS, RISK_BANDS
 from central.timestamps import iso_z
 from central.web.access import Principal, api_editor, api_viewer
 from central.web.backend import Backend
@@ -35,16 +37,76 @@ def backend(request: Request) -> Backend:
     return request.app.state.backend  # type: ignore[no-any-return]
 
 
-@router.get("/devices", response_model=list[Device], summary="Devices, filtered")
+PAGING_HEADERS = {
+    "X-Total-Count": {
+        "description": "how many devices match the filters (all pages)",
+        "schema": {"type": "integer"},
+    },
+    "Link": {
+        "description": 'RFC 8288 links to the next and previous pages (rel="next", '
+        'rel="prev") with the same filters, when there are such pages',
+        "schema": {"type": "string"},
+    },
+}
+
+
+@router.get(
+    "/devices",
+    response_model=list[Device],
+    summary="Devices, filtered, sorted and paged",
+    description="A JSON list of the devices that match the filters, in `sort` order. "
+    "Paging: `limit` devices from `offset` (no `limit`: every match); the response's "
+    "`X-Total-Count` header counts every match and its `Link` header names the next and "
+    "previous pages. Filtering, sorting and paging run in the database.",
+    responses={200: {"headers": PAGING_HEADERS}},
+)
 def devices(
     request: Request,
+    response: Response,
     _who: Viewer,
     filters: Filters,
-    limit: Annotated[int | None, Query(ge=1, description="at most this many devices")] = None,
+    risk: Annotated[
+        str | None,
+        Query(description="risk band of the score: low (<25), medium, high, critical (75+)"),
+    ] = None,
+    sort: Annotated[
+        str,
+        Query(
+            description="site (site, then id; the default), risk (highest first), category, "
+            "name (vendor and model), first_seen, last_seen (newest first); ties by id"
+        ),
+    ] = "site",
+    limit: Annotated[
+        int | None, Query(ge=1, le=10000, description="at most this many devices")
+    ] = None,
     offset: Annotated[int, Query(ge=0, description="skip this many first")] = 0,
 ) -> list[dict[str, Any]]:
-    found = backend(request).devices(filters)
-    return found[offset : None if limit is None else offset + limit]
+    if risk is not None and risk not in RISK_BANDS:
+        raise HTTPException(400, detail=f"risk: one of {', '.join(RISK_BANDS)}")
+    if sort not in DEVICE_SORTS:
+        raise HTTPException(400, detail=f"sort: one of {', '.join(DEVICE_SORTS)}")
+    data = backend(request)
+    found = data.devices(filters, risk, sort, limit, offset)
+    if limit is None and offset == 0:
+        total = len(found)
+    else:
+        total = data.device_totals(filters, risk, request.app.state.clock())["devices"]
+    response.headers["X-Total-Count"] = str(total)
+    links = []
+    base = {k: v for k, v in request.query_params.items() if k != "offset"}
+    if limit is not None and offset + limit < total:
+        links.append(f'<{_page_url(request, base, offset + limit)}>; rel="next"')
+    if offset > 0:
+        links.append(
+            f'<{_page_url(request, base, max(0, offset - (limit or offset)))}>; rel="prev"'
+        )
+    if links:
+        response.headers["Link"] = ", ".join(links)
+    return found
+
+
+def _page_url(request: Request, params: dict[str, str], offset: int) -> str:
+    return f"{request.url.path}?{urlencode({**params, 'offset': str(offset)})}"
 
 
 @router.get(

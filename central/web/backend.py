@@ -8,11 +8,12 @@ here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, desc, insert, select
+from sqlalchemy import Engine, Text, cast, desc, insert, select
 
 from central.db import tables
 from central.inventory import labels as inventory_labels
@@ -63,9 +64,27 @@ class Backend:
             return queries.rejected_summary(connection)
 
     # ------------------------------------------------------------ devices
-    def devices(self, filters: ListFilters) -> list[dict[str, Any]]:
+    def devices(
+        self,
+        filters: ListFilters,
+        risk: str | None = None,
+        sort: str = "site",
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """The devices the filters (and a risk band) select, in `sort` order, `limit` of
+        them from `offset`: filtered, sorted and paged by the database."""
         with self.engine.connect() as connection:
-            return queries.list_devices(connection, _device_filter(filters))
+            return queries.list_devices(
+                connection, _device_filter(filters, risk), sort, limit, offset
+            )
+
+    def device_totals(
+        self, filters: ListFilters, risk: str | None, new_since: datetime
+    ) -> dict[str, Any]:
+        """Counts over every device the filters select (queries.device_totals)."""
+        with self.engine.connect() as connection:
+            return queries.device_totals(connection, _device_filter(filters, risk), new_since)
 
     def device(self, device_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as connection:
@@ -81,8 +100,10 @@ class Backend:
         with self.engine.connect() as connection:
             sites = sorted(connection.execute(select(tables.devices.c.site).distinct()).scalars())
             wings: set[str] = set()
-            for row_wings in connection.execute(select(tables.devices.c.wings)).scalars():
-                wings.update(row_wings or [])
+            # Distinct lists as text (PostgreSQL's json has no equality): a few rows.
+            distinct_wings = select(cast(tables.devices.c.wings, Text)).distinct()
+            for text in connection.execute(distinct_wings).scalars():
+                wings.update(json.loads(text) if text else [])
             wings.update(connection.execute(select(tables.sensors.c.wing).distinct()).scalars())
         return {
             "sites": sites,
@@ -213,5 +234,5 @@ class Backend:
         ]
 
 
-def _device_filter(filters: ListFilters) -> queries.DeviceFilter:
-    return queries.DeviceFilter(**filters.query_args())
+def _device_filter(filters: ListFilters, risk: str | None = None) -> queries.DeviceFilter:
+    return queries.DeviceFilter(**filters.query_args(), risk=risk)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from central.inventory.queries import CATEGORIES
+from central.inventory.queries import RISK_BANDS
 from central.web.access import Principal, check_form_csrf, csrf_token_for, page_viewer
 from central.web.backend import Backend
 from central.web.filters import ListFilters, list_filters
@@ -23,7 +24,6 @@ Filters = Annotated[ListFilters, Depends(list_filters)]
 
 PAGE_ROWS = 250  # rows per inventory page: a wing fits, a hospital pages
 SEVERITY_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-CATEGORY_ORDER = {name: rank for rank, name in enumerate(CATEGORIES)}
 WINDOWS = [("24h", "last 24 hours"), ("7d", "last 7 days"), ("30d", "last 30 days")]
 
 
@@ -59,70 +59,61 @@ def _short(value: Any) -> str:
 
 @router.get("/", response_class=HTMLResponse)
 def inventory(
-    request: Request, who: Viewer, filters: Filters, sort: str = "risk", page: int = 1
+    request: Request,
+    who: Viewer,
+    filters: Filters,
+    sort: str = "risk",
+    page: int = 1,
+    risk: str = "",
 ) -> Response:
+    """One page of the inventory: the database filters, sorts and pages (a hospital's
+    thousands of devices are never all loaded); the key figures count every match."""
     data = backend(request)
-    if sort not in SORTS:
-        raise HTTPException(400, detail=f"sort: one of {', '.join(SORTS)}")
+    if sort not in PAGE_SORTS:
+        raise HTTPException(400, detail=f"sort: one of {', '.join(PAGE_SORTS)}")
     if page < 1:
         raise HTTPException(400, detail="page: 1 or more")
-    devices = sorted(data.devices(filters), key=SORTS[sort])
+    if risk and risk not in RISK_BANDS:
+        raise HTTPException(400, detail=f"risk: one of {', '.join(RISK_BANDS)}")
+    band = risk or None
+    week_ago = request.app.state.clock() - timedelta(days=7)
+    totals = data.device_totals(filters, band, week_ago)
+    start = (page - 1) * PAGE_ROWS
+    devices = data.devices(filters, band, sort, PAGE_ROWS, start)
     choices = data.choices()
     choices["windows"] = WINDOWS  # type: ignore[assignment]
     choices["window_values"] = [value for value, _text in WINDOWS]
-    newest = max((d["last_seen"] for d in devices if d.get("last_seen")), default=None)
-    week_ago = request.app.state.clock() - timedelta(days=7)
-    totals = {
-        "devices": len(devices),
-        "phi": sum(1 for d in devices if d["handles_phi"]),
-        "life_sustaining": sum(1 for d in devices if d["criticality"] == "life-sustaining"),
-        "unknown": sum(1 for d in devices if d["category"] == "unknown"),
-        "new_this_week": sum(1 for d in devices if _at_or_after(d.get("discovered_at"), week_ago)),
-        "at_risk": sum(1 for d in devices if (d.get("risk") or 0) >= 50),
-    }
-    query = filters.query_string()
-    start = (page - 1) * PAGE_ROWS
-    pages = max(1, -(-len(devices) // PAGE_ROWS))
+    choices["risk_bands"] = list(RISK_BANDS)
+    # The filters (and sort) every link keeps: pages, sort headers, the JSON twin.
+    query = "&".join(
+        part for part in (filters.query_string(), urlencode({"risk": risk}) if risk else "") if part
+    )
+    pages = max(1, -(-totals["devices"] // PAGE_ROWS))
     page_base = "/?" + (query + "&" if query else "") + f"sort={sort}&page="
     return render(
         request,
         who,
         "inventory.html",
-        devices=devices[start : start + PAGE_ROWS],
+        devices=devices,
+        page_size=PAGE_ROWS,
         shown_from=start + 1 if devices else 0,
         page=page,
         pages=pages,
         page_base=page_base,
         filters=filters,
+        risk_band=risk,
+        filtered=filters.active or bool(risk),
+        twin_query=query,
         choices=choices,
-        newest_seen=newest,
+        newest_seen=totals["newest_seen"],
         totals=totals,
         sort=sort,
         sort_base="/?" + (query + "&" if query else "") + "sort=",
     )
 
 
-def _category_rank(device: dict[str, Any]) -> int:
-    return CATEGORY_ORDER.get(device["category"], len(CATEGORY_ORDER))
-
-
-def _name(device: dict[str, Any]) -> str:
-    return " ".join(p for p in (device["vendor"], device["model"]) if p).lower() or "~"
-
-
-# How the inventory page can order its rows; clinical categories first, as the product
-# lists them, so pumps and monitors lead when nothing else tells rows apart.
-SORTS: dict[str, Any] = {
-    "risk": lambda d: (-(d.get("risk") or 0), _category_rank(d), _name(d), d["id"]),
-    "category": lambda d: (_category_rank(d), _name(d), d["id"]),
-    "name": lambda d: (_name(d), d["id"]),
-    "first_seen": lambda d: (d["first_seen"] or "", d["id"]),
-    "last_seen": lambda d: (_negate(d["last_seen"]), d["id"]),
-}
-
-
-def _negate(text: str | None) -> tuple[int, ...]:
-    return tuple(-ord(c) for c in (text or ""))
+# How the inventory page can order its rows (central.inventory.queries.list_devices).
+PAGE_SORTS = ("risk", "category", "name", "first_seen", "last_seen")
 
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)
