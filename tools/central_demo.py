@@ -66,9 +66,10 @@ STARTED = datetime.now(UTC)
 
 
 def start_ingest(config: Path) -> subprocess.Popen[str]:
-    """`iomt-central ingest` until 4 s without a message; returns once subscribed."""
+    """`iomt-central ingest` until 10 s without a message; returns once subscribed. (4 s
+    was too short on a busy machine: the consumer and the replay start after it.)"""
     process = central(
-        "ingest", "-c", str(config), "--exit-after-idle", "4",
+        "ingest", "-c", str(config), "--exit-after-idle", "10",
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     assert process.stderr is not None

@@ -21,6 +21,10 @@ class DeviceFacts:
     fingerprints: dict[str, set[str]] = field(default_factory=dict)
     services: set[str] = field(default_factory=set)
     protocols: set[str] = field(default_factory=set)
+    mac: str | None = None
+    # Measured behaviour (central.classify.ruleset.BEHAVIOURS): ipv4_addresses and
+    # ipv4_subnets it carried, public_addresses, peers.
+    behaviours: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ class _Vote:
 
 
 def classify(facts: DeviceFacts, ruleset: RuleSet) -> Classification:
-    votes = [vote for rule in ruleset.rules for vote in _votes(rule, facts)]
+    votes = _own_votes([vote for rule in ruleset.rules for vote in _votes(rule, facts)], ruleset)
     score: dict[str, float] = {}
     order: dict[str, int] = {}
     for index, vote in enumerate(votes):
@@ -106,6 +110,20 @@ def classify(facts: DeviceFacts, ruleset: RuleSet) -> Classification:
     )
 
 
+def _own_votes(votes: list[_Vote], ruleset: RuleSet) -> list[_Vote]:
+    """A router carries the traffic of the hosts behind it: their services, protocols and
+    application fingerprints appear on its MAC. When the votes of `routes` rules reach
+    the routing confidence, only votes of the kinds that describe the box itself count
+    (routing.own_kinds, and the routing votes themselves)."""
+    routing = 0.0
+    for vote in votes:
+        if vote.rule.routes:
+            routing = 1 - (1 - routing) * (1 - vote.rule.confidence)
+    if routing < ruleset.routing_minimum_confidence:
+        return votes
+    return [v for v in votes if v.rule.routes or v.kind in ruleset.routing_own_kinds]
+
+
 def _votes(rule: Rule, facts: DeviceFacts) -> list[_Vote]:
     if rule.with_service and not rule.with_service & facts.services:
         return []
@@ -139,6 +157,17 @@ def _votes(rule: Rule, facts: DeviceFacts) -> list[_Vote]:
         if rule.service in facts.services:
             return [_Vote(rule, "service", rule.service, rule.model, modality)]
         return []
-    if rule.protocol is not None and rule.protocol in facts.protocols:
-        return [_Vote(rule, "protocol", rule.protocol, rule.model, modality)]
+    if rule.protocol is not None:
+        if rule.protocol in facts.protocols:
+            return [_Vote(rule, "protocol", rule.protocol, rule.model, modality)]
+        return []
+    if rule.mac is not None:
+        if facts.mac and rule.mac.search(facts.mac):
+            return [_Vote(rule, "mac", facts.mac, rule.model, modality)]
+        return []
+    if rule.behaviour is not None:
+        measured = facts.behaviours.get(rule.behaviour, 0)
+        if measured >= rule.at_least:
+            value = f"{rule.behaviour} {measured:g} (at least {rule.at_least:g})"
+            return [_Vote(rule, "behaviour", value, rule.model, modality)]
     return []

@@ -14,13 +14,17 @@ from pathlib import Path
 from typing import Any
 
 SHIPPED_RULES = "default.toml"
-CONDITIONS = ("fingerprint", "oui", "service", "protocol")
+CONDITIONS = ("fingerprint", "oui", "service", "protocol", "mac", "behaviour")
 RULE_KEYS = {
-    "id", "description", "fingerprint", "pattern", "oui", "service", "protocol",
-    "with_service", "without_service", "with_protocol", "without_protocol",
-    "category", "confidence", "vendor", "model", "modality_from",
+    "id", "description", "fingerprint", "pattern", "oui", "service", "protocol", "mac",
+    "behaviour", "at_least", "with_service", "without_service", "with_protocol",
+    "without_protocol", "category", "confidence", "vendor", "model", "modality_from",
+    "routes",
 }  # fmt: skip
-TOP_KEYS = {"minimum_confidence", "categories", "criticality", "phi", "rule"}
+TOP_KEYS = {"minimum_confidence", "categories", "criticality", "phi", "routing", "rule"}
+ROUTING_KEYS = {"minimum_confidence", "own_kinds"}
+# What the inventory measures of a device's behaviour (central.inventory.store._facts).
+BEHAVIOURS = ("ipv4_addresses", "ipv4_subnets", "public_addresses", "peers")
 
 
 class RulesError(Exception):
@@ -42,6 +46,10 @@ class Rule:
     oui: re.Pattern[str] | None = None
     service: str | None = None
     protocol: str | None = None
+    mac: re.Pattern[str] | None = None
+    behaviour: str | None = None
+    at_least: float = 1.0
+    routes: bool = False  # its vote says the device forwards for hosts behind it
     with_service: frozenset[str] = frozenset()
     without_service: frozenset[str] = frozenset()
     with_protocol: frozenset[str] = frozenset()
@@ -60,6 +68,10 @@ class RuleSet:
     criticality: dict[str, str] = field(default_factory=dict)
     phi_protocols: dict[str, str] = field(default_factory=dict)
     phi_services: dict[str, str] = field(default_factory=dict)
+    # A device whose `routes` votes reach this confidence is a router: only votes of the
+    # kinds in routing_own_kinds describe it (the rest it carries for the hosts behind it).
+    routing_minimum_confidence: float = 0.8
+    routing_own_kinds: frozenset[str] = frozenset()
 
 
 def shipped_rules_text() -> str:
@@ -117,6 +129,21 @@ def _merge(ruleset: RuleSet, source: str, text: str, problems: list[str], shippe
         problems.append(f"{source}: phi.{key}: unknown key (phi.protocols or phi.services)")
     ruleset.phi_protocols.update(phi.get("protocols", {}))
     ruleset.phi_services.update(phi.get("services", {}))
+    routing = document.get("routing", {})
+    for key in sorted(set(routing) - ROUTING_KEYS):
+        problems.append(f"{source}: routing.{key}: unknown key{_did_you_mean(key, ROUTING_KEYS)}")
+    if "minimum_confidence" in routing:
+        value = routing["minimum_confidence"]
+        if not isinstance(value, int | float) or not 0 < value <= 1:
+            problems.append(f"{source}: routing.minimum_confidence: must be a number in (0, 1]")
+        else:
+            ruleset.routing_minimum_confidence = float(value)
+    if "own_kinds" in routing:
+        kinds = routing["own_kinds"]
+        if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
+            problems.append(f"{source}: routing.own_kinds: must be a list of kinds")
+        else:
+            ruleset.routing_own_kinds = frozenset(kinds)
     rules = document.get("rule", [])
     if not isinstance(rules, list):
         problems.append(f"{source}: rule: must be an array of tables ([[rule]])")
@@ -159,8 +186,22 @@ def _rule(
     if not isinstance(confidence, int | float) or not 0.05 <= confidence <= 1:
         problems.append(f"{where}: confidence: must be a number from 0.05 to 1.0")
         confidence = 0.0
+    behaviour = table.get("behaviour")
+    if behaviour is not None and behaviour not in BEHAVIOURS:
+        problems.append(
+            f"{where}: behaviour: {behaviour!r} is not measured "
+            f"(one of {', '.join(BEHAVIOURS)}){_did_you_mean(str(behaviour), BEHAVIOURS)}"
+        )
+    at_least = table.get("at_least", 1)
+    if not isinstance(at_least, int | float) or at_least < 0:
+        problems.append(f"{where}: at_least: must be a number, 0 or more")
+        at_least = 1
+    if "at_least" in table and behaviour is None:
+        problems.append(f"{where}: at_least: only with behaviour")
+    if not isinstance(table.get("routes", False), bool):
+        problems.append(f"{where}: routes: true or false")
     patterns: dict[str, re.Pattern[str] | None] = {}
-    for key in ("pattern", "oui"):
+    for key in ("pattern", "oui", "mac"):
         try:
             patterns[key] = re.compile(table[key]) if key in table else None
         except (re.error, TypeError) as exc:
@@ -177,6 +218,10 @@ def _rule(
         oui=patterns.get("oui"),
         service=table.get("service"),
         protocol=table.get("protocol"),
+        mac=patterns.get("mac"),
+        behaviour=behaviour,
+        at_least=float(at_least),
+        routes=bool(table.get("routes", False)),
         with_service=frozenset(table.get("with_service", ())),
         without_service=frozenset(table.get("without_service", ())),
         with_protocol=frozenset(table.get("with_protocol", ())),

@@ -104,12 +104,13 @@ def apply_device(
     }
     changed_facts = (
         created
-        or bool(new_fingerprints or new_services)
+        or bool(new_fingerprints or new_services or new_addresses)
         or protocols != list(row["protocols"])
         or vendor != row["oui_vendor"]
     )
     if changed_facts:
-        label = classify(_facts(connection, did, vendor, set(protocols)), ruleset)
+        peers = values["peers_estimate"]
+        label = classify(_facts(connection, did, vendor, set(protocols), mac, peers), ruleset)
         values.update(_label_columns(label))
     connection.execute(update(devices).where(devices.c.id == did).values(**values))
     if created:
@@ -266,7 +267,15 @@ def reclassify_all(connection: Connection, ruleset: RuleSet, now: datetime) -> i
     changed = 0
     for row in connection.execute(select(devices)).mappings().all():
         label = classify(
-            _facts(connection, row["id"], row["oui_vendor"], set(row["protocols"])), ruleset
+            _facts(
+                connection,
+                row["id"],
+                row["oui_vendor"],
+                set(row["protocols"]),
+                row["mac"],
+                row["peers_estimate"],
+            ),
+            ruleset,
         )
         values = _label_columns(label)
         if any(values[key] != row[key] for key in values):
@@ -446,9 +455,21 @@ def _merge_services(
 
 
 def _facts(
-    connection: Connection, did: str, vendor: str | None, protocols: set[str]
+    connection: Connection,
+    did: str,
+    vendor: str | None,
+    protocols: set[str],
+    mac: str | None = None,
+    peers: int = 0,
 ) -> DeviceFacts:
-    facts = DeviceFacts(oui_vendor=vendor, protocols=protocols)
+    facts = DeviceFacts(oui_vendor=vendor, protocols=protocols, mac=mac)
+    addresses = list(
+        connection.execute(
+            select(device_addresses.c.address).where(device_addresses.c.device_id == did)
+        ).scalars()
+    )
+    facts.behaviours = address_behaviours(addresses)
+    facts.behaviours["peers"] = float(peers)
     for kind, value in connection.execute(
         select(fingerprints.c.kind, fingerprints.c.value).where(fingerprints.c.device_id == did)
     ):
@@ -577,6 +598,24 @@ def tidy_address_devices(connection: Connection) -> int:
         hold_off_evaluation(connection)
         connection.execute(delete(devices).where(devices.c.id.in_(orphans)))
     return len(orphans)
+
+
+def address_behaviours(addresses: list[str]) -> dict[str, float]:
+    """What the addresses a MAC carried say of it (classification behaviours): how many
+    IPv4 addresses, in how many /24 subnets, and how many are public. A host holds an
+    address or two of its own segment; a router carries the hosts behind it."""
+    ipv4 = [a for a in addresses if ":" not in a]
+    public = 0
+    for address in addresses:
+        try:
+            public += ipaddress.ip_address(address).is_global
+        except ValueError:
+            continue
+    return {
+        "ipv4_addresses": float(len(ipv4)),
+        "ipv4_subnets": float(len({subnet_prefix(a) for a in ipv4})),
+        "public_addresses": float(public),
+    }
 
 
 def subnet_prefix(address: str) -> str:
