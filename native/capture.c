@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "pcapng.h"
 
 #define FILE_BATCH_PACKETS 8192 /* per pcap_dispatch on a file: stop/timeout checks between */
 #define IDLE_POLL_MS 100        /* longest wait for live packets before the clock moves */
@@ -58,6 +59,13 @@ struct source {
     uint32_t direct_len, direct_pos; /* bytes in `direct`, and the next record's start */
     off_t direct_off;       /* file offset of direct[0] */
     uint32_t snapshot;      /* libpcap's snapshot length for the file */
+    /* pcapng files (regular files) are read by native/pcapng.c, not libpcap (pcap is
+     * NULL): exact 64-bit times on every architecture, a link type per interface. */
+    struct pcapng *ng;
+    FILE *ng_file;
+    enum pcapng_result ng_failed; /* PCAPNG_END (0) until an error is met; reported on the
+                                     call after the frames read before it */
+    char ng_error[256];
 };
 
 struct capture {
@@ -67,6 +75,16 @@ struct capture {
     atomic_int stop_requested;
     uint64_t pace_until_us; /* 0: read files as fast as possible */
 };
+
+static void close_source(struct source *s)
+{
+    if (s->pcap)
+        pcap_close(s->pcap);
+    free(s->direct);
+    pcapng_close(s->ng);
+    if (s->ng_file)
+        fclose(s->ng_file);
+}
 
 struct capture *capture_new(struct engine *engine)
 {
@@ -80,10 +98,8 @@ void capture_free(struct capture *c)
 {
     if (!c)
         return;
-    for (int i = 0; i < c->count; i++) {
-        pcap_close(c->sources[i].pcap);
-        free(c->sources[i].direct);
-    }
+    for (int i = 0; i < c->count; i++)
+        close_source(&c->sources[i]);
     free(c);
 }
 
@@ -106,19 +122,25 @@ static int linktype_supported(int linktype)
     }
 }
 
+static enum capture_status linktype_refused(int linktype, const char *name, char *err,
+                                            size_t err_len)
+{
+    const char *link_name = pcap_datalink_val_to_name(linktype);
+    snprintf(err, err_len,
+             "%s: link type %d (%s) is not supported; supported: Ethernet, Linux cooked "
+             "(SLL, SLL2), raw IP, BSD loopback",
+             name, linktype, link_name ? link_name : "unknown");
+    return CAPTURE_ERR_LINKTYPE;
+}
+
 /* Keep an opened handle as a source, or explain why its link type is refused. */
 static enum capture_status add_source(struct capture *c, pcap_t *pcap, int is_live,
                                       const char *name, char *err, size_t err_len)
 {
     int linktype = pcap_datalink(pcap);
     if (!linktype_supported(linktype)) {
-        const char *link_name = pcap_datalink_val_to_name(linktype);
-        snprintf(err, err_len,
-                 "%s: link type %d (%s) is not supported; supported: Ethernet, Linux cooked "
-                 "(SLL, SLL2), raw IP, BSD loopback",
-                 name, linktype, link_name ? link_name : "unknown");
         pcap_close(pcap);
-        return CAPTURE_ERR_LINKTYPE;
+        return linktype_refused(linktype, name, err, err_len);
     }
     struct source *s = &c->sources[c->count++];
     memset(s, 0, sizeof *s);
@@ -157,6 +179,47 @@ static void direct_setup(struct source *s, FILE *file)
     s->snapshot = (uint32_t)pcap_snapshot(s->pcap);
 }
 
+/* A regular file that starts with a pcapng section header (read without moving the
+ * stream). Anything else (classic pcap, a pipe) is libpcap's to open. */
+static int is_pcapng_file(FILE *file)
+{
+    struct stat st;
+    uint8_t magic[4];
+    int fd = fileno(file);
+    return fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+           pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic && pcapng_is_pcapng(magic);
+}
+
+static enum capture_status open_pcapng(struct capture *c, FILE *file, const char *path,
+                                       char *err, size_t err_len)
+{
+    char why[256];
+    struct pcapng *ng = pcapng_open(file, why, sizeof why);
+    if (!ng) {
+        fclose(file);
+        snprintf(err, err_len, "%s: not a readable pcap or pcapng capture (%s)", path, why);
+        return CAPTURE_ERR_OPEN;
+    }
+    /* Like libpcap, the file is taken or refused by its first interface's link type; a
+     * later interface of a type the parser does not decode has its frames counted as
+     * non-IP (parse_frame). */
+    int linktype = pcapng_first_linktype(ng);
+    if (!linktype_supported(linktype)) {
+        pcapng_close(ng);
+        fclose(file);
+        return linktype_refused(linktype, path, err, err_len);
+    }
+    struct source *s = &c->sources[c->count++];
+    memset(s, 0, sizeof *s);
+    s->capture = c;
+    s->linktype = linktype;
+    s->fd = -1;
+    s->ng = ng;
+    s->ng_file = file;
+    snprintf(s->name, sizeof s->name, "%s", path);
+    return CAPTURE_OK;
+}
+
 enum capture_status capture_open_file(struct capture *c, const char *path, char *err,
                                       size_t err_len)
 {
@@ -172,6 +235,8 @@ enum capture_status capture_open_file(struct capture *c, const char *path, char 
         return CAPTURE_ERR_OPEN;
     }
     setvbuf(file, NULL, _IOFBF, FILE_BUFFER_BYTES); /* before any read, as stdio requires */
+    if (is_pcapng_file(file))
+        return open_pcapng(c, file, path, err, err_len);
     /* On success pcap owns the FILE (pcap_close closes it); on failure it is ours. */
     pcap_t *pcap = pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_MICRO,
                                                             errbuf);
@@ -332,16 +397,19 @@ static void collect_drops(struct capture *c)
 
 static enum capture_status read_error(struct source *s, char *err, size_t err_len)
 {
-    const char *msg = pcap_geterr(s->pcap);
     s->at_eof = 1;
+    if (s->ng) {
+        snprintf(err, err_len, "%s: %s", s->name, s->ng_error);
+        return s->ng_failed == PCAPNG_TRUNCATED ? CAPTURE_ERR_TRUNCATED : CAPTURE_ERR_READ;
+    }
+    const char *msg = pcap_geterr(s->pcap);
     snprintf(err, err_len, "%s: %s", s->name, msg);
     return strstr(msg, "truncated") ? CAPTURE_ERR_TRUNCATED : CAPTURE_ERR_READ;
 }
 
 static void remove_source(struct capture *c, int i)
 {
-    pcap_close(c->sources[i].pcap);
-    free(c->sources[i].direct);
+    close_source(&c->sources[i]);
     for (int j = i + 1; j < c->count; j++) {
         c->sources[j - 1] = c->sources[j];
     }
@@ -476,6 +544,31 @@ static int direct_dispatch(struct source *s, int max)
     return direct_by_libpcap(s);
 }
 
+/* pcap_dispatch for a pcapng file (native/pcapng.c): up to `max` frames, stopping after
+ * a frame as on_frame does; 0 at the end, PCAP_ERROR on an error (s->ng_error says it),
+ * reported on the call after the frames read before it. */
+static int pcapng_dispatch(struct source *s, int max)
+{
+    struct capture *c = s->capture;
+    struct engine *e = c->engine;
+    if (s->ng_failed != PCAPNG_END)
+        return PCAP_ERROR;
+    int n = 0;
+    while (n < max) {
+        struct pcapng_frame f;
+        enum pcapng_result r = pcapng_next(s->ng, &f, s->ng_error, sizeof s->ng_error);
+        if (r != PCAPNG_FRAME) {
+            s->ng_failed = r;
+            return n > 0 || r == PCAPNG_END ? n : PCAP_ERROR;
+        }
+        engine_handle_frame(e, f.linktype, f.data, f.caplen, f.wire_len, f.ts_us);
+        n++;
+        if (must_return(c))
+            break;
+    }
+    return n;
+}
+
 enum capture_status capture_run(struct capture *c, int timeout_ms, char *err, size_t err_len)
 {
     struct engine *e = c->engine;
@@ -503,9 +596,10 @@ enum capture_status capture_run(struct capture *c, int timeout_ms, char *err, si
             break;
         }
         if (file) {
-            int n = file->direct
-                        ? direct_dispatch(file, FILE_BATCH_PACKETS)
-                        : pcap_dispatch(file->pcap, FILE_BATCH_PACKETS, on_frame, (u_char *)file);
+            int n = file->ng       ? pcapng_dispatch(file, FILE_BATCH_PACKETS)
+                    : file->direct ? direct_dispatch(file, FILE_BATCH_PACKETS)
+                                   : pcap_dispatch(file->pcap, FILE_BATCH_PACKETS, on_frame,
+                                                   (u_char *)file);
             if (n == 0)
                 file->at_eof = 1;
             else if (n == PCAP_ERROR)
