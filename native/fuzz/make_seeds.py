@@ -6,7 +6,12 @@ Every pcap / pcapng file under CAPTURE_DIR whose link type the engine decodes be
 two seeds in the harness's input format (see the comment at the top of fuzz_engine.c):
 its first MAX_FRAMES frames, each cut to MAX_FRAME_BYTES, as frames fed to the engine
 and as a pcap file read by the engine's own reader (file mode). Files the reader refuses are
-skipped; the captures themselves are never copied into the repository.
+skipped; the captures themselves are never copied into the repository. Every pcapng file
+(damaged ones too) also becomes a file-mode seed of its first MAX_PCAPNG_SEED bytes as
+they are, for the engine's pcapng reader (native/pcapng.c), and one more seed is a pcapng
+file made here with what that reader handles beyond a plain file: two sections of
+opposite byte orders, interfaces of different link types, 2^-n and 10^-9 resolutions, a
+time offset, simple, obsolete and unknown blocks.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ MAX_FRAME_BYTES = 1600
 TS_STEP_UNIT_US = 10_000
 # ring 64, max_flows 64: room for everything, the ring drained only when the engine asks
 DEFAULT_SHAPE = 0b0000_1010
+MAX_PCAPNG_SEED = 32768 - 2  # the harness runs with -max_len=32768
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 
 
 def encode_seed(linktype: int, frames: list[tuple[int, bytes, int]]) -> bytes:
@@ -54,6 +61,58 @@ def encode_file_seed(linktype: int, frames: list[tuple[int, bytes, int]]) -> byt
     return bytes(out)
 
 
+def _ng_block(kind: int, body: bytes, order: str) -> bytes:
+    body += b"\0" * (-len(body) % 4)
+    return (
+        struct.pack(order + "II", kind, 12 + len(body))
+        + body
+        + struct.pack(order + "I", 12 + len(body))
+    )
+
+
+def _ng_section(
+    order: str, interfaces: list[tuple[int, int, int]], frames: list[tuple[int, int, bytes]]
+) -> bytes:
+    """A pcapng section: interfaces (link type, if_tsresol byte, if_tsoffset s) and
+    frames (interface, ticks, bytes) as enhanced packet blocks."""
+    out = _ng_block(0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1), order)
+    for linktype, tsresol, offset in interfaces:
+        options = struct.pack(order + "HHB3x", 9, 1, tsresol)
+        options += struct.pack(order + "HHq", 14, 8, offset) + struct.pack(order + "HH", 0, 0)
+        out += _ng_block(1, struct.pack(order + "HHI", linktype, 0, 0) + options, order)
+    for iface, ticks, data in frames:
+        head = struct.pack(
+            order + "IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF, len(data), len(data)
+        )
+        out += _ng_block(6, head + data, order)
+    return out
+
+
+def pcapng_seed(ethernet_frames: list[bytes]) -> bytes:
+    """File mode: a pcapng file with two sections (little, then big endian)."""
+    frames = [f[:MAX_FRAME_BYTES] for f in ethernet_frames[:8]]
+    raw = [f[14:] for f in frames]  # the IP packets alone (LINKTYPE_RAW)
+    t0 = 1_700_000_000
+    first = _ng_section(
+        "<",
+        [(1, 0x80 | 20, 0), (101, 9, t0)],
+        [
+            (
+                i % 2,
+                ((t0 + i) << 20) if i % 2 == 0 else i * 10**9,
+                (frames if i % 2 == 0 else raw)[i],
+            )
+            for i in range(len(frames))
+        ],
+    )
+    first += _ng_block(3, struct.pack("<I", len(frames[0])) + frames[0], "<")  # simple packet
+    first += _ng_block(0x0BAD, b"unknown", "<")
+    second = _ng_section(
+        ">", [(1, 6, 0)], [(0, (t0 + 60) * 10**6 + i, f) for i, f in enumerate(frames)]
+    )
+    return bytes([0x80, DEFAULT_SHAPE]) + (first + second)[:MAX_PCAPNG_SEED]
+
+
 def main(argv: list[str]) -> int:
     """Write the seeds; return the process exit code (2 on bad arguments)."""
     if len(argv) != 3:
@@ -62,9 +121,14 @@ def main(argv: list[str]) -> int:
     capture_dir, out_dir = Path(argv[1]), Path(argv[2])
     out_dir.mkdir(parents=True, exist_ok=True)
     written = 0
+    ethernet_frames: list[bytes] = []
     for path in sorted(capture_dir.rglob("*")):
         if path.suffix not in (".pcap", ".pcapng", ".cap"):
             continue
+        head = path.read_bytes()[:MAX_PCAPNG_SEED]
+        if head[:4] == PCAPNG_MAGIC:
+            (out_dir / f"{path.stem}.pcapng.seed").write_bytes(bytes([0x80, DEFAULT_SHAPE]) + head)
+            written += 1
         try:
             linktype, frames = read_capture(path)
         # The corpus holds deliberately broken files; the reference reader's own error
@@ -74,9 +138,16 @@ def main(argv: list[str]) -> int:
         if linktype not in HARNESS_LINKTYPES or not frames:
             continue
         selected = [(f.ts_us, f.data, f.wire_len) for f in frames[:MAX_FRAMES]]
+        if linktype == 1 and len(ethernet_frames) < 8:
+            ethernet_frames += [
+                f.data for f in frames[: 8 - len(ethernet_frames)] if len(f.data) > 14
+            ]
         (out_dir / f"{path.stem}.seed").write_bytes(encode_seed(linktype, selected))
         (out_dir / f"{path.stem}.file.seed").write_bytes(encode_file_seed(linktype, selected))
         written += 2
+    if ethernet_frames:
+        (out_dir / "made.pcapng.seed").write_bytes(pcapng_seed(ethernet_frames))
+        written += 1
     print(f"make_seeds: {written} seeds in {out_dir}")
     return 0
 
