@@ -73,7 +73,7 @@ gcc "${C_FLAGS[@]}" "${SAN_FLAGS[@]}" -shared -fPIC -I"$PY_INCLUDE" -Inative \
 TESTS=()
 for t in tests/test_robustness.py tests/test_engine_api.py tests/test_golden*.py \
          tests/test_differential*.py tests/test_flows_cli.py tests/test_extract_*.py \
-         tests/test_devices_table.py tests/test_flow_batch*.py; do
+         tests/test_devices_table.py tests/test_flow_batch*.py tests/test_pcapng_reader.py; do
     [ -f "$t" ] && TESTS+=("$t")
 done
 if [ ${#TESTS[@]} -eq 0 ]; then
