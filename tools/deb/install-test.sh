@@ -4,8 +4,11 @@
 #
 #   tools/deb/install-test.sh dist/iomt-agent_<version>_<arch>.deb
 #
-# 1. A minimal bookworm root filesystem (debootstrap --variant=minbase, this machine's
-#    architecture), cached under $CROSS_CACHE; each run works on a throw-away copy.
+# 1. A minimal bookworm root filesystem (debootstrap --variant=minbase, the package's
+#    architecture), cached under $CROSS_CACHE; each run works on a throw-away copy. For a
+#    package of another architecture (arm64, armhf: tools/cross-test.sh ARCH deb) the
+#    root filesystem is made and used under QEMU user-mode emulation through proot, as
+#    tools/cross-test.sh does (this machine has no binfmt_misc).
 # 2. `apt-get install ./the.deb` there: apt pulls the runtime dependencies from Debian.
 # 3. In a network namespace of its own with a veth eth1 (the shipped config's SPAN port):
 #    `iomt-agent check-config` answers OK for the shipped config plus a site drop-in, and
@@ -17,9 +20,21 @@ cd "$(dirname "$0")/../.."
 
 DEB=${1:?usage: tools/deb/install-test.sh PACKAGE.deb}
 CROSS_CACHE=${CROSS_CACHE:-/var/cache/iomt-agent-cross}
-ARCH=$(dpkg --print-architecture)
+ARCH=$(dpkg-deb -f "$DEB" Architecture)
 BASE=$CROSS_CACHE/bookworm-$ARCH-base
-WORK=build/deb/install-test
+FOREIGN=
+if [ "$ARCH" != "$(dpkg --print-architecture)" ]; then
+    case "$ARCH" in
+        arm64) FOREIGN=/usr/bin/qemu-aarch64-static ;;
+        armhf) FOREIGN=/usr/bin/qemu-arm-static ;;
+        *) echo "deb install test: no emulation for $ARCH" >&2; exit 2 ;;
+    esac
+    # tools/cross-test.sh builds it: proot cannot translate statx and faccessat2.
+    FALLBACK=$CROSS_CACHE/cross-syscall-fallback
+    [ -x "$FALLBACK" ] && [ -x "$FOREIGN" ] && command -v proot >/dev/null ||
+        { echo "deb install test: run tools/cross-test.sh first (proot, qemu-user-static, $FALLBACK)" >&2; exit 2; }
+fi
+WORK=build/deb/install-test-$ARCH
 ROOT=$WORK/root
 
 say() { printf '==> deb install test: %s\n' "$*"; }
@@ -37,13 +52,40 @@ mirror() {
     echo "${uri:-http://deb.debian.org/debian}"
 }
 
+# Emulated runs go in a session of their own, stopped whole at the end (a process that
+# outlives proot runs on untraced and its paths name the host's files: tools/cross-test.sh).
+EMULATION=
+stop_emulation() { [ -n "$EMULATION" ] && kill -KILL -- "-$EMULATION" 2>/dev/null; EMULATION=; }
+trap stop_emulation EXIT
+emulated() {  # emulated ROOT COMMAND...: COMMAND run inside ROOT by proot and QEMU
+    local root=$1 status=0
+    shift
+    setsid "$FALLBACK" proot -0 -q "$FOREIGN" -r "$root" -b /dev -b /proc -b /sys -w / \
+        /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@" &
+    EMULATION=$!
+    wait "$EMULATION" || status=$?
+    stop_emulation
+    return "$status"
+}
+
 if [ ! -f "$BASE/.iomt-base-ready" ]; then
     say "debootstrap bookworm $ARCH (minbase) into $BASE"
     rm -rf "$BASE.new"
     mkdir -p "$CROSS_CACHE"
-    debootstrap --variant=minbase bookworm "$BASE.new" "$(mirror)" \
-        >"$CROSS_CACHE/debootstrap-$ARCH-base.log" 2>&1 ||
-        die "debootstrap: see $CROSS_CACHE/debootstrap-$ARCH-base.log"
+    if [ -n "$FOREIGN" ]; then
+        debootstrap --arch="$ARCH" --foreign --variant=minbase bookworm "$BASE.new" "$(mirror)" \
+            >"$CROSS_CACHE/debootstrap-$ARCH-base.log" 2>&1 ||
+            die "debootstrap: see $CROSS_CACHE/debootstrap-$ARCH-base.log"
+        [ -L "$BASE.new/proc" ] && rm "$BASE.new/proc" && mkdir "$BASE.new/proc"
+        say "debootstrap second stage (emulated)"
+        emulated "$BASE.new" DEBOOTSTRAP_DIR=/debootstrap /debootstrap/debootstrap --second-stage \
+            >>"$CROSS_CACHE/debootstrap-$ARCH-base.log" 2>&1 ||
+            die "debootstrap second stage: see $CROSS_CACHE/debootstrap-$ARCH-base.log"
+    else
+        debootstrap --variant=minbase bookworm "$BASE.new" "$(mirror)" \
+            >"$CROSS_CACHE/debootstrap-$ARCH-base.log" 2>&1 ||
+            die "debootstrap: see $CROSS_CACHE/debootstrap-$ARCH-base.log"
+    fi
     rm -f "$BASE.new"/var/cache/apt/archives/*.deb
     touch "$BASE.new/.iomt-base-ready"
     rm -rf "$BASE"
@@ -84,6 +126,19 @@ in_root() {  # in_root [--offline] COMMAND...
         shift
         net=(--net)
         setup_net='ip link set lo up && ip link add eth1 type veth peer name span0 && ip link set eth1 up'
+    fi
+    if [ -n "$FOREIGN" ]; then
+        # The same namespaces; proot and QEMU instead of chroot.
+        local status=0
+        setsid unshare --mount "${net[@]}" sh -ec "
+            $setup_net
+            exec '$FALLBACK' proot -0 -q '$FOREIGN' -r '$ROOT' -b /dev -b /proc -b /sys -w / \
+                /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+                DEBIAN_FRONTEND=noninteractive \"\$@\"" in_root "$@" &
+        EMULATION=$!
+        wait "$EMULATION" || status=$?
+        stop_emulation
+        return "$status"
     fi
     unshare --mount "${net[@]}" sh -ec "
         $setup_net
