@@ -149,7 +149,12 @@ install_unit() {
     chmod 0644 "$DESTDIR$UNIT_DIR/$UNIT.tmp"
     mv -f "$DESTDIR$UNIT_DIR/$UNIT.tmp" "$DESTDIR$UNIT_DIR/$UNIT"
     if staged; then
-        systemctl --root="$DESTDIR" --quiet enable "$UNIT"
+        if command -v systemctl >/dev/null; then
+            systemctl --root="$DESTDIR" --quiet enable "$UNIT"
+        else  # a build root without systemd (the ARM .deb builds): the link systemctl makes
+            install -d -m 0755 "$DESTDIR$UNIT_DIR/multi-user.target.wants"
+            ln -sfn "$UNIT_DIR/$UNIT" "$DESTDIR$UNIT_DIR/multi-user.target.wants/$UNIT"
+        fi
         return
     fi
     # daemon-reload only where systemd runs (not in a container or chroot).
