@@ -244,8 +244,14 @@ def test_encoder_refuses_values_the_schema_cannot_hold() -> None:
         encode_health({"box_load_1m": float("nan")}, IDENTITY, BATCH)  # JSON has no NaN
 
 
-@pytest.mark.parametrize("flows_per_batch", [500, 1000, 4000])
-def test_signed_flow_batch_costs_at_most_40_bytes_per_flow(flows_per_batch: int) -> None:
+@pytest.mark.parametrize(
+    "flows_per_batch, most_bytes_per_flow", [(500, 40), (1000, 28), (4000, 28)]
+)
+def test_signed_flow_batch_stays_within_its_byte_budget(
+    flows_per_batch: int, most_bytes_per_flow: int
+) -> None:
+    """Issue 17's budget (schema 3): <= 28 bytes a flow at 1000-flow batches, MACs counted;
+    the bench capture's figures are in docs/PERFORMANCE.md ("Wire schema 3")."""
     records = synthetic_flows(flows_per_batch, seed=flows_per_batch)
     signer = Signer(Ed25519PrivateKey.generate())
     topic = topic_for("iomt", "st-mary", "4b", "wing4b-01", "flows")
@@ -254,7 +260,7 @@ def test_signed_flow_batch_costs_at_most_40_bytes_per_flow(flows_per_batch: int)
     huge = EngineCounters(*[10**9] * len(fields(EngineCounters)))
     batch = replace(BATCH, counters=cumulative_counters(huge))
     message = signer.sign(encode_flow_batch(records, IDENTITY, batch), topic)
-    assert len(message) / flows_per_batch <= 40
+    assert len(message) / flows_per_batch <= most_bytes_per_flow
 
 
 def test_every_kind_validates_against_the_published_cddl() -> None:

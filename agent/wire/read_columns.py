@@ -260,8 +260,10 @@ def decode_flows(payload: dict[int, Any]) -> list[FlowRecord]:
         raise _wrong("the first record's time must be the base time")
     if base_time_us + sum(ts_deltas) > _U64:
         raise _wrong("a record's time is above 2^64-1")
-    address_index = {addr: index for index, addr in enumerate(addresses)}
-    resp_address_column = [address_index[responders[r][0]] for r in responder_column]
+    resp_address_column: list[int] = []
+    if schema.V3_MAC_CODES in payload:  # the responders' address indices, for their MACs
+        address_index = {addr: index for index, addr in enumerate(addresses)}
+        resp_address_column = [address_index[responders[r][0]] for r in responder_column]
     orig_macs, resp_macs = _macs(payload, count, addresses, orig_column, resp_address_column)
     names = _server_names(payload, count)
     records = []
