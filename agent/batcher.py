@@ -2,27 +2,29 @@
 
 A window is `window_s` long on the pipeline's clock (the wall clock when capturing live,
 packet time when replaying, so a replay batches exactly as the live agent would have).
-A window closes when the clock passes its end, or early when it holds `max_records`.
+A window opens with its first record, and closes when the clock passes its end, or early
+when it holds `max_records` (the records beyond go to the next window, which starts then).
+
+The records themselves wait in C (agent.engine.FlowBatch): a window here only counts them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from agent.flowrecord import FlowRecord
+from dataclasses import dataclass
 
 
 @dataclass
 class FlowWindow:
-    """Records collected for one batch, and the window they belong to."""
+    """One batch's window and how many records it holds."""
 
     start_us: int
     end_us: int
-    records: list[FlowRecord] = field(default_factory=list)
+    count: int = 0
 
 
-class FlowBatcher:
-    """Collects records into windows; `add` and `tick` return the windows now complete."""
+class FlowWindows:
+    """The open window: `room` says how many records it takes before it is full, `add`
+    files records taken at `now_us`, `tick` and `drain` close it."""
 
     def __init__(self, window_s: float, max_records: int) -> None:
         if window_s <= 0 or max_records < 1:
@@ -31,36 +33,39 @@ class FlowBatcher:
         self._max_records = max_records
         self._current: FlowWindow | None = None
 
-    def add(self, records: list[FlowRecord], now_us: int) -> list[FlowWindow]:
-        """File records that finished by `now_us`; returns the windows that are full or over."""
-        done = self.tick(now_us)
-        for record in records:
-            window = self._open(now_us)
-            window.records.append(record)
-            if len(window.records) >= self._max_records:
-                # Full before its time: ship it now, the next window starts here.
-                window.end_us = max(now_us, window.start_us)
-                done.append(window)
-                self._current = None
-        return done
+    @property
+    def room(self) -> int:
+        """Records the open window (or the next one) still takes."""
+        return self._max_records - (self._current.count if self._current else 0)
 
-    def tick(self, now_us: int) -> list[FlowWindow]:
-        """The current window if the clock has passed its end (an empty one is dropped)."""
+    def add(self, count: int, now_us: int) -> FlowWindow | None:
+        """File `count` (at most `room`) records finished by `now_us`, opening a window at
+        `now_us` when none is open; returns the window when that filled it (closed now:
+        the next window starts with the next record)."""
+        if not 0 < count <= self.room:
+            raise ValueError(f"count must be from 1 to {self.room}")
+        window = self._current
+        if window is None:
+            window = self._current = FlowWindow(now_us, now_us + self._window_us)
+        window.count += count
+        if window.count < self._max_records:
+            return None
+        window.end_us = max(now_us, window.start_us)  # full before its time
+        self._current = None
+        return window
+
+    def tick(self, now_us: int) -> FlowWindow | None:
+        """The open window if the clock has passed its end."""
         window = self._current
         if window is None or now_us < window.end_us:
-            return []
+            return None
         self._current = None
-        return [window] if window.records else []
+        return window
 
-    def drain(self, now_us: int) -> list[FlowWindow]:
-        """Close the current window now (end of capture or shutdown)."""
+    def drain(self, now_us: int) -> FlowWindow | None:
+        """Close the open window now (end of capture or shutdown)."""
         window, self._current = self._current, None
-        if window is None or not window.records:
-            return []
+        if window is None:
+            return None
         window.end_us = max(window.start_us, min(window.end_us, now_us))
-        return [window]
-
-    def _open(self, now_us: int) -> FlowWindow:
-        if self._current is None:
-            self._current = FlowWindow(now_us, now_us + self._window_us)
-        return self._current
+        return window

@@ -99,17 +99,17 @@ class Daemon:
         pipeline = self.pipeline
         if not self._open:
             time.sleep(LIVE_POLL_MS / 1000)  # nothing to capture until a link appears
-            pipeline.take_records([], _now_us())
+            pipeline.step(_now_us())
             return
         try:
-            records = pipeline.engine.poll(LIVE_POLL_MS)
+            pipeline.engine.poll_pending(LIVE_POLL_MS)
         except CaptureError as exc:
             # A source failed for good (the interface vanished): keep every flow, start a
             # fresh engine on what is still there, reopen the rest when they return.
             log.warning("%s; restarting capture", exc)
             self._replace_pipeline(self.config)
             return
-        pipeline.take_records(records, _now_us())
+        pipeline.step(_now_us())
 
     # ---- interfaces --------------------------------------------------------------------
 

@@ -205,6 +205,26 @@ class ServerNamePrivacy:
         self._hasher = hasher
         self._hashed: dict[str, str] = {}
 
+    @property
+    def collects(self) -> bool:
+        """False when no name is to be shipped ("drop"): the engine's batch keeps none."""
+        return self._treatment != "drop"
+
+    def names(self, names: list[str]) -> list[str]:
+        """A batch's distinct server names (agent.engine.FlowBatch) as the setting says, in
+        the same order: the same list when clear; "drop" never collects any."""
+        if self._treatment == "clear":
+            return names
+        return [self._hashed_name(name) for name in names]
+
+    def _hashed_name(self, name: str) -> str:
+        hashed = self._hashed.get(name)
+        if hashed is None:
+            if len(self._hashed) >= self._CACHE_MAX:
+                self._hashed.clear()
+            hashed = self._hashed[name] = self._hasher(name)
+        return hashed
+
     def __call__(self, records: list[FlowRecord]) -> list[FlowRecord]:
         """`records` with their server names as the setting says (the same list when clear)."""
         if self._treatment == "clear":
@@ -215,12 +235,7 @@ class ServerNamePrivacy:
         name = record.server_name
         if self._treatment == "drop" or name is None:
             return replace(record, server_name=None)
-        hashed = self._hashed.get(name)
-        if hashed is None:
-            if len(self._hashed) >= self._CACHE_MAX:
-                self._hashed.clear()
-            hashed = self._hashed[name] = self._hasher(name)
-        return replace(record, server_name=hashed)
+        return replace(record, server_name=self._hashed_name(name))
 
 
 OWN_SECRET_NAME = "own-hostname.secret"

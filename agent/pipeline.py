@@ -15,14 +15,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 
-from agent.batcher import FlowBatcher, FlowWindow
+from agent.batcher import FlowWindow, FlowWindows
 from agent.bootcount import BootCounter
 from agent.config import AgentConfig
 from agent.config.adapters import engine_settings, mqtt_settings, spool_settings
 from agent.cose import Signer
 from agent.devices import DeviceInventory, HostnameHasher, NamePrivacy, ServerNamePrivacy
-from agent.engine import Engine, EngineCounters
-from agent.flowrecord import FlowRecord
+from agent.engine import Engine, EngineCounters, FlowBatch
 from agent.health import SystemSampler
 from agent.publish.publisher import Publisher
 from agent.shipper import Shipper
@@ -126,7 +125,7 @@ class Pipeline:
         self.inventory: DeviceInventory | None = None
         self.names_hash_secret: str | None = None  # "site" or "own", for health
         # Server names exist only with extraction on; [privacy] tls_sni applies to them.
-        self.server_names: Callable[[list[FlowRecord]], list[FlowRecord]] = list
+        self.server_names: ServerNamePrivacy | None = None
         if self.engine.devices_enabled:
             self.engine.collect_device_events()
             privacy = config.privacy
@@ -141,7 +140,11 @@ class Pipeline:
             self.server_names = ServerNamePrivacy(privacy.tls_sni, hasher)
         self._device_changes = Every(config.batch.window_s)
         self._device_snapshots = Every(config.devices.snapshot_interval_s)
-        self.batcher = FlowBatcher(config.batch.window_s, config.batch.max_records)
+        # Finished flows go from the engine's ring into the open window's batch in C, and
+        # leave it encoded (wire schema 3): no flow becomes a Python object here.
+        self.windows = FlowWindows(config.batch.window_s, config.batch.max_records)
+        names = self.server_names
+        self.flow_batch = FlowBatch(collect_names=names is not None and names.collects)
         self.sampler = SystemSampler(str(config.spool.dir))
         self.flows_shipped = 0
         self._health = Every(config.health.interval_s)
@@ -150,11 +153,22 @@ class Pipeline:
 
     # ---- the per-iteration steps ------------------------------------------------------
 
-    def take_records(self, records: list[FlowRecord], now_us: int) -> None:
-        """Batch finished flows; ship every window that is complete at `now_us`."""
-        self._ship(self.batcher.add(records, now_us))
+    def step(self, now_us: int) -> None:
+        """After a poll: batch the flows waiting in the engine, ship every window that is
+        complete at `now_us`, and devices and health when due."""
+        self.take_flows(now_us)
         self.maybe_ship_devices(now_us)
         self.maybe_ship_health(now_us)
+
+    def take_flows(self, now_us: int) -> None:
+        """Move the flows waiting in the engine into the open window (its batch in C),
+        shipping the window when the clock passed its end (first) or when it is full."""
+        self._ship(self.windows.tick(now_us))
+        while True:
+            taken = self.engine.take_into(self.flow_batch, self.windows.room)
+            if not taken:
+                return
+            self._ship(self.windows.add(taken, now_us))
 
     def maybe_ship_devices(self, now_us: int, final: bool = False) -> None:
         """Ship device changes once per batch window (or now, when final), and a full
@@ -208,20 +222,24 @@ class Pipeline:
 
     def finish(self, now_us: int) -> None:
         """End every flow (reason `forced`) and ship what is left, then a last health."""
-        records = self.engine.flush()
-        self._ship(self.batcher.add(records, now_us))
-        self._ship(self.batcher.drain(now_us))
+        self.take_flows(now_us)
+        while self.engine.flush_step():
+            self.take_flows(now_us)
+        self.take_flows(now_us)
+        self._ship(self.windows.drain(now_us))
         self.maybe_ship_devices(now_us, final=True)
         self.ship_health(now_us)
 
-    def _ship(self, windows: list[FlowWindow]) -> None:
-        if not windows:
+    def _ship(self, window: FlowWindow | None) -> None:
+        if window is None:
             return
         counters = cumulative_counters(self.engine.counters())
-        for window in windows:
-            records = self.server_names(window.records)
-            self.shipper.ship_flows(records, window.start_us, window.end_us, counters)
-            self.flows_shipped += len(window.records)
+        names = self.server_names.names if self.server_names is not None else None
+        self.shipper.ship_flow_batch(
+            self.flow_batch, window.start_us, window.end_us, counters, names
+        )
+        self.flows_shipped += len(self.flow_batch)  # window.count, unless a take failed
+        self.flow_batch.clear()
 
     def health_figures(self, counters: EngineCounters) -> dict[str, HealthValue | None]:
         """Everything the `health` message says, flat and named (docs/WIRE.md lists them)."""
@@ -314,8 +332,8 @@ def run_replay(
                 until_us = pace.until_us(engine)
             else:
                 until_us = engine.clock_us + step_us if engine.clock_us else 1
-            records = engine.poll(pace_until_us=until_us)
-            pipeline.take_records(records, engine.clock_us)
+            engine.poll_pending(pace_until_us=until_us)
+            pipeline.step(engine.clock_us)
             if pace is not None and engine.paced:
                 time.sleep(PACE_SLEEP_S)
     finally:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.cose import Signer
 from agent.flowrecord import FlowRecord
@@ -31,8 +31,11 @@ from agent.wire import (
     encode_status,
     topic_for,
 )
-from agent.wire.encode import HealthValue
+from agent.wire.encode import HealthValue, join_flows_payload
 from agent.wire.schema import MAX_PAYLOAD_BYTES
+
+if TYPE_CHECKING:
+    from agent.engine import FlowBatch
 
 _by_time = attrgetter("ts_us", "serial")
 
@@ -77,6 +80,43 @@ class Shipper:
         self._ship_within_limit(
             KIND_FLOWS, ordered, encode_flow_batch, window_start_us, window_end_us, counters
         )
+
+    def ship_flow_batch(
+        self,
+        batch: FlowBatch,
+        window_start_us: int,
+        window_end_us: int,
+        counters: Mapping[str, int],
+        server_names: Callable[[list[str]], list[str]] | None = None,
+    ) -> None:
+        """ship_flows() for the records of a FlowBatch, which C encodes (the daemon's
+        path): Python adds the envelope, the server names (after `server_names`, the
+        [privacy] treatment) and signs. The same messages, bytes and halving as
+        ship_flows() would make of those records."""
+        parts = [(0, len(batch))]
+        while parts:
+            start, stop = parts.pop(0)
+            info, drops = self._next_batch(window_start_us, window_end_us, counters)
+            payload = self._flows_payload(batch, start, stop, info, server_names)
+            while len(payload) > MAX_PAYLOAD_BYTES and stop - start > 1:
+                middle = start + (stop - start) // 2
+                parts.insert(0, (middle, stop))
+                stop = middle
+                payload = self._flows_payload(batch, start, stop, info, server_names)
+            self._spool(KIND_FLOWS, info, drops, counters, payload)
+
+    def _flows_payload(
+        self,
+        batch: FlowBatch,
+        start: int,
+        stop: int,
+        info: BatchInfo,
+        server_names: Callable[[list[str]], list[str]] | None,
+    ) -> bytes:
+        fragment, entries, names = batch.encode(start, stop)
+        if names is not None and server_names is not None:
+            names = server_names(names)
+        return join_flows_payload(self.identity, info, fragment, entries, names)
 
     def ship_devices(
         self,
