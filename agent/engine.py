@@ -361,6 +361,27 @@ class Engine:
         forced.sort(key=lambda record: record.serial)
         return waiting + forced
 
+    # -- JSON lines written by C (native/json_lines.c): `flows --json` without a Python
+    # object per flow. Each line is what json.JSONEncoder(separators=(",", ":")).encode(
+    # record.to_json(boot_id)) + "\n" gives for the record take()/flush() would return, in
+    # the same order. They return how many records left the engine (each exactly once) and
+    # raise OSError when writing fails (BrokenPipeError: the reader went away), after which
+    # the records taken so far are gone, as a list of them would be.
+
+    def poll_json_lines(self, fd: int, boot_id: bytes, timeout_ms: int = FILE_POLL_MS) -> int:
+        """poll(), its records written to the file descriptor fd as JSON lines."""
+        self.poll_pending(timeout_ms)
+        return self.write_json_lines(fd, boot_id)
+
+    def write_json_lines(self, fd: int, boot_id: bytes) -> int:
+        """take(), written to the file descriptor fd as JSON lines."""
+        return int(self._native.write_json_lines(fd, boot_id))
+
+    def flush_json_lines(self, fd: int, boot_id: bytes) -> int:
+        """flush(), written to the file descriptor fd as JSON lines (the waiting records,
+        then the forced ones in the order their flows began)."""
+        return int(self._native.flush_json_lines(fd, boot_id))
+
     # -- devices (native/devices.c; agent/devices.py makes records of them)
 
     @property

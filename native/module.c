@@ -21,6 +21,9 @@
  *   .counters() -> dict         engine counters, flows_active, max_flows, records_lost
  *   .stop()                     make a running run() return RUN_STOPPED (any thread)
  *   .close()                    release sources and tables
+ *   .write_json_lines(fd, boot_id) -> int / .flush_json_lines(fd, boot_id) -> int
+ *                               take() / flush() as `flows --json` lines written to fd
+ *                               (module_json.c)
  *   .take_device_events() -> list[tuple]   fingerprints found (mac, ts_us, kind, value)
  *   .devices(changed_only) -> list[tuple]  device table entries (see device_tuple)
  *   .device_counters() -> dict  device table and extractor counters
@@ -300,6 +303,10 @@ static PyMethodDef Engine_methods[] = {
      "Move up to max_records waiting records into a FlowBatch; returns how many."},
     {"flush", (PyCFunction)Engine_flush, METH_NOARGS,
      "End every flow (forced) as far as the ring has room; returns the flows left."},
+    {"write_json_lines", (PyCFunction)Engine_write_json_lines, METH_VARARGS,
+     "Write every waiting record to fd as a flows --json line; returns how many."},
+    {"flush_json_lines", (PyCFunction)Engine_flush_json_lines, METH_VARARGS,
+     "flush() written to fd as flows --json lines; returns how many records."},
     {"counters", (PyCFunction)Engine_counters, METH_NOARGS, "Engine counters as a dict."},
     {"stop", (PyCFunction)Engine_stop, METH_NOARGS, "Make a running run() return RUN_STOPPED."},
     {"take_device_events", (PyCFunction)Engine_take_device_events, METH_NOARGS,

@@ -44,6 +44,10 @@ PyObject *Engine_bind_record_type(EngineObject *self, PyObject *args);
 PyObject *Engine_take_into_batch(EngineObject *self, PyObject *args);
 int module_batch_add_type(PyObject *module);
 
+/* module_json.c */
+PyObject *Engine_write_json_lines(EngineObject *self, PyObject *args);
+PyObject *Engine_flush_json_lines(EngineObject *self, PyObject *args);
+
 /* module_devices.c */
 PyObject *Engine_take_device_events(EngineObject *self, PyObject *ignored);
 PyObject *Engine_devices(EngineObject *self, PyObject *args);

@@ -8,7 +8,6 @@ a technician. A one-line counter summary goes to stderr at the end.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -16,7 +15,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from agent.engine import EngineCounters
+    from agent.engine import Engine, EngineCounters
+    from agent.errors import CaptureError
     from agent.flowrecord import FlowRecord
 
 RecordWriter = Callable[["FlowRecord"], None]
@@ -34,40 +34,58 @@ def run(args: argparse.Namespace) -> int:
     """Print every flow of the capture; 0 on success. Raises UsageError for input that is
     not a readable capture, CaptureError for a truncated file (after printing its flows)."""
     from agent.engine import Engine
-    from agent.errors import CaptureError
 
     out = sys.stdout
     with Engine() as engine:
         engine.open_file(args.capture)
-        write = _json_writer(out) if args.json else _table_writer(out)
-        failure: CaptureError | None = None
-        while not engine.exhausted:
-            try:
-                records = engine.poll()
-            except CaptureError as exc:
-                failure = exc
-                records = []
-            for record in records:
-                write(record)
-            if failure:
-                break
-        for record in engine.flush():
-            write(record)
-        out.flush()
+        failure = _write_json(engine, out) if args.json else _write_table(engine, out)
         if failure:  # one error line, naming how far the file was read
             raise failure
         print(_summary(engine.counters()), file=sys.stderr)
     return 0
 
 
-def _json_writer(out: TextIO) -> RecordWriter:
+def _write_json(engine: Engine, out: TextIO) -> CaptureError | None:
+    """Every record as a JSON line, written by the engine (native/json_lines.c) straight to
+    out's file descriptor: the bytes FlowRecord.to_json through
+    json.JSONEncoder(separators=(",", ":")) gives, without a Python object per flow.
+    Returns the capture's failure, if any, after writing every flow read before it."""
+    from agent.errors import CaptureError
+
     boot_id = os.urandom(16)  # uids are random per run, as the sensor's are per boot
-    encode = json.JSONEncoder(separators=(",", ":")).encode  # built once, not per flow
+    out.flush()  # nothing Python buffered may come after the engine's lines
+    fd = out.fileno()
+    failure: CaptureError | None = None
+    while not engine.exhausted:
+        try:
+            engine.poll_json_lines(fd, boot_id)
+        except CaptureError as exc:
+            failure = exc
+            break
+    engine.flush_json_lines(fd, boot_id)
+    return failure
 
-    def write(record: FlowRecord) -> None:
-        out.write(encode(record.to_json(boot_id)) + "\n")
 
-    return write
+def _write_table(engine: Engine, out: TextIO) -> CaptureError | None:
+    """Every record as a table row; returns the capture's failure as _write_json does."""
+    from agent.errors import CaptureError
+
+    write = _table_writer(out)
+    failure: CaptureError | None = None
+    while not engine.exhausted:
+        try:
+            records = engine.poll()
+        except CaptureError as exc:
+            failure = exc
+            records = []
+        for record in records:
+            write(record)
+        if failure:
+            break
+    for record in engine.flush():
+        write(record)
+    out.flush()
+    return failure
 
 
 def _table_writer(out: TextIO) -> RecordWriter:
