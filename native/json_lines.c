@@ -40,16 +40,46 @@ static inline char *put(char *p, const char *s, size_t n)
 
 #define PUT_LITERAL(p, s) put((p), (s), sizeof(s) - 1)
 
+static const char DIGIT_PAIRS[] = "00010203040506070809101112131415161718192021222324"
+                                  "25262728293031323334353637383940414243444546474849"
+                                  "50515253545556575859606162636465666768697071727374"
+                                  "75767778798081828384858687888990919293949596979899";
+
+/* Decimal, two digits a step from the right. */
 static char *put_u64(char *p, uint64_t v)
 {
     char tmp[20];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
+    char *q = tmp + sizeof tmp;
+    while (v >= 100) {
+        unsigned pair = (unsigned)(v % 100);
+        v /= 100;
+        q -= 2;
+        memcpy(q, DIGIT_PAIRS + 2 * pair, 2);
+    }
+    if (v >= 10) {
+        q -= 2;
+        memcpy(q, DIGIT_PAIRS + 2 * v, 2);
+    } else {
+        *--q = (char)('0' + v);
+    }
+    size_t n = (size_t)(tmp + sizeof tmp - q);
+    memcpy(p, q, n);
+    return p + n;
+}
+
+static char *put_u8(char *p, unsigned v)
+{
+    if (v >= 100) {
+        *p++ = (char)('0' + v / 100);
+        v %= 100;
+        memcpy(p, DIGIT_PAIRS + 2 * v, 2);
+        return p + 2;
+    }
+    if (v >= 10) {
+        memcpy(p, DIGIT_PAIRS + 2 * v, 2);
+        return p + 2;
+    }
+    *p++ = (char)('0' + v);
     return p;
 }
 
@@ -261,16 +291,11 @@ size_t json_seconds(const struct json_lines *j, uint64_t us, char *out)
         return 3;
     }
     /* The decimal digits of us, trailing zeros dropped; us * 10^-6 = 0.DIGITS * 10^decpt */
-    char tmp[20], digits[20];
-    int len = 0;
-    for (uint64_t v = us; v; v /= 10)
-        tmp[len++] = (char)('0' + v % 10);
-    int first = 0;
-    while (tmp[first] == '0')
-        first++;
-    size_t n = 0;
-    for (int i = len - 1; i >= first; i--)
-        digits[n++] = tmp[i];
+    char digits[20];
+    int len = (int)(put_u64(digits, us) - digits);
+    size_t n = (size_t)len;
+    while (digits[n - 1] == '0')
+        n--;
     return repr_layout(digits, n, len - 6, 0, out);
 }
 
@@ -353,7 +378,7 @@ static char *put_address(char *p, int family, const uint8_t *addr)
         for (int i = 0; i < 4; i++) {
             if (i)
                 *p++ = '.';
-            p = put_u64(p, addr[i]);
+            p = put_u8(p, addr[i]);
         }
     } else {
         char text[INET6_ADDRSTRLEN];

@@ -112,7 +112,8 @@ static int out_flush(struct json_out *o)
     return write_all(o, o->buf, len);
 }
 
-static int held_add(struct held *h, uint64_t serial, const char *line, size_t len)
+/* Room for one more held line (JSON_LINE_MAX bytes of text); 0, or -1 out of memory. */
+static int held_reserve(struct held *h)
 {
     if (h->count == h->cap) {
         size_t cap = h->cap ? 2 * h->cap : 1024;
@@ -122,19 +123,14 @@ static int held_add(struct held *h, uint64_t serial, const char *line, size_t le
         h->lines = lines;
         h->cap = cap;
     }
-    if (h->text_cap - h->text_len < len) {
+    if (h->text_cap - h->text_len < JSON_LINE_MAX) {
         size_t cap = h->text_cap ? 2 * h->text_cap : 1 << 20;
-        while (cap - h->text_len < len)
-            cap *= 2;
         char *text = realloc(h->text, cap);
         if (!text)
             return -1;
         h->text = text;
         h->text_cap = cap;
     }
-    memcpy(h->text + h->text_len, line, len);
-    h->lines[h->count++] = (struct held_line){serial, h->text_len, len};
-    h->text_len += len;
     return 0;
 }
 
@@ -146,29 +142,32 @@ static int drain(EngineObject *self, const struct json_lines *j, struct json_out
     uint32_t count = engine_ring_count(self->engine);
     for (uint32_t i = 0; i < count; i++) {
         const struct flow_record *r = engine_ring_peek(self->engine, 0);
-        char line[JSON_LINE_MAX];
+        int hold = h && r->end_reason == END_FORCED;
+        /* Lines go straight into the output buffer (or the held text) when it has room. */
+        if (hold) {
+            if (held_reserve(h) < 0) {
+                PyErr_NoMemory();
+                return -1;
+            }
+        } else if (OUT_BYTES - o->len < JSON_LINE_MAX && out_flush(o) < 0) {
+            return -1;
+        }
+        char *line = hold ? h->text + h->text_len : o->buf + o->len;
         size_t len = json_line(j, r, line);
         if (!len) {
             if (!PyErr_Occurred())
                 PyErr_SetString(PyExc_ValueError, "a record's time cannot be written");
             return -1;
         }
-        uint64_t serial = r->serial;
-        int forced = r->end_reason == END_FORCED;
-        /* Taken now: the ring is consistent whenever the GIL is released below. */
+        if (hold) {
+            h->lines[h->count++] = (struct held_line){r->serial, h->text_len, len};
+            h->text_len += len;
+        } else {
+            o->len += len;
+        }
+        /* Taken now: the ring is consistent whenever the GIL is released. */
         engine_ring_consume(self->engine, 1);
         ++*taken;
-        if (h && forced) {
-            if (held_add(h, serial, line, len) < 0) {
-                PyErr_NoMemory();
-                return -1;
-            }
-            continue;
-        }
-        if (OUT_BYTES - o->len < len && out_flush(o) < 0)
-            return -1;
-        memcpy(o->buf + o->len, line, len);
-        o->len += len;
     }
     return 0;
 }
@@ -211,7 +210,8 @@ static PyObject *write_lines(EngineObject *self, PyObject *args, int flush)
             if (!left)
                 break;
         }
-        qsort(h.lines, h.count, sizeof *h.lines, by_serial);
+        if (h.count) /* qsort takes no NULL, even for nothing */
+            qsort(h.lines, h.count, sizeof *h.lines, by_serial);
         for (size_t i = 0; i < h.count; i++) {
             const struct held_line *line = &h.lines[i];
             if (OUT_BYTES - o.len < line->len && out_flush(&o) < 0)

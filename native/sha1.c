@@ -19,36 +19,53 @@ static inline uint32_t load_be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* The schedule W(t) kept as a ring of 16 words (FIPS 180-4 6.1.3's alternate method). */
+#define W(t)                                                                                 \
+    ((t) < 16 ? w[(t)]                                                                       \
+              : (w[(t)&15] = rol32(w[((t) + 13) & 15] ^ w[((t) + 8) & 15] ^                  \
+                                       w[((t) + 2) & 15] ^ w[(t)&15],                        \
+                                   1)))
+#define CH(x, y, z) ((z) ^ ((x) & ((y) ^ (z))))
+#define PARITY(x, y, z) ((x) ^ (y) ^ (z))
+#define MAJ(x, y, z) (((x) & (y)) | ((z) & ((x) | (y))))
+/* One round: T = ROTL5(a) + f(b, c, d) + e + K + W(t), then e..a shift along. Written in
+ * place: the caller names the variables in their new roles for the next round. */
+#define STEP(f, a, b, c, d, e, k, t)                                                        \
+    do {                                                                                     \
+        e += rol32(a, 5) + f(b, c, d) + (k) + W(t);                                          \
+        b = rol32(b, 30);                                                                    \
+    } while (0)
+#define FIVE(f, k, t)                                                                        \
+    do {                                                                                     \
+        STEP(f, a, b, c, d, e, k, t);                                                        \
+        STEP(f, e, a, b, c, d, k, (t) + 1);                                                  \
+        STEP(f, d, e, a, b, c, k, (t) + 2);                                                  \
+        STEP(f, c, d, e, a, b, k, (t) + 3);                                                  \
+        STEP(f, b, c, d, e, a, k, (t) + 4);                                                  \
+    } while (0)
+
 static void sha1_block(uint32_t h[5], const uint8_t block[64])
 {
-    uint32_t w[80];
+    uint32_t w[16];
     for (int t = 0; t < 16; t++)
         w[t] = load_be32(block + 4 * t);
-    for (int t = 16; t < 80; t++)
-        w[t] = rol32(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1);
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-    for (int t = 0; t < 80; t++) {
-        uint32_t f, k;
-        if (t < 20) {
-            f = (b & c) | (~b & d); /* Ch */
-            k = 0x5a827999u;
-        } else if (t < 40) {
-            f = b ^ c ^ d; /* Parity */
-            k = 0x6ed9eba1u;
-        } else if (t < 60) {
-            f = (b & c) | (b & d) | (c & d); /* Maj */
-            k = 0x8f1bbcdcu;
-        } else {
-            f = b ^ c ^ d;
-            k = 0xca62c1d6u;
-        }
-        uint32_t temp = rol32(a, 5) + f + e + k + w[t];
-        e = d;
-        d = c;
-        c = rol32(b, 30);
-        b = a;
-        a = temp;
-    }
+    FIVE(CH, 0x5a827999u, 0);
+    FIVE(CH, 0x5a827999u, 5);
+    FIVE(CH, 0x5a827999u, 10);
+    FIVE(CH, 0x5a827999u, 15);
+    FIVE(PARITY, 0x6ed9eba1u, 20);
+    FIVE(PARITY, 0x6ed9eba1u, 25);
+    FIVE(PARITY, 0x6ed9eba1u, 30);
+    FIVE(PARITY, 0x6ed9eba1u, 35);
+    FIVE(MAJ, 0x8f1bbcdcu, 40);
+    FIVE(MAJ, 0x8f1bbcdcu, 45);
+    FIVE(MAJ, 0x8f1bbcdcu, 50);
+    FIVE(MAJ, 0x8f1bbcdcu, 55);
+    FIVE(PARITY, 0xca62c1d6u, 60);
+    FIVE(PARITY, 0xca62c1d6u, 65);
+    FIVE(PARITY, 0xca62c1d6u, 70);
+    FIVE(PARITY, 0xca62c1d6u, 75);
     h[0] += a;
     h[1] += b;
     h[2] += c;

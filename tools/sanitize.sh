@@ -4,7 +4,8 @@
 #   tools/sanitize.sh PYTHON        (./build.sh test calls it with .venv/bin/python)
 #
 # 1. native/tests/test_parse.c, built with ASan+UBSan (and again with MSan), run;
-#    native/tests/test_siphash.c (the keyed hash against the reference vectors),
+#    native/tests/test_siphash.c (the keyed hash against the reference vectors), test_digests.c
+#    (SHA-1 and BLAKE2b known answers),
 #    test_hash_flooding.c (the review's colliding fragments) and test_capture_stop.c too.
 # 2. The extension built with ASan+UBSan into build/sanitized/ (same sources and
 #    warnings as setup.py), and the C-facing pytest files run against it
@@ -40,6 +41,10 @@ gcc "${C_FLAGS[@]}" "${SAN_FLAGS[@]}" -Inative native/parse.c native/tests/test_
 say "native/tests/test_siphash.c (gcc, ASan+UBSan: the keyed hash against its reference vectors)"
 gcc "${C_FLAGS[@]}" "${SAN_FLAGS[@]}" -Inative native/tests/test_siphash.c -o "$OUT/test_siphash"
 "$OUT/test_siphash" || die "SipHash reference vectors"
+say "native/tests/test_digests.c (gcc, ASan+UBSan: SHA-1 and BLAKE2b against their known answers)"
+gcc "${C_FLAGS[@]}" "${SAN_FLAGS[@]}" -Inative native/tests/test_digests.c native/sha1.c \
+    native/blake2b.c -o "$OUT/test_digests"
+"$OUT/test_digests" || die "SHA-1 and BLAKE2b known answers"
 say "native/tests/test_hash_flooding.c (gcc, ASan+UBSan: the review's colliding fragments)"
 gcc "${C_FLAGS[@]}" "${SAN_FLAGS[@]}" -Inative native/tests/test_hash_flooding.c \
     -o "$OUT/test_hash_flooding"
@@ -73,7 +78,8 @@ gcc "${C_FLAGS[@]}" "${SAN_FLAGS[@]}" -shared -fPIC -I"$PY_INCLUDE" -Inative \
 TESTS=()
 for t in tests/test_robustness.py tests/test_engine_api.py tests/test_golden*.py \
          tests/test_differential*.py tests/test_flows_cli.py tests/test_extract_*.py \
-         tests/test_devices_table.py tests/test_flow_batch*.py tests/test_pcapng_reader.py; do
+         tests/test_devices_table.py tests/test_flow_batch*.py tests/test_pcapng_reader.py \
+         tests/test_json_lines.py; do
     [ -f "$t" ] && TESTS+=("$t")
 done
 if [ ${#TESTS[@]} -eq 0 ]; then

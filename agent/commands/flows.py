@@ -1,8 +1,10 @@
 """`iomt-agent flows CAPTURE [--json]`: summarize a capture file locally, one line per flow.
 
 No key, broker or configuration is needed. `--json` prints the contract's JSON object
-per flow (Zeek conn.log names, docs/architecture.md); without it, a compact table for
-a technician. A one-line counter summary goes to stderr at the end.
+per flow (Zeek conn.log names, docs/architecture.md), written by the engine in C
+(native/json_lines.c: the same bytes as FlowRecord.to_json, at a few thousand
+instructions per flow); without it, a compact table for a technician. A one-line counter
+summary goes to stderr at the end.
 """
 
 from __future__ import annotations
