@@ -55,7 +55,10 @@ mirror() {
 # Emulated runs go in a session of their own, stopped whole at the end (a process that
 # outlives proot runs on untraced and its paths name the host's files: tools/cross-test.sh).
 EMULATION=
-stop_emulation() { [ -n "$EMULATION" ] && kill -KILL -- "-$EMULATION" 2>/dev/null; EMULATION=; }
+stop_emulation() {  # (the session may be gone already: that is no error under set -e)
+    if [ -n "$EMULATION" ]; then kill -KILL -- "-$EMULATION" 2>/dev/null || true; fi
+    EMULATION=
+}
 trap stop_emulation EXIT
 emulated() {  # emulated ROOT COMMAND...: COMMAND run inside ROOT by proot and QEMU
     local root=$1 status=0
