@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, func, select, update
 
 from central.classify.classifier import Classification, DeviceFacts, classify
 from central.classify.ruleset import RuleSet
@@ -30,6 +30,7 @@ from central.db.tables import (
 )
 from central.inventory.dialect import greatest, least, upsert
 from central.inventory.identity import address_device_id, mac_device_id
+from central.risk.tables import alerts
 
 # A new value of one of these kinds means the device changed (new firmware, a swapped
 # unit behind the same MAC); other kinds accumulate (SNIs, message types, services).
@@ -134,7 +135,7 @@ def apply_device(
         if changed_facts:
             _classification_history(connection, did, row, values, now, last)
     if not is_router(connection, did):
-        _absorb_address_devices(connection, site, new_addresses)
+        _absorb_address_devices(connection, did, site, new_addresses)
     return did
 
 
@@ -627,9 +628,12 @@ def subnet_prefix(address: str) -> str:
     return address.rsplit(".", 1)[0] + "."
 
 
-def _absorb_address_devices(connection: Connection, site: str, addresses: list[str]) -> None:
-    """A MAC device now holds addresses that were devices of their own (flows came
-    before its observation): those address devices were this one all along."""
+def _absorb_address_devices(
+    connection: Connection, did: str, site: str, addresses: list[str]
+) -> None:
+    """A MAC device (`did`) now holds addresses that were devices of their own (flows came
+    before its observation): those address devices were this one all along, and their
+    alerts become its alerts."""
     if not addresses:
         return
     ids = [address_device_id(site, address) for address in addresses]
@@ -643,7 +647,27 @@ def _absorb_address_devices(connection: Connection, site: str, addresses: list[s
     # Not a change of this device (it held the address all along), so no history entry;
     # the absorbed row's own history goes with it.
     hold_off_evaluation(connection)
+    _hand_over_alerts(connection, absorbed, did)
     connection.execute(delete(devices).where(devices.c.id.in_(absorbed)))
+
+
+def _hand_over_alerts(connection: Connection, absorbed: list[str], did: str) -> None:
+    """An alert already sent for an absorbed address device stays the same alert (its id,
+    deliveries and acknowledgement), now of the device it was: the next evaluation then
+    updates it instead of sending a second "new" one for the same problem. Where `did`
+    already has an open alert of the same finding and peer, the absorbed one goes."""
+    own = alerts.alias("own")
+    same_open = exists().where(
+        and_(
+            own.c.device_id == did,
+            own.c.finding == alerts.c.finding,
+            own.c.peer == alerts.c.peer,
+            own.c.state != "closed",
+        )
+    )
+    connection.execute(
+        update(alerts).where(alerts.c.device_id.in_(absorbed), ~same_open).values(device_id=did)
+    )
 
 
 def _union(current: list[Any] | None, more: Any) -> list[Any]:
