@@ -33,17 +33,7 @@ from agent.wire.varint import write_uvarints, zigzag
 _CONN_STATE_CODE = {name: code for code, name in enumerate(schema.CONN_STATE_CODES)}
 _END_REASON_CODE = {name: code for code, name in enumerate(schema.END_REASON_CODES)}
 _by_time = attrgetter("ts_us", "serial")
-_shape_of = attrgetter(
-    "proto",
-    "conn_state",
-    "history",
-    "orig_tcp_flags",
-    "resp_tcp_flags",
-    "end_reason",
-    "service",
-    "vlan",
-    "inner_vlan",
-)
+_shape_of = attrgetter(*schema.SHAPE_FIELDS)
 # The columns taken as they are, in column order (duration, orig port, the six counts).
 _numbers_of = attrgetter(
     "duration_us",
