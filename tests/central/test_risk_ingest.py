@@ -71,6 +71,7 @@ def test_two_ingest_instances_score_the_wing_once_and_alert_once(
     with engine.connect() as connection:
         stored_flows = connection.execute(select(func.count()).select_from(flows)).scalar()
         device_count = connection.execute(select(func.count()).select_from(devices)).scalar()
+        existing_devices = set(connection.execute(select(devices.c.id)).scalars())
         scored = connection.execute(select(func.count()).select_from(device_risk)).scalar()
         ct_id = connection.execute(select(devices.c.id).where(devices.c.mac == CT.mac)).scalar()
         dicom_flows = connection.execute(
@@ -124,15 +125,20 @@ def test_two_ingest_instances_score_the_wing_once_and_alert_once(
     assert sensor_alerts == {("sensor_silent", f"sensor:{s.sensor_id}", "") for s in sensors}, (
         posted
     )
-    # Every alert sent is one stored, by id: an alert sent for an address device that a
-    # MAC device absorbed later (flows came before its observation) is that device's now,
-    # not a second alert and not a vanished one.
-    posted_ids = {
-        r["body"]["alert"]["id"]
+    # Every alert stored was sent, by id. An alert sent for an address device that a MAC
+    # device absorbed later (flows came before its observation) is handed over to that
+    # device, unless it already had the same alert open: then the absorbed one goes (a known
+    # weakness, docs/RISK.md); so a sent alert missing from the store is one of a device
+    # that no longer exists.
+    posted_devices = {
+        r["body"]["alert"]["id"]: r["body"]["alert"]["device_id"]
         for r in received
         if r["body"]["event"] == "new" and r["body"]["alert"]["finding"] != "sensor_silent"
     }
-    assert posted_ids == {a.id for a in stored_alerts}, (posted, keys)
+    stored_ids = {a.id for a in stored_alerts}
+    assert stored_ids <= set(posted_devices), (posted, keys)
+    vanished = {posted_devices[i] for i in set(posted_devices) - stored_ids}
+    assert not vanished & existing_devices, (vanished, posted)
 
 
 def _evaluations(summary: str) -> tuple[int, int, int]:
